@@ -1,0 +1,270 @@
+#include "api/http.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/server.h"
+#include "api/validate.h"
+#include "core/ids.h"
+#include "core/log.h"
+
+void http_set_header(struct http_ctx *c, const char *name, const char *value)
+{
+    u_map_put(c->resp->map_header, name, value);
+}
+
+const char *http_header(struct http_ctx *c, const char *name)
+{
+    return u_map_get_case(c->req->map_header, name);
+}
+
+const char *http_param(struct http_ctx *c, const char *name)
+{
+    return u_map_get(c->req->map_url, name);
+}
+
+void http_reply_text(struct http_ctx *c, int status, const char *json_text)
+{
+    ulfius_set_string_body_response(c->resp, (unsigned)status, json_text);
+    http_set_header(c, "Content-Type", "application/json");
+    c->status = status;
+    c->answered = 1;
+}
+
+void http_reply_json(struct http_ctx *c, int status, json_t *body)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (text == NULL) {
+        http_problem(c, 500, "internal_error", NULL, "The response could not be encoded.");
+        return;
+    }
+    http_reply_text(c, status, text);
+    free(text);
+}
+
+static const char *status_title(int status)
+{
+    switch (status) {
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Content Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 422:
+        return "Unprocessable Content";
+    case 429:
+        return "Too Many Requests";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Internal Server Error";
+    }
+}
+
+void http_problem(struct http_ctx *c, int status, const char *code, const char *field,
+                  const char *fmt, ...)
+{
+    char detail[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof(detail), fmt, ap);
+    va_end(ap);
+    char type[128];
+    snprintf(type, sizeof(type), "urn:cobrowse:problem:%s", code);
+    json_t *p = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s}", "type", type, "title",
+                          status_title(status), "status", status, "detail", detail, "code", code,
+                          "request_id", c->request_id);
+    if (field != NULL)
+        json_object_set_new(p, "field", json_string(field));
+    char *text = json_dumps(p, JSON_COMPACT);
+    json_decref(p);
+    ulfius_set_string_body_response(c->resp, (unsigned)status, text ? text : "{}");
+    free(text);
+    http_set_header(c, "Content-Type", "application/problem+json");
+    c->status = status;
+    c->problem_code = code;
+    c->answered = 1;
+}
+
+void http_not_found(struct http_ctx *c, const char *what)
+{
+    http_problem(c, 404, "not_found", NULL,
+                 "No such %s for this tenant. Check the id and the Cobrowse-Tenant header.", what);
+}
+
+PGresult *http_db_raw(struct http_ctx *c, struct db_stmt *stmt, int n, const char *const *params)
+{
+    if (c->db == NULL) {
+        c->db = db_acquire(c->srv->db, 5000);
+        if (c->db == NULL) {
+            http_problem(c, 503, "database_unavailable", NULL,
+                         "The database is unavailable. Retry later with the same Idempotency-Key.");
+            return NULL;
+        }
+    }
+    PGresult *r = db_exec(c->db, stmt, n, params);
+    if (r == NULL || PQstatus(db_pg(c->db)) != CONNECTION_OK) {
+        PQclear(r);
+        log_json(LOG_ERROR, "database connection lost",
+                 json_pack("{s:s, s:s}", "request_id", c->request_id, "statement", stmt->name));
+        http_problem(c, 503, "database_unavailable", NULL,
+                     "The database connection was lost. Retry later.");
+        return NULL;
+    }
+    return r;
+}
+
+PGresult *http_db(struct http_ctx *c, struct db_stmt *stmt, int n, const char *const *params)
+{
+    PGresult *r = http_db_raw(c, stmt, n, params);
+    if (r == NULL)
+        return NULL;
+    if (!db_ok(r)) {
+        log_json(LOG_ERROR, "query failed",
+                 json_pack("{s:s, s:s, s:s, s:s}", "request_id", c->request_id, "statement",
+                           stmt->name, "sqlstate", db_sqlstate(r), "error",
+                           PQresultErrorMessage(r)));
+        PQclear(r);
+        http_problem(c, 500, "internal_error", NULL,
+                     "The request failed on our side; the log line with this request_id says why.");
+        return NULL;
+    }
+    return r;
+}
+
+int http_page_params(struct http_ctx *c, const char *id_prefix, int *limit, const char **after)
+{
+    const char *l = http_param(c, "limit");
+    *limit = 20;
+    *after = NULL;
+    if (l != NULL) {
+        char *end = NULL;
+        long v = strtol(l, &end, 10);
+        if (l[0] == '\0' || *end != '\0' || v < 1 || v > 100) {
+            http_problem(c, 400, "invalid_parameter", "limit",
+                         "limit must be an integer from 1 to 100.");
+            return -1;
+        }
+        *limit = (int)v;
+    }
+    const char *a = http_param(c, "starting_after");
+    if (a != NULL) {
+        if (!ids_valid(id_prefix, a)) {
+            http_problem(c, 400, "invalid_parameter", "starting_after",
+                         "starting_after must be the id of an object from the previous page "
+                         "(%s_...).",
+                         id_prefix);
+            return -1;
+        }
+        *after = a;
+    }
+    return 0;
+}
+
+void http_reply_list(struct http_ctx *c, PGresult *res, int limit)
+{
+    int n = PQntuples(res);
+    int has_more = n > limit;
+    if (has_more)
+        n = limit;
+    size_t cap = 64;
+    for (int i = 0; i < n; i++)
+        cap += (size_t)PQgetlength(res, i, 0) + 1;
+    char *out = malloc(cap);
+    if (out == NULL) {
+        http_problem(c, 500, "internal_error", NULL, "Out of memory.");
+        return;
+    }
+    size_t pos = (size_t)snprintf(out, cap, "{\"object\":\"list\",\"data\":[");
+    for (int i = 0; i < n; i++) {
+        if (i > 0)
+            out[pos++] = ',';
+        size_t len = (size_t)PQgetlength(res, i, 0);
+        memcpy(out + pos, PQgetvalue(res, i, 0), len);
+        pos += len;
+    }
+    snprintf(out + pos, cap - pos, "],\"has_more\":%s}", has_more ? "true" : "false");
+    http_reply_text(c, 200, out);
+    free(out);
+}
+
+int http_check_query(struct http_ctx *c, const char *const *allowed)
+{
+    const char **keys = u_map_enum_keys(c->req->map_url);
+    for (int i = 0; keys != NULL && keys[i] != NULL; i++) {
+        int ok = 0;
+        for (int k = 0; allowed != NULL && allowed[k] != NULL && !ok; k++)
+            ok = strcmp(keys[i], allowed[k]) == 0;
+        /* path parameters ({id}, {code}) share the map with the query string */
+        char brace[80];
+        snprintf(brace, sizeof(brace), "{%s}", keys[i]);
+        if (!ok && strstr(c->route->path, brace) != NULL)
+            ok = 1;
+        if (!ok) {
+            http_problem(c, 400, "invalid_parameter", keys[i],
+                         "Unknown query parameter '%.64s'.", keys[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void http_reply_with_field(struct http_ctx *c, int status, const char *obj, const char *key,
+                           const char *value)
+{
+    json_t *v = json_string(value);
+    char *enc = v ? json_dumps(v, JSON_ENCODE_ANY) : NULL;
+    json_decref(v);
+    size_t olen = strlen(obj);
+    if (enc == NULL || olen < 2 || obj[olen - 1] != '}') {
+        free(enc);
+        http_problem(c, 500, "internal_error", NULL, "The response could not be encoded.");
+        return;
+    }
+    size_t cap = olen + strlen(key) + strlen(enc) + 8;
+    char *out = malloc(cap);
+    if (out != NULL) {
+        snprintf(out, cap, "%.*s,\"%s\":%s}", (int)(olen - 1), obj, key, enc);
+        http_reply_text(c, status, out);
+    } else {
+        http_problem(c, 500, "internal_error", NULL, "Out of memory.");
+    }
+    free(out);
+    free(enc);
+}
+
+void http_reply_verror(struct http_ctx *c, const struct verror *err)
+{
+    http_problem(c, err->status, err->code, err->field[0] ? err->field : NULL, "%s",
+                 err->detail);
+}
+
+int http_validate_body(struct http_ctx *c, const struct vfield *fields)
+{
+    struct verror err;
+    json_t *empty = NULL;
+    const json_t *body = c->body;
+    if (body == NULL)
+        body = empty = json_object();
+    int rc = validate_object(body, fields, &err);
+    json_decref(empty);
+    if (rc != 0) {
+        http_reply_verror(c, &err);
+        return -1;
+    }
+    return 0;
+}

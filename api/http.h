@@ -1,0 +1,124 @@
+/* The per-request context shared by the dispatcher (server.c) and the route handlers, and the
+ * helpers handlers use to answer: JSON bodies, RFC 9457 problems, lists, database calls.
+ *
+ * Threading: a context lives on one MHD worker thread for one request. Handlers own nothing in
+ * it: the dispatcher frees the body, the response and releases the database connection.
+ */
+#ifndef COBROWSE_API_HTTP_H
+#define COBROWSE_API_HTTP_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <ulfius.h>
+
+#include "api/config.h"
+#include "core/db.h"
+
+struct server;
+struct http_ctx;
+
+/* Scopes of secret keys (docs/rest-api.md). */
+enum scope {
+    SCOPE_TENANTS_READ = 1u << 0,
+    SCOPE_TENANTS_WRITE = 1u << 1,
+    SCOPE_KEYS_READ = 1u << 2,
+    SCOPE_KEYS_WRITE = 1u << 3,
+    SCOPE_SESSIONS_READ = 1u << 4,
+    SCOPE_SESSIONS_WRITE = 1u << 5,
+    SCOPE_AGENT_TOKENS_WRITE = 1u << 6,
+    SCOPE_ALL = (1u << 7) - 1,
+};
+
+enum route_flags {
+    ROUTE_PUBLIC = 1u << 0,         /* no authentication (health, metrics, preflight) */
+    ROUTE_PUBLISHABLE_OK = 1u << 1, /* publishable keys may call it */
+    ROUTE_NEEDS_TENANT = 1u << 2,   /* needs an acting tenant (admins must send the header) */
+    ROUTE_BODY = 1u << 3,           /* expects a JSON object body */
+    ROUTE_BODY_OPTIONAL = 1u << 4,  /* a JSON object body may be sent, or none */
+};
+
+struct route {
+    const char *method;
+    const char *path;      /* OpenAPI form: /v1/tenants/{id} */
+    const char *operation; /* operationId in openapi/openapi.yaml */
+    void (*handler)(struct http_ctx *c);
+    unsigned scope; /* required scope, 0 for none */
+    unsigned flags;
+};
+
+enum principal_kind { PRINCIPAL_NONE = 0, PRINCIPAL_ADMIN, PRINCIPAL_KEY };
+enum key_type { KEY_SECRET = 1, KEY_PUBLISHABLE = 2 };
+
+struct principal {
+    enum principal_kind kind;
+    enum key_type key_type;
+    char id[48];        /* key id or admin token id */
+    char tenant_id[48]; /* the key's tenant ("" for admins) */
+    char parent_id[48]; /* that tenant's parent ("" if top-level) */
+    unsigned scopes;
+    double api_rps;
+    char *allowed_origins; /* JSON array text, publishable keys only; freed by the dispatcher */
+};
+
+struct http_ctx {
+    struct server *srv;
+    const struct config *cfg;
+    const struct _u_request *req;
+    struct _u_response *resp;
+    const struct route *route;
+    int route_index;
+    char request_id[48];
+    double started;
+    struct db_conn *db;
+    json_t *body; /* parsed request body, or NULL */
+    struct principal who;
+    char tenant_id[48]; /* acting tenant, "" when an admin acts at platform level */
+    int tenant_is_self; /* acting tenant == the key's own tenant */
+    int answered;       /* a response (success or problem) has been set */
+    int status;
+    const char *problem_code;
+};
+
+/* Answers with status and a JSON text body (copied). */
+void http_reply_text(struct http_ctx *c, int status, const char *json_text);
+/* Answers with status and a JSON value (reference stolen). */
+void http_reply_json(struct http_ctx *c, int status, json_t *body);
+/* Answers with an RFC 9457 problem. field may be NULL. */
+void http_problem(struct http_ctx *c, int status, const char *code, const char *field,
+                  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void http_set_header(struct http_ctx *c, const char *name, const char *value);
+const char *http_header(struct http_ctx *c, const char *name); /* case-insensitive */
+const char *http_param(struct http_ctx *c, const char *name);  /* path or query parameter */
+
+/* Runs a statement on the request's connection (acquired on first use). On a database error it
+ * answers 503/500 itself and returns NULL; otherwise the caller PQclear()s the result. */
+PGresult *http_db(struct http_ctx *c, struct db_stmt *stmt, int n, const char *const *params);
+/* Same, but returns failed results too (to inspect db_sqlstate); NULL only if unreachable. */
+PGresult *http_db_raw(struct http_ctx *c, struct db_stmt *stmt, int n, const char *const *params);
+
+/* Pagination: validates limit (1..100, default 20) and starting_after (an id with prefix).
+ * Returns 0, or -1 after answering 400 invalid_parameter. *after is NULL when absent. */
+int http_page_params(struct http_ctx *c, const char *id_prefix, int *limit, const char **after);
+/* Answers 200 with {"object":"list","data":[rows' column 0 JSON],"has_more"} where res holds up
+ * to limit+1 rows (the extra row only signals has_more). */
+void http_reply_list(struct http_ctx *c, PGresult *res, int limit);
+/* Rejects query parameters not in allowed (NULL-terminated) and not path parameters of the route.
+ * Returns 0, or -1 after answering 400 invalid_parameter. */
+int http_check_query(struct http_ctx *c, const char *const *allowed);
+
+/* Answers 404 not_found for a kind of object ("session", "tenant", ...). */
+void http_not_found(struct http_ctx *c, const char *what);
+
+
+
+/* Answers status with the JSON object text obj plus one more string member key:value at its end
+ * (for values shown once: a key's secret, a session's visitor token). */
+void http_reply_with_field(struct http_ctx *c, int status, const char *obj, const char *key,
+                           const char *value);
+/* Answers 422 from a validation error. */
+struct verror;
+void http_reply_verror(struct http_ctx *c, const struct verror *err);
+/* Validates c->body (or {} when there is none) against fields; answers 422 and returns -1. */
+struct vfield;
+int http_validate_body(struct http_ctx *c, const struct vfield *fields);
+#endif

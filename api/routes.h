@@ -1,0 +1,37 @@
+/* Prototypes of every route handler, grouped by the file that implements them. The table that
+ * binds them to methods and paths is `server_routes` in api/server.c. */
+#ifndef COBROWSE_API_ROUTES_H
+#define COBROWSE_API_ROUTES_H
+
+#include "api/http.h"
+
+/* api/health.c */
+void health_healthz(struct http_ctx *c);
+void health_readyz(struct http_ctx *c);
+void health_metrics(struct http_ctx *c);
+
+/* api/tenants.c */
+void tenants_create(struct http_ctx *c);
+void tenants_list(struct http_ctx *c);
+void tenants_get(struct http_ctx *c);
+void tenants_update(struct http_ctx *c);
+void tenants_delete(struct http_ctx *c);
+void tenants_suspend(struct http_ctx *c);
+void tenants_reactivate(struct http_ctx *c);
+
+/* api/keys.c */
+void keys_create(struct http_ctx *c);
+void keys_list(struct http_ctx *c);
+void keys_get(struct http_ctx *c);
+void keys_revoke(struct http_ctx *c);
+
+/* api/sessions.c */
+void sessions_create(struct http_ctx *c);
+void sessions_list(struct http_ctx *c);
+void sessions_get(struct http_ctx *c);
+void sessions_get_by_code(struct http_ctx *c);
+void sessions_end(struct http_ctx *c);
+void sessions_agent_token(struct http_ctx *c);
+void sessions_preflight(struct http_ctx *c);
+
+#endif

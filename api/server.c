@@ -1,0 +1,423 @@
+#include "api/server.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api/auth.h"
+#include "api/idempotency.h"
+#include "api/metrics.h"
+#include "api/routes.h"
+#include "core/ids.h"
+#include "core/log.h"
+#include "core/timeutil.h"
+#include "core/utf8.h"
+
+/* Every route the server answers. openapi/openapi.yaml documents exactly these
+ * (tests/integration/spec_parity.test.mjs checks both ways). */
+const struct route server_routes[] = {
+    {"GET", "/healthz", "healthz", health_healthz, 0, ROUTE_PUBLIC},
+    {"GET", "/readyz", "readyz", health_readyz, 0, ROUTE_PUBLIC},
+    {"GET", "/metrics", "metrics", health_metrics, 0, ROUTE_PUBLIC},
+
+    {"POST", "/v1/tenants", "createTenant", tenants_create, SCOPE_TENANTS_WRITE, ROUTE_BODY},
+    {"GET", "/v1/tenants", "listTenants", tenants_list, SCOPE_TENANTS_READ, 0},
+    {"GET", "/v1/tenants/{id}", "getTenant", tenants_get, SCOPE_TENANTS_READ, 0},
+    {"PATCH", "/v1/tenants/{id}", "updateTenant", tenants_update, SCOPE_TENANTS_WRITE,
+     ROUTE_BODY},
+    {"DELETE", "/v1/tenants/{id}", "deleteTenant", tenants_delete, SCOPE_TENANTS_WRITE, 0},
+    {"POST", "/v1/tenants/{id}/suspend", "suspendTenant", tenants_suspend, SCOPE_TENANTS_WRITE,
+     ROUTE_BODY_OPTIONAL},
+    {"POST", "/v1/tenants/{id}/reactivate", "reactivateTenant", tenants_reactivate,
+     SCOPE_TENANTS_WRITE, ROUTE_BODY_OPTIONAL},
+
+    {"POST", "/v1/api_keys", "createApiKey", keys_create, SCOPE_KEYS_WRITE,
+     ROUTE_BODY | ROUTE_NEEDS_TENANT},
+    {"GET", "/v1/api_keys", "listApiKeys", keys_list, SCOPE_KEYS_READ, ROUTE_NEEDS_TENANT},
+    {"GET", "/v1/api_keys/{id}", "getApiKey", keys_get, SCOPE_KEYS_READ, ROUTE_NEEDS_TENANT},
+    {"POST", "/v1/api_keys/{id}/revoke", "revokeApiKey", keys_revoke, SCOPE_KEYS_WRITE,
+     ROUTE_NEEDS_TENANT | ROUTE_BODY_OPTIONAL},
+
+    {"OPTIONS", "/v1/sessions", "sessionsPreflight", sessions_preflight, 0, ROUTE_PUBLIC},
+    {"POST", "/v1/sessions", "createSession", sessions_create, SCOPE_SESSIONS_WRITE,
+     ROUTE_BODY_OPTIONAL | ROUTE_NEEDS_TENANT | ROUTE_PUBLISHABLE_OK},
+    {"GET", "/v1/sessions", "listSessions", sessions_list, SCOPE_SESSIONS_READ,
+     ROUTE_NEEDS_TENANT},
+    {"GET", "/v1/sessions/{id}", "getSession", sessions_get, SCOPE_SESSIONS_READ,
+     ROUTE_NEEDS_TENANT},
+    {"GET", "/v1/sessions/by_code/{code}", "getSessionByCode", sessions_get_by_code,
+     SCOPE_SESSIONS_READ, ROUTE_NEEDS_TENANT},
+    {"POST", "/v1/sessions/{id}/end", "endSession", sessions_end, SCOPE_SESSIONS_WRITE,
+     ROUTE_NEEDS_TENANT | ROUTE_BODY_OPTIONAL},
+    {"POST", "/v1/sessions/{id}/agent_tokens", "createAgentToken", sessions_agent_token,
+     SCOPE_AGENT_TOKENS_WRITE, ROUTE_NEEDS_TENANT | ROUTE_BODY},
+};
+const int server_routes_count = (int)(sizeof(server_routes) / sizeof(server_routes[0]));
+
+void server_print_routes(void)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < server_routes_count; i++)
+        json_array_append_new(a, json_pack("{s:s, s:s, s:s}", "method", server_routes[i].method,
+                                           "path", server_routes[i].path, "operationId",
+                                           server_routes[i].operation));
+    char *s = json_dumps(a, JSON_INDENT(2));
+    printf("%s\n", s ? s : "[]");
+    free(s);
+    json_decref(a);
+}
+
+/* "/v1/tenants/{id}" -> "/v1/tenants/:id" for ulfius. */
+static void ulfius_format(const char *path, char *out, size_t size)
+{
+    size_t o = 0;
+    for (const char *p = path; *p && o + 1 < size; p++) {
+        if (*p == '{')
+            out[o++] = ':';
+        else if (*p != '}')
+            out[o++] = *p;
+    }
+    out[o] = '\0';
+}
+
+/* 1 if url path matches the template (segments, {x} matches any non-empty segment). */
+static int path_matches(const char *tmpl, const char *path)
+{
+    while (*tmpl && *path) {
+        if (*tmpl == '{') {
+            while (*tmpl && *tmpl != '}')
+                tmpl++;
+            if (*tmpl)
+                tmpl++;
+            if (*path == '/' || *path == '\0')
+                return 0;
+            while (*path && *path != '/')
+                path++;
+        } else if (*tmpl++ != *path++) {
+            return 0;
+        }
+    }
+    if (*path == '/' && path[1] == '\0')
+        path++;
+    return *tmpl == '\0' && *path == '\0';
+}
+
+static void set_rate_headers(struct http_ctx *c, const struct rl_result *rr)
+{
+    char v[32];
+    snprintf(v, sizeof(v), "%d", rr->limit);
+    http_set_header(c, "RateLimit-Limit", v);
+    snprintf(v, sizeof(v), "%d", rr->remaining);
+    http_set_header(c, "RateLimit-Remaining", v);
+    snprintf(v, sizeof(v), "%d", (int)(rr->reset + 0.999));
+    http_set_header(c, "RateLimit-Reset", v);
+}
+
+static int check_rate(struct http_ctx *c)
+{
+    struct rl_result rr;
+    double rps = c->who.api_rps > 0 ? c->who.api_rps : 1;
+    int burst = (int)rps < 1 ? 1 : (int)rps;
+    rl_take(c->srv->key_limits, c->who.id, rps, burst, time_monotonic(), &rr);
+    set_rate_headers(c, &rr);
+    if (!rr.allowed) {
+        char v[16];
+        snprintf(v, sizeof(v), "%d", (int)(rr.retry_after + 0.999) < 1
+                                         ? 1
+                                         : (int)(rr.retry_after + 0.999));
+        http_set_header(c, "Retry-After", v);
+        http_problem(c, 429, "rate_limited", NULL,
+                     "Too many requests for this API key (%d per second). Retry after %s s.",
+                     rr.limit, v);
+        return -1;
+    }
+    return 0;
+}
+
+static int media_type_is_json(const char *ct)
+{
+    if (ct == NULL)
+        return 0;
+    while (*ct == ' ')
+        ct++;
+    if (strncasecmp(ct, "application/json", 16) != 0)
+        return 0;
+    const char *rest = ct + 16;
+    while (*rest == ' ')
+        rest++;
+    return *rest == '\0' || *rest == ';';
+}
+
+/* Parses the body into c->body when the route takes one. Returns 0 or -1 (answered). */
+static int parse_body(struct http_ctx *c)
+{
+    unsigned flags = c->route->flags;
+    size_t len = c->req->binary_body_length;
+    if (!(flags & (ROUTE_BODY | ROUTE_BODY_OPTIONAL)))
+        return 0;
+    if (len == 0 && (flags & ROUTE_BODY_OPTIONAL))
+        return 0;
+    if (!media_type_is_json(http_header(c, "Content-Type"))) {
+        http_problem(c, 415, "unsupported_media_type", NULL,
+                     "Send the body as JSON with 'Content-Type: application/json'.");
+        return -1;
+    }
+    if (!utf8_valid(c->req->binary_body, len)) {
+        http_problem(c, 400, "invalid_utf8", NULL,
+                     "The body is not valid UTF-8 (or contains a NUL byte).");
+        return -1;
+    }
+    json_error_t err;
+    c->body = json_loadb(c->req->binary_body, len,
+                         JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &err);
+    if (c->body == NULL) {
+        http_problem(c, 400, "invalid_json", NULL, "The body is not valid JSON: %s (at byte %d).",
+                     err.text, err.position);
+        return -1;
+    }
+    if (!json_is_object(c->body)) {
+        http_problem(c, 400, "invalid_json", NULL, "The body must be a JSON object.");
+        return -1;
+    }
+    return 0;
+}
+
+static int query_is_utf8(struct http_ctx *c)
+{
+    const char **keys = u_map_enum_keys(c->req->map_url);
+    for (int i = 0; keys && keys[i]; i++) {
+        const char *v = u_map_get(c->req->map_url, keys[i]);
+        if (!utf8_valid(keys[i], strlen(keys[i])) || (v && !utf8_valid(v, strlen(v))))
+            return 0;
+    }
+    return 1;
+}
+
+static void cors_expose(struct http_ctx *c)
+{
+    const char *origin = http_header(c, "Origin");
+    if (origin == NULL || c->who.kind != PRINCIPAL_KEY || c->who.key_type != KEY_PUBLISHABLE)
+        return;
+    if (auth_origin_allowed(c->who.allowed_origins, origin)) {
+        http_set_header(c, "Access-Control-Allow-Origin", origin);
+        http_set_header(c, "Access-Control-Expose-Headers",
+                        "X-Request-Id, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, "
+                        "Retry-After, Idempotent-Replayed");
+        http_set_header(c, "Vary", "Origin");
+    }
+}
+
+static void run_chain(struct http_ctx *c)
+{
+    const struct route *rt = c->route;
+    if (c->req->binary_body_length > c->cfg->max_body_bytes) {
+        http_problem(c, 413, "body_too_large", NULL,
+                     "The body is larger than %zu bytes.", c->cfg->max_body_bytes);
+        return;
+    }
+    if (!query_is_utf8(c)) {
+        http_problem(c, 400, "invalid_utf8", NULL, "A query parameter is not valid UTF-8.");
+        return;
+    }
+    if (rt->flags & ROUTE_PUBLIC) {
+        rt->handler(c);
+        return;
+    }
+    if (auth_authenticate(c) != 0)
+        return;
+    cors_expose(c);
+    if (check_rate(c) != 0)
+        return;
+    if (c->who.kind == PRINCIPAL_KEY && c->who.key_type == KEY_PUBLISHABLE) {
+        if (!(rt->flags & ROUTE_PUBLISHABLE_OK)) {
+            http_problem(c, 403, "insufficient_scope", NULL,
+                         "Publishable keys can only create sessions; use a secret key.");
+            return;
+        }
+        const char *origin = http_header(c, "Origin");
+        if (origin == NULL || !auth_origin_allowed(c->who.allowed_origins, origin)) {
+            http_problem(c, 403, "origin_not_allowed", "Origin",
+                         "This page's origin is not in the tenant's allowed_origins.");
+            return;
+        }
+    } else if (rt->scope && !(c->who.scopes & rt->scope)) {
+        http_problem(c, 403, "insufficient_scope", NULL, "This API key lacks the scope %s.",
+                     auth_scope_name(rt->scope));
+        return;
+    }
+    if (parse_body(c) != 0)
+        return;
+    if (auth_resolve_tenant(c) != 0)
+        return;
+    if ((rt->flags & ROUTE_NEEDS_TENANT) && c->tenant_id[0] == '\0') {
+        http_problem(c, 400, "tenant_header_required", "Cobrowse-Tenant",
+                     "Platform admins must name the tenant with the Cobrowse-Tenant header.");
+        return;
+    }
+    int claimed = 0;
+    if (idem_begin(c, &claimed) != 0)
+        return;
+    rt->handler(c);
+    if (!c->answered)
+        http_problem(c, 500, "internal_error", NULL, "The handler gave no answer.");
+    if (claimed)
+        idem_finish(c);
+}
+
+static void finish(struct http_ctx *c)
+{
+    http_set_header(c, "X-Request-Id", c->request_id);
+    double elapsed = time_monotonic() - c->started;
+    metrics_observe(c->route_index, c->status, elapsed);
+    if (c->db != NULL)
+        db_release(c->srv->db, c->db);
+    enum log_level lvl = c->status >= 500 ? LOG_ERROR : LOG_INFO;
+    if (log_enabled(lvl)) {
+        json_t *f = json_pack("{s:s, s:s, s:s, s:i, s:f}", "request_id", c->request_id, "method",
+                              c->req->http_verb,
+                              "route", c->route ? c->route->path : "unmatched", "status",
+                              c->status, "duration_ms", elapsed * 1000.0);
+        if (c->who.id[0])
+            json_object_set_new(f, "principal", json_string(c->who.id));
+        if (c->tenant_id[0])
+            json_object_set_new(f, "tenant", json_string(c->tenant_id));
+        if (c->problem_code)
+            json_object_set_new(f, "code", json_string(c->problem_code));
+        log_json(lvl, "request", f);
+    }
+    json_decref(c->body);
+    free(c->who.allowed_origins);
+}
+
+static void ctx_init(struct http_ctx *c, struct server *srv, const struct _u_request *req,
+                     struct _u_response *resp)
+{
+    memset(c, 0, sizeof(*c));
+    c->srv = srv;
+    c->cfg = srv->cfg;
+    c->req = req;
+    c->resp = resp;
+    c->route_index = -1;
+    c->started = time_monotonic();
+    if (ids_new("req", c->request_id, sizeof(c->request_id)) != 0)
+        snprintf(c->request_id, sizeof(c->request_id), "req_unknown");
+}
+
+static struct server *the_server;
+
+static int dispatch(const struct _u_request *req, struct _u_response *resp, void *user_data)
+{
+    const struct route *rt = user_data;
+    struct http_ctx c;
+    ctx_init(&c, the_server, req, resp);
+    c.route = rt;
+    c.route_index = (int)(rt - server_routes);
+    run_chain(&c);
+    finish(&c);
+    return U_CALLBACK_COMPLETE;
+}
+
+static int not_found(const struct _u_request *req, struct _u_response *resp, void *user_data)
+{
+    (void)user_data;
+    struct http_ctx c;
+    ctx_init(&c, the_server, req, resp);
+    char allow[128] = "";
+    for (int i = 0; i < server_routes_count; i++) {
+        if (path_matches(server_routes[i].path, req->url_path)) {
+            size_t n = strlen(allow);
+            snprintf(allow + n, sizeof(allow) - n, "%s%s", n ? ", " : "",
+                     server_routes[i].method);
+        }
+    }
+    if (allow[0]) {
+        http_set_header(&c, "Allow", allow);
+        http_problem(&c, 405, "method_not_allowed", NULL, "This route accepts only: %s.",
+                     allow);
+    } else {
+        http_problem(&c, 404, "route_not_found", NULL,
+                     "No such route. The API reference is openapi/openapi.yaml.");
+    }
+    finish(&c);
+    return U_CALLBACK_COMPLETE;
+}
+
+int server_start(struct server *srv, const struct config *cfg)
+{
+    char fmt[160];
+    srv->cfg = cfg;
+    the_server = srv;
+    srv->db = db_pool_new(cfg->database_url, cfg->db_pool_size);
+    srv->key_limits = rl_new(65536);
+    srv->tenant_limits = rl_new(65536);
+    srv->auth = auth_cache_new();
+    if (srv->db == NULL || srv->key_limits == NULL || srv->tenant_limits == NULL ||
+        srv->auth == NULL)
+        return -1;
+
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof(addr));
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((uint16_t)cfg->listen_port);
+    if (inet_pton(AF_INET, strcmp(cfg->listen_host, "localhost") == 0 ? "127.0.0.1"
+                                                                       : cfg->listen_host,
+                  &addr.sin_addr) != 1) {
+        log_json(LOG_ERROR, "invalid listen address",
+                 json_pack("{s:s, s:s}", "host", cfg->listen_host, "hint",
+                           "use an IPv4 address such as 127.0.0.1 or 0.0.0.0"));
+        return -1;
+    }
+    if (ulfius_init_instance(&srv->instance, (unsigned)cfg->listen_port, &addr, NULL) != U_OK)
+        return -1;
+    /* One more byte than allowed: ulfius truncates silently, so a body that reaches the limit
+     * plus one was too large (answered 413 by run_chain). */
+    srv->instance.max_post_body_size = cfg->max_body_bytes + 1;
+    srv->instance.check_utf8 = 0; /* we answer 400 invalid_utf8 instead of dropping values */
+    srv->instance.allowed_post_processor = U_POST_PROCESS_NONE;
+    for (int i = 0; i < server_routes_count; i++) {
+        ulfius_format(server_routes[i].path, fmt, sizeof(fmt));
+        if (ulfius_add_endpoint_by_val(&srv->instance, server_routes[i].method, NULL, fmt, 0,
+                                       dispatch, (void *)&server_routes[i]) != U_OK)
+            return -1;
+    }
+    ulfius_set_default_endpoint(&srv->instance, not_found, NULL);
+
+    struct MHD_OptionItem ops[] = {
+        {MHD_OPTION_THREAD_POOL_SIZE, cfg->http_threads, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL},
+        {MHD_OPTION_CONNECTION_LIMIT, 4096, NULL},
+        {MHD_OPTION_SOCK_ADDR, 0, &addr},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)mhd_request_completed, NULL},
+        {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)ulfius_uri_logger, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    if (ulfius_start_framework_with_mhd_options(&srv->instance, flags, ops) != U_OK) {
+        log_json(LOG_ERROR, "could not listen",
+                 json_pack("{s:s, s:i, s:s}", "host", cfg->listen_host, "port", cfg->listen_port,
+                           "hint", "is another process using the port? change --listen"));
+        ulfius_clean_instance(&srv->instance);
+        return -1;
+    }
+    srv->started = 1;
+    return 0;
+}
+
+void server_stop(struct server *srv)
+{
+    if (srv->started) {
+        ulfius_stop_framework(&srv->instance);
+        ulfius_clean_instance(&srv->instance);
+        srv->started = 0;
+    }
+    auth_cache_free(srv->auth);
+    rl_free(srv->key_limits);
+    rl_free(srv->tenant_limits);
+    db_pool_free(srv->db);
+    srv->auth = NULL;
+    srv->key_limits = srv->tenant_limits = NULL;
+    srv->db = NULL;
+}

@@ -1,0 +1,329 @@
+#include "api/validate.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/timeutil.h"
+
+static const char *const scope_names[] = {"tenants:read",  "tenants:write",  "api_keys:read",
+                                          "api_keys:write", "sessions:read", "sessions:write",
+                                          "agent_tokens:write", NULL};
+
+size_t validate_utf8_length(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        if (((unsigned char)*s & 0xC0) != 0x80)
+            n++;
+    return n;
+}
+
+static int fail(struct verror *err, const char *code, const char *path, const char *fmt,
+                const char *arg)
+{
+    err->status = 422;
+    err->code = code;
+    snprintf(err->field, sizeof(err->field), "%s", path);
+    snprintf(err->detail, sizeof(err->detail), fmt, path, arg ? arg : "");
+    return -1;
+}
+
+static int valid_host_char(char ch)
+{
+    return isalnum((unsigned char)ch) || ch == '-' || ch == '.';
+}
+
+int validate_origin(const char *s)
+{
+    const char *p;
+    if (strncmp(s, "https://", 8) == 0)
+        p = s + 8;
+    else if (strncmp(s, "http://", 7) == 0)
+        p = s + 7;
+    else
+        return 0;
+    if (*p == '\0' || *p == '.' || *p == '-')
+        return 0;
+    while (*p && *p != ':') {
+        if (!valid_host_char(*p))
+            return 0;
+        p++;
+    }
+    if (*p == ':') {
+        p++;
+        int digits = 0;
+        long port = 0;
+        while (isdigit((unsigned char)*p) && digits < 6) {
+            port = port * 10 + (*p - '0');
+            p++;
+            digits++;
+        }
+        if (digits == 0 || port < 1 || port > 65535)
+            return 0;
+    }
+    return *p == '\0';
+}
+
+int validate_https_url(const char *s)
+{
+    const char *p;
+    if (strncmp(s, "https://", 8) == 0)
+        p = s + 8;
+    else if (strncmp(s, "http://localhost", 16) == 0 || strncmp(s, "http://127.0.0.1", 16) == 0)
+        p = s + 7;
+    else
+        return 0;
+    if (!valid_host_char(*p))
+        return 0;
+    for (; *p; p++)
+        if ((unsigned char)*p <= 0x20 || *p == '"' || *p == '<' || *p == '>' || *p == '\\')
+            return 0;
+    return 1;
+}
+
+int validate_email(const char *s)
+{
+    const char *at = strchr(s, '@');
+    if (at == NULL || at == s || strchr(at + 1, '@') != NULL)
+        return 0;
+    const char *dot = strrchr(at + 1, '.');
+    if (dot == NULL || dot == at + 1 || dot[1] == '\0')
+        return 0;
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p <= 0x20 || *p == '<' || *p == '>' || *p == '"')
+            return 0;
+    return 1;
+}
+
+static int check_format(enum vformat f, const char *s)
+{
+    double t;
+    switch (f) {
+    case VF_COLOR:
+        if (strlen(s) != 7 || s[0] != '#')
+            return 0;
+        for (int i = 1; i < 7; i++)
+            if (!isxdigit((unsigned char)s[i]))
+                return 0;
+        return 1;
+    case VF_HTTPS_URL:
+        return validate_https_url(s);
+    case VF_ORIGIN:
+        return validate_origin(s);
+    case VF_EMAIL:
+        return validate_email(s);
+    case VF_DATETIME:
+        return time_parse_rfc3339(s, &t) == 0;
+    case VF_SCOPE:
+        for (int i = 0; scope_names[i]; i++)
+            if (strcmp(s, scope_names[i]) == 0)
+                return 1;
+        return 0;
+    case VF_SELECTOR:
+        return strpbrk(s, "{};") == NULL;
+    default:
+        return 1;
+    }
+}
+
+static const char *format_hint(enum vformat f)
+{
+    switch (f) {
+    case VF_COLOR:
+        return "a colour like #1a2b3c";
+    case VF_HTTPS_URL:
+        return "an https:// URL";
+    case VF_ORIGIN:
+        return "an origin like https://www.example.com (scheme, host, optional port, no path)";
+    case VF_EMAIL:
+        return "an email address";
+    case VF_DATETIME:
+        return "an RFC 3339 date-time like 2026-01-31T12:00:00Z";
+    case VF_SCOPE:
+        return "a scope from the documented list";
+    case VF_SELECTOR:
+        return "a CSS selector";
+    default:
+        return "valid";
+    }
+}
+
+static int check_string(const json_t *v, double min, double max, enum vformat f, const char *path,
+                        struct verror *err)
+{
+    char range[64];
+    if (!json_is_string(v))
+        return fail(err, "invalid_field", path, "%s must be a string.", NULL);
+    const char *s = json_string_value(v);
+    if (strlen(s) != json_string_length(v))
+        return fail(err, "invalid_field", path, "%s must not contain NUL characters.", NULL);
+    size_t n = validate_utf8_length(s);
+    if ((double)n < min || (double)n > max) {
+        snprintf(range, sizeof(range), "%.0f to %.0f", min, max);
+        return fail(err, "invalid_field", path, "%s must be %s characters long.", range);
+    }
+    if (!check_format(f, s))
+        return fail(err, "invalid_field", path, "%s must be %s.", format_hint(f));
+    return 0;
+}
+
+static int check_fields(const json_t *obj, const struct vfield *fields, const char *prefix,
+                        struct verror *err);
+
+static int check_value(const json_t *v, const struct vfield *f, const char *path,
+                       struct verror *err)
+{
+    char buf[96];
+    if (json_is_null(v)) {
+        if (f->nullable)
+            return 0;
+        return fail(err, "invalid_field", path, "%s must not be null.", NULL);
+    }
+    switch (f->type) {
+    case V_STRING:
+        return check_string(v, f->min, f->max, f->format, path, err);
+    case V_INT: {
+        if (!json_is_number(v))
+            return fail(err, "invalid_field", path, "%s must be an integer.", NULL);
+        double d = json_number_value(v);
+        if (!isfinite(d) || floor(d) != d)
+            return fail(err, "invalid_field", path, "%s must be an integer.", NULL);
+        if (d < f->min || d > f->max) {
+            snprintf(buf, sizeof(buf), "%.0f to %.0f", f->min, f->max);
+            return fail(err, "invalid_field", path, "%s must be from %s.", buf);
+        }
+        return 0;
+    }
+    case V_BOOL:
+        if (!json_is_boolean(v))
+            return fail(err, "invalid_field", path, "%s must be true or false.", NULL);
+        return 0;
+    case V_ENUM: {
+        buf[0] = '\0';
+        for (int i = 0; f->enum_values[i]; i++) {
+            if (json_is_string(v) && strcmp(json_string_value(v), f->enum_values[i]) == 0)
+                return 0;
+            size_t len = strlen(buf);
+            snprintf(buf + len, sizeof(buf) - len, "%s%s", i ? ", " : "", f->enum_values[i]);
+        }
+        return fail(err, "invalid_field", path, "%s must be one of: %s.", buf);
+    }
+    case V_OBJECT:
+        if (!json_is_object(v))
+            return fail(err, "invalid_field", path, "%s must be an object.", NULL);
+        return check_fields(v, f->children, path, err);
+    case V_STR_ARRAY: {
+        if (!json_is_array(v))
+            return fail(err, "invalid_field", path, "%s must be an array of strings.", NULL);
+        if ((double)json_array_size(v) > f->max) {
+            snprintf(buf, sizeof(buf), "%.0f", f->max);
+            return fail(err, "invalid_field", path, "%s must have at most %s items.", buf);
+        }
+        size_t i;
+        json_t *item;
+        json_array_foreach(v, i, item)
+        {
+            char ipath[160];
+            snprintf(ipath, sizeof(ipath), "%s.%zu", path, i);
+            if (check_string(item, 1, (double)f->item_max_len, f->format, ipath, err) != 0)
+                return -1;
+        }
+        return 0;
+    }
+    case V_FREE_OBJECT: {
+        if (!json_is_object(v))
+            return fail(err, "invalid_field", path, "%s must be an object.", NULL);
+        if ((double)json_object_size(v) > f->max) {
+            snprintf(buf, sizeof(buf), "%.0f", f->max);
+            return fail(err, "invalid_field", path, "%s must have at most %s keys.", buf);
+        }
+        const char *k;
+        json_t *item;
+        json_object_foreach((json_t *)v, k, item)
+        {
+            char ipath[160];
+            snprintf(ipath, sizeof(ipath), "%s.%.100s", path, k);
+            if (validate_utf8_length(k) > 100 || k[0] == '\0')
+                return fail(err, "invalid_field", ipath, "%s: keys must be 1 to 100 characters.",
+                            NULL);
+            if (json_is_string(item)) {
+                if (check_string(item, 0, 1000, VF_NONE, ipath, err) != 0)
+                    return -1;
+            } else if (json_is_number(item)) {
+                if (!isfinite(json_number_value(item)) || fabs(json_number_value(item)) > 9.0e15)
+                    return fail(err, "invalid_field", ipath,
+                                "%s must be a number within +-9e15.", NULL);
+            } else if (!json_is_boolean(item) && !json_is_null(item)) {
+                return fail(err, "invalid_field", ipath,
+                            "%s must be a string, number, boolean or null.", NULL);
+            }
+        }
+        return 0;
+    }
+    }
+    return 0;
+}
+
+static int check_fields(const json_t *obj, const struct vfield *fields, const char *prefix,
+                        struct verror *err)
+{
+    char path[160];
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)obj, key, v)
+    {
+        const struct vfield *f = fields;
+        while (f->name && strcmp(f->name, key) != 0)
+            f++;
+        snprintf(path, sizeof(path), "%s%s%.100s", prefix, prefix[0] ? "." : "", key);
+        if (f->name == NULL)
+            return fail(err, "unknown_field", path,
+                        "%s is not a field of this request. Check the spelling against the API "
+                        "reference.",
+                        NULL);
+        if (check_value(v, f, path, err) != 0)
+            return -1;
+    }
+    for (const struct vfield *f = fields; f->name; f++) {
+        if (f->required && json_object_get(obj, f->name) == NULL) {
+            snprintf(path, sizeof(path), "%s%s%s", prefix, prefix[0] ? "." : "", f->name);
+            return fail(err, "missing_field", path, "%s is required.", NULL);
+        }
+    }
+    return 0;
+}
+
+int validate_object(const json_t *obj, const struct vfield *fields, struct verror *err)
+{
+    memset(err, 0, sizeof(*err));
+    if (!json_is_object(obj))
+        return fail(err, "invalid_field", "", "The body must be a JSON object.%s", NULL);
+    return check_fields(obj, fields, "", err);
+}
+
+json_t *validate_normalize(json_t *v)
+{
+    if (json_is_real(v)) {
+        double d = json_real_value(v);
+        if (floor(d) == d && fabs(d) <= 9007199254740992.0)
+            return json_integer((json_int_t)d);
+        return json_incref(v);
+    }
+    if (json_is_object(v)) {
+        json_t *out = json_object();
+        const char *k;
+        json_t *item;
+        json_object_foreach(v, k, item) json_object_set_new(out, k, validate_normalize(item));
+        return out;
+    }
+    if (json_is_array(v)) {
+        json_t *out = json_array();
+        size_t i;
+        json_t *item;
+        json_array_foreach(v, i, item) json_array_append_new(out, validate_normalize(item));
+        return out;
+    }
+    return json_incref(v);
+}

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Builds and runs every test: unit tests (cmocka under ctest), then integration tests against the
+# real binary and a fresh private PostgreSQL, the spec lint and the generated TypeScript client.
+# Everything runs under AddressSanitizer and UndefinedBehaviorSanitizer. Idempotent.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+ensure_apt
+ensure_npm
+BUILD="$ROOT/build/asan"
+build "$BUILD" -DCMAKE_BUILD_TYPE=Debug -DCOBROWSE_SANITIZE=ON
+export COBROWSED="$BUILD/cobrowsed"
+export ASAN_OPTIONS="abort_on_error=0:detect_leaks=1:halt_on_error=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+export REDOCLY_TELEMETRY=off
+
+passed=0 failed=0
+results=()
+step() { # step NAME CMD...: runs one suite, records its outcome, never stops the run
+  local name="$1"; shift
+  say "$name"
+  if "$@"; then passed=$((passed + 1)); results+=("ok    $name")
+  else failed=$((failed + 1)); results+=("FAIL  $name"); fi
+}
+
+step "unit tests (ctest)" ctest --test-dir "$BUILD" --output-on-failure
+step "OpenAPI lint (redocly)" bash -c "cd '$ROOT/tests' && npm run --silent lint:spec"
+
+# A fresh database and server for the integration suites.
+T="$STATE/test"
+pg_stop "$T/pg"
+rm -rf "$T"
+mkdir -p "$T/data"
+export DATABASE_URL
+DATABASE_URL="$(pg_start "$T/pg")"
+PORT="$(free_port)"
+export COBROWSE_BASE_URL="http://127.0.0.1:$PORT"
+export COBROWSE_DATA_DIR="$T/data" COBROWSE_LISTEN="127.0.0.1:$PORT" COBROWSE_LOG_LEVEL=warn
+COBROWSE_ADMIN_TOKEN="$("$COBROWSED" create-admin-token --name tests 2>"$T/admin.log")" ||
+  { cat "$T/admin.log" >&2; die "could not create an admin token"; }
+export COBROWSE_ADMIN_TOKEN
+"$COBROWSED" serve >"$T/server.out" 2>"$T/server.log" &
+SERVER_PID=$!
+cleanup() {
+  kill "$SERVER_PID" 2>/dev/null || true
+  wait "$SERVER_PID" 2>/dev/null || true
+  pg_stop "$T/pg"
+}
+trap cleanup EXIT
+wait_http "$COBROWSE_BASE_URL/healthz" 60 || { cat "$T/server.log" >&2; die "server did not start"; }
+
+step "integration tests (node --test)" node --test --test-concurrency=4 "$ROOT"/tests/integration/*.test.mjs
+step "TypeScript client generated from the spec" bash -c \
+  "cd '$ROOT/tests' && npm run --silent sdk:generate && npm run --silent sdk:build && npm run --silent sdk:test"
+
+# The server must stop cleanly and the sanitizers must have nothing to say.
+kill -TERM "$SERVER_PID"
+server_status=0
+wait "$SERVER_PID" || server_status=$?
+trap 'pg_stop "$T/pg"' EXIT
+if [ $server_status -ne 0 ] || grep -qE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$T/server.log"; then
+  failed=$((failed + 1)); results+=("FAIL  server exit and sanitizers (status $server_status, see ${T#$ROOT/}/server.log)")
+  grep -A30 -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$T/server.log" | head -60 >&2 || true
+else
+  passed=$((passed + 1)); results+=("ok    server exit and sanitizers")
+fi
+
+echo
+printf '%s\n' "${results[@]}"
+echo "suites: $passed passed, $failed failed"
+[ $failed -eq 0 ]
