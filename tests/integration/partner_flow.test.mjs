@@ -204,7 +204,7 @@ test('sub-tenant key creates a session with visitor metadata and custom fields',
     custom: { plan: 'gold', seats: 12, vip: true },
   };
   const res = await api('POST', '/v1/sessions', {
-    token: s.sk, body: { visitor, permissions: { remote_control: 'off' }, expires_in_seconds: 3600 },
+    token: s.sk, body: { visitor, permissions: { remote_control: 'ask' }, expires_in_seconds: 3600 },
   });
   const ses = expectStatus(res, 201, 'create session');
   assert.match(ses.id, /^ses_[A-Za-z0-9]+$/, 'session id');
@@ -212,7 +212,7 @@ test('sub-tenant key creates a session with visitor metadata and custom fields',
   assert.equal(ses.status, 'pending');
   assert.match(ses.join_code, /^[0-9]{6}$/, 'join code is 6 digits');
   assert.deepEqual(ses.visitor, visitor, 'visitor echoed');
-  assert.equal(ses.permissions.remote_control, 'off');
+  assert.equal(ses.permissions.remote_control, 'ask');
   const created = isTime(ses.created_at, 'created_at');
   assert.ok(Math.abs(created - Date.now()) < 60000, 'created_at is now');
   assert.ok(Math.abs(isTime(ses.expires_at, 'expires_at') - created - 3600000) <= 2000, 'expires_at = created_at + expires_in_seconds');
