@@ -30,8 +30,8 @@ static const struct option_def options[] = {
     {"log-level", "COBROWSE_LOG_LEVEL", "LEVEL", "debug, info, warn or error (default info)"},
     {"production", "COBROWSE_PRODUCTION", NULL,
      "require secrets from the environment; never generate or write them"},
-    {"http-threads", "COBROWSE_HTTP_THREADS", "N", "HTTP worker threads (default 16)"},
-    {"db-pool-size", "COBROWSE_DB_POOL_SIZE", "N", "database connections (default 16)"},
+    {"http-threads", "COBROWSE_HTTP_THREADS", "N", "HTTP worker threads (default 2 x CPU cores, at least 4)"},
+    {"db-pool-size", "COBROWSE_DB_POOL_SIZE", "N", "database connections (default: as many as HTTP threads)"},
     {"max-body-bytes", "COBROWSE_MAX_BODY_BYTES", "N", "largest request body (default 65536)"},
     {"session-sweep-seconds", "COBROWSE_SESSION_SWEEP_SECONDS", "N",
      "how often expired sessions are ended (default 5)"},
@@ -124,8 +124,8 @@ int config_parse(struct config *cfg, int argc, char **argv)
     cfg->listen_port = 8080;
     snprintf(cfg->data_dir, sizeof(cfg->data_dir), ".cobrowse");
     snprintf(cfg->log_level, sizeof(cfg->log_level), "info");
-    cfg->http_threads = 16;
-    cfg->db_pool_size = 16;
+    cfg->http_threads = 0; /* 0: chosen from the core count below */
+    cfg->db_pool_size = 0;
     cfg->max_body_bytes = 65536;
     cfg->session_sweep_seconds = 5;
     cfg->key_cache_seconds = 5;
@@ -175,6 +175,14 @@ int config_parse(struct config *cfg, int argc, char **argv)
         if (set_value(cfg, key, val) != 0)
             return -1;
     }
+    /* Measured (docs/benchmarks.md): more threads than 2 per core only add context switches and
+     * raise p99 latency, since every request waits on PostgreSQL on the same machine. */
+    if (cfg->http_threads == 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        cfg->http_threads = cores > 2 ? (int)(2 * cores) : 4;
+    }
+    if (cfg->db_pool_size == 0)
+        cfg->db_pool_size = cfg->http_threads;
     if (cfg->public_url[0] == '\0')
         snprintf(cfg->public_url, sizeof(cfg->public_url), "http://%s:%d", cfg->listen_host,
                  cfg->listen_port);

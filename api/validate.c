@@ -25,7 +25,7 @@ static int fail(struct verror *err, const char *code, const char *path, const ch
 {
     err->status = 422;
     err->code = code;
-    snprintf(err->field, sizeof(err->field), "%s", path);
+    snprintf(err->field, sizeof(err->field), "%.159s", path);
     snprintf(err->detail, sizeof(err->detail), fmt, path, arg ? arg : "");
     return -1;
 }
@@ -225,8 +225,8 @@ static int check_value(const json_t *v, const struct vfield *f, const char *path
         json_t *item;
         json_array_foreach(v, i, item)
         {
-            char ipath[160];
-            snprintf(ipath, sizeof(ipath), "%s.%zu", path, i);
+            char ipath[200];
+            snprintf(ipath, sizeof(ipath), "%.150s.%zu", path, i);
             if (check_string(item, 1, (double)f->item_max_len, f->format, ipath, err) != 0)
                 return -1;
         }
@@ -243,8 +243,8 @@ static int check_value(const json_t *v, const struct vfield *f, const char *path
         json_t *item;
         json_object_foreach((json_t *)v, k, item)
         {
-            char ipath[160];
-            snprintf(ipath, sizeof(ipath), "%s.%.100s", path, k);
+            char ipath[200];
+            snprintf(ipath, sizeof(ipath), "%.90s.%.100s", path, k);
             if (validate_utf8_length(k) > 100 || k[0] == '\0')
                 return fail(err, "invalid_field", ipath, "%s: keys must be 1 to 100 characters.",
                             NULL);
