@@ -26,10 +26,12 @@ step() { # step NAME CMD...: runs one suite, records its outcome, never stops th
 step "unit tests (ctest)" ctest --test-dir "$BUILD" --output-on-failure
 step "OpenAPI lint (redocly)" bash -c "cd '$ROOT/tests' && npm run --silent lint:spec"
 
-# A fresh database and server for the integration suites.
-T="$STATE/test"
-pg_stop "$T/pg"
-rm -rf "$T"
+# A fresh database and server for the integration suites, in a folder of this run's own so that
+# two runs never share state. Kept when something fails (its logs say why), removed otherwise.
+for old in "$STATE"/test-*; do # clusters of runs that were killed
+  [ -d "$old" ] && ! kill -0 "${old##*-}" 2>/dev/null && { pg_stop "$old/pg"; rm -rf "$old"; }
+done
+T="$STATE/test-$$"
 mkdir -p "$T/data"
 export DATABASE_URL
 DATABASE_URL="$(pg_start "$T/pg")"
@@ -68,4 +70,5 @@ fi
 echo
 printf '%s\n' "${results[@]}"
 echo "suites: $passed passed, $failed failed"
+if [ $failed -eq 0 ]; then pg_stop "$T/pg"; rm -rf "$T"; else echo "logs kept in ${T#$ROOT/}" >&2; fi
 [ $failed -eq 0 ]
