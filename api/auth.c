@@ -231,7 +231,7 @@ int auth_authenticate(struct http_ctx *c)
         return -1;
     }
     if (strncasecmp(h, "Bearer ", 7) != 0) {
-        http_problem(c, 401, "invalid_api_key", NULL,
+        http_problem(c, 401, "missing_api_key", NULL,
                      "The Authorization header must be 'Bearer <key>'.");
         return -1;
     }

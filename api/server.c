@@ -43,7 +43,7 @@ const struct route server_routes[] = {
 
     {"OPTIONS", "/v1/sessions", "sessionsPreflight", sessions_preflight, 0, ROUTE_PUBLIC},
     {"POST", "/v1/sessions", "createSession", sessions_create, SCOPE_SESSIONS_WRITE,
-     ROUTE_BODY_OPTIONAL | ROUTE_NEEDS_TENANT | ROUTE_PUBLISHABLE_OK},
+     ROUTE_BODY | ROUTE_NEEDS_TENANT | ROUTE_PUBLISHABLE_OK},
     {"GET", "/v1/sessions", "listSessions", sessions_list, SCOPE_SESSIONS_READ,
      ROUTE_NEEDS_TENANT},
     {"GET", "/v1/sessions/{id}", "getSession", sessions_get, SCOPE_SESSIONS_READ,
@@ -171,8 +171,9 @@ static int parse_body(struct http_ctx *c)
         return -1;
     }
     json_error_t err;
+    /* JSON_ALLOW_NUL: "\u0000" is valid JSON; validation refuses it per field with a 422. */
     c->body = json_loadb(c->req->binary_body, len,
-                         JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &err);
+                         JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, &err);
     if (c->body == NULL) {
         http_problem(c, 400, "invalid_json", NULL, "The body is not valid JSON: %s (at byte %d).",
                      err.text, err.position);
@@ -181,6 +182,36 @@ static int parse_body(struct http_ctx *c)
     if (!json_is_object(c->body)) {
         http_problem(c, 400, "invalid_json", NULL, "The body must be a JSON object.");
         return -1;
+    }
+    return 0;
+}
+
+/* Path parameters must have the shape of what they name: a malformed one is a client bug (400),
+ * while a well-formed id the caller may not see is 404. */
+static int check_path_params(struct http_ctx *c)
+{
+    const char *path = c->route->path;
+    const char *id = http_param(c, "id");
+    if (strstr(path, "{id}") != NULL) {
+        const char *prefix = strncmp(path, "/v1/tenants", 11) == 0    ? "ten"
+                             : strncmp(path, "/v1/api_keys", 12) == 0 ? "key"
+                                                                      : "ses";
+        if (!ids_valid(prefix, id)) {
+            http_problem(c, 400, "invalid_parameter", "id",
+                         "The id in the path must look like %s_ followed by 26 characters.",
+                         prefix);
+            return -1;
+        }
+    }
+    if (strstr(path, "{code}") != NULL) {
+        const char *code = http_param(c, "code");
+        int ok = code != NULL && strlen(code) == 6;
+        for (int i = 0; ok && i < 6; i++)
+            ok = code[i] >= '0' && code[i] <= '9';
+        if (!ok) {
+            http_problem(c, 400, "invalid_parameter", "code", "A join code is 6 digits.");
+            return -1;
+        }
     }
     return 0;
 }
@@ -250,7 +281,7 @@ static void run_chain(struct http_ctx *c)
     }
     if (parse_body(c) != 0)
         return;
-    if (auth_resolve_tenant(c) != 0)
+    if (auth_resolve_tenant(c) != 0 || check_path_params(c) != 0)
         return;
     if ((rt->flags & ROUTE_NEEDS_TENANT) && c->tenant_id[0] == '\0') {
         http_problem(c, 400, "tenant_header_required", "Cobrowse-Tenant",

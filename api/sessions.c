@@ -342,14 +342,18 @@ void sessions_end(struct http_ctx *c)
     PGresult *r = http_db(c, &q, 4, params);
     if (r == NULL)
         return;
-    if (PQntuples(r) == 0) { /* already ended (answer as is: ending is idempotent) or unknown */
-        PQclear(r);
-        r = http_db(c, &q_get, 3, params);
-        if (r == NULL)
-            return;
-    }
-    if (PQntuples(r) == 1)
+    if (PQntuples(r) == 1) {
         http_reply_text(c, 200, PQgetvalue(r, 0, 0));
+        PQclear(r);
+        return;
+    }
+    PQclear(r); /* already ended (by the API, the relay or expiry), or not this tenant's */
+    r = http_db(c, &q_get, 3, params);
+    if (r == NULL)
+        return;
+    if (PQntuples(r) == 1)
+        http_problem(c, 409, "session_ended", NULL,
+                     "This session has already ended; GET it to see when and why.");
     else
         http_not_found(c, "session");
     PQclear(r);

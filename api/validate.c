@@ -203,7 +203,8 @@ static int check_value(const json_t *v, const struct vfield *f, const char *path
     case V_ENUM: {
         buf[0] = '\0';
         for (int i = 0; f->enum_values[i]; i++) {
-            if (json_is_string(v) && strcmp(json_string_value(v), f->enum_values[i]) == 0)
+            if (json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v) &&
+                strcmp(json_string_value(v), f->enum_values[i]) == 0)
                 return 0;
             size_t len = strlen(buf);
             snprintf(buf + len, sizeof(buf) - len, "%s%s", i ? ", " : "", f->enum_values[i]);
@@ -240,10 +241,14 @@ static int check_value(const json_t *v, const struct vfield *f, const char *path
             return fail(err, "invalid_field", path, "%s must have at most %s keys.", buf);
         }
         const char *k;
+        size_t klen;
         json_t *item;
-        json_object_foreach((json_t *)v, k, item)
+        json_object_keylen_foreach((json_t *)v, k, klen, item)
         {
             char ipath[200];
+            if (klen != strlen(k))
+                return fail(err, "invalid_field", path, "%s has a key containing a NUL character.",
+                            NULL);
             snprintf(ipath, sizeof(ipath), "%.90s.%.100s", path, k);
             if (validate_utf8_length(k) > 100 || k[0] == '\0')
                 return fail(err, "invalid_field", ipath, "%s: keys must be 1 to 100 characters.",
@@ -271,9 +276,13 @@ static int check_fields(const json_t *obj, const struct vfield *fields, const ch
 {
     char path[160];
     const char *key;
+    size_t key_len;
     json_t *v;
-    json_object_foreach((json_t *)obj, key, v)
+    json_object_keylen_foreach((json_t *)obj, key, key_len, v)
     {
+        if (key_len != strlen(key)) /* "\u0000" inside a key */
+            return fail(err, "unknown_field", prefix[0] ? prefix : "body",
+                        "%s has a field name containing a NUL character.", NULL);
         const struct vfield *f = fields;
         while (f->name && strcmp(f->name, key) != 0)
             f++;

@@ -356,7 +356,7 @@ test('list sessions: filters (status, external_id, created_after/before) and pag
   const seen = pages.flatMap((p) => p.data.map((x) => x.id));
   assert.equal(new Set(seen).size, seen.length, 'no duplicates');
   assert.deepEqual([...seen].sort(), [...order].sort(), 'no gaps');
-  assert.deepEqual(seen, order, 'oldest first');
+  assert.deepEqual(seen, [...order].reverse(), 'newest first');
 
   // Pagination with a filter.
   const p1 = await listAll(k, `/v1/sessions?limit=2&external_id=alice-${tag}`);
