@@ -15,9 +15,9 @@ int admin_create_token(PGconn *pg, const struct config *cfg, const char *name, c
         return -1;
     auth_hash_secret(cfg, out, hash);
     const char *params[] = {id, name, hash};
-    PGresult *r = PQexecParams(pg,
-                               "INSERT INTO admin_tokens (id, name, token_hash) VALUES ($1, $2, $3)",
-                               3, NULL, params, NULL, NULL, 0);
+    PGresult *r =
+        PQexecParams(pg, "INSERT INTO admin_tokens (id, name, token_hash) VALUES ($1, $2, $3)", 3,
+                     NULL, params, NULL, NULL, 0);
     int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     if (!ok)
         log_json(LOG_ERROR, "could not create admin token",

@@ -13,14 +13,14 @@
 #include "core/log.h"
 #include "core/timeutil.h"
 
-#define AC_SLOTS 4096 /* direct-mapped: a collision simply evicts */
-#define AC_LOCKS 64
-#define ADMIN_RPS 1000.0
+#define AC_SLOTS        4096 /* direct-mapped: a collision simply evicts */
+#define AC_LOCKS        64
+#define ADMIN_RPS       1000.0
 #define LAST_USED_EVERY 60.0 /* seconds between last_used_at writes per key and node */
-#define TOKEN_MAX 128
+#define TOKEN_MAX       128
 
-static const char *const scope_names[] = {"tenants:read",   "tenants:write", "api_keys:read",
-                                          "api_keys:write", "sessions:read", "sessions:write",
+static const char *const scope_names[] = {"tenants:read",      "tenants:write", "api_keys:read",
+                                          "api_keys:write",    "sessions:read", "sessions:write",
                                           "agent_tokens:write"};
 #define N_SCOPES 7
 
@@ -122,8 +122,8 @@ json_t *auth_scopes_json(unsigned bits)
 
 void auth_hash_secret(const struct config *cfg, const char *secret, char out[65])
 {
-    if (crypto_hmac_hex(cfg->key_hash_secret, sizeof(cfg->key_hash_secret), secret,
-                        strlen(secret), out) != 0)
+    if (crypto_hmac_hex(cfg->key_hash_secret, sizeof(cfg->key_hash_secret), secret, strlen(secret),
+                        out) != 0)
         out[0] = '\0';
 }
 
@@ -162,9 +162,10 @@ static void copy_field(char *dst, size_t size, PGresult *r, int col)
 /* Loads the facts about a token from the database into e. Returns 0, or -1 if answered. */
 static int load_entry(struct http_ctx *c, const char *token, const char *hash, struct ac_entry *e)
 {
-    static struct db_stmt q_admin = {
-        "auth_admin", "SELECT id, token_hash FROM admin_tokens "
-                      "WHERE token_hash = $1 AND revoked_at IS NULL", 0};
+    static struct db_stmt q_admin = {"auth_admin",
+                                     "SELECT id, token_hash FROM admin_tokens "
+                                     "WHERE token_hash = $1 AND revoked_at IS NULL",
+                                     0};
     static struct db_stmt q_key = {
         "auth_key",
         "SELECT k.id, k.key_hash, k.type, array_to_string(k.scopes, ','), "

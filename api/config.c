@@ -30,8 +30,10 @@ static const struct option_def options[] = {
     {"log-level", "COBROWSE_LOG_LEVEL", "LEVEL", "debug, info, warn or error (default info)"},
     {"production", "COBROWSE_PRODUCTION", NULL,
      "require secrets from the environment; never generate or write them"},
-    {"http-threads", "COBROWSE_HTTP_THREADS", "N", "HTTP worker threads (default 2 x CPU cores, at least 4)"},
-    {"db-pool-size", "COBROWSE_DB_POOL_SIZE", "N", "database connections (default: as many as HTTP threads)"},
+    {"http-threads", "COBROWSE_HTTP_THREADS", "N",
+     "HTTP worker threads (default 2 x CPU cores, at least 4)"},
+    {"db-pool-size", "COBROWSE_DB_POOL_SIZE", "N",
+     "database connections (default: as many as HTTP threads)"},
     {"max-body-bytes", "COBROWSE_MAX_BODY_BYTES", "N", "largest request body (default 65536)"},
     {"session-sweep-seconds", "COBROWSE_SESSION_SWEEP_SECONDS", "N",
      "how often expired sessions are ended (default 5)"},
@@ -187,8 +189,7 @@ int config_parse(struct config *cfg, int argc, char **argv)
         snprintf(cfg->public_url, sizeof(cfg->public_url), "http://%s:%d", cfg->listen_host,
                  cfg->listen_port);
     if (cfg->relay_url[0] == '\0')
-        snprintf(cfg->relay_url, sizeof(cfg->relay_url), "ws://%s:8081/v1/relay",
-                 cfg->listen_host);
+        snprintf(cfg->relay_url, sizeof(cfg->relay_url), "ws://%s:8081/v1/relay", cfg->listen_host);
     size_t pl = strlen(cfg->public_url);
     while (pl > 0 && cfg->public_url[pl - 1] == '/')
         cfg->public_url[--pl] = '\0';

@@ -85,9 +85,9 @@ void http_problem(struct http_ctx *c, int status, const char *code, const char *
     va_end(ap);
     char type[128];
     snprintf(type, sizeof(type), "urn:cobrowse:problem:%s", code);
-    json_t *p = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s}", "type", type, "title",
-                          status_title(status), "status", status, "detail", detail, "code", code,
-                          "request_id", c->request_id);
+    json_t *p =
+        json_pack("{s:s, s:s, s:i, s:s, s:s, s:s}", "type", type, "title", status_title(status),
+                  "status", status, "detail", detail, "code", code, "request_id", c->request_id);
     if (field != NULL)
         json_object_set_new(p, "field", json_string(field));
     char *text = json_dumps(p, JSON_COMPACT);
@@ -215,8 +215,8 @@ int http_check_query(struct http_ctx *c, const char *const *allowed)
         if (!ok && strstr(c->route->path, brace) != NULL)
             ok = 1;
         if (!ok) {
-            http_problem(c, 400, "invalid_parameter", keys[i],
-                         "Unknown query parameter '%.64s'.", keys[i]);
+            http_problem(c, 400, "invalid_parameter", keys[i], "Unknown query parameter '%.64s'.",
+                         keys[i]);
             return -1;
         }
     }
@@ -249,8 +249,7 @@ void http_reply_with_field(struct http_ctx *c, int status, const char *obj, cons
 
 void http_reply_verror(struct http_ctx *c, const struct verror *err)
 {
-    http_problem(c, err->status, err->code, err->field[0] ? err->field : NULL, "%s",
-                 err->detail);
+    http_problem(c, err->status, err->code, err->field[0] ? err->field : NULL, "%s", err->detail);
 }
 
 int http_validate_body(struct http_ctx *c, const struct vfield *fields)

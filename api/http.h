@@ -109,8 +109,6 @@ int http_check_query(struct http_ctx *c, const char *const *allowed);
 /* Answers 404 not_found for a kind of object ("session", "tenant", ...). */
 void http_not_found(struct http_ctx *c, const char *what);
 
-
-
 /* Answers status with the JSON object text obj plus one more string member key:value at its end
  * (for values shown once: a key's secret, a session's visitor token). */
 void http_reply_with_field(struct http_ctx *c, int status, const char *obj, const char *key,

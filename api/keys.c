@@ -49,8 +49,7 @@ void keys_create(struct http_ctx *c)
         json_t *s;
         json_array_foreach(scopes, i, s) bits |= auth_scope_bit(json_string_value(s));
         if (bits == 0) {
-            http_problem(c, 422, "invalid_field", "scopes",
-                         "scopes must list at least one scope.");
+            http_problem(c, 422, "invalid_field", "scopes", "scopes must list at least one scope.");
             return;
         }
         unsigned extra = bits & ~c->who.scopes;
@@ -77,8 +76,10 @@ void keys_create(struct http_ctx *c)
     auth_hash_secret(c->cfg, secret, hash);
     auth_scopes_pg_array(bits, pgscopes, sizeof(pgscopes));
     const char *last4 = secret + strlen(secret) - 4;
-    const char *params[] = {id,   c->tenant_id, type,   json_string_value(json_object_get(c->body, "name")),
-                            pgscopes, hash, prefix, last4, expires};
+    const char *params[] = {
+        id,       c->tenant_id, type,   json_string_value(json_object_get(c->body, "name")),
+        pgscopes, hash,         prefix, last4,
+        expires};
     PGresult *r = http_db(c, &q, 9, params);
     if (r == NULL)
         return;

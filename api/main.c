@@ -101,7 +101,8 @@ static int cmd_serve(struct config *cfg)
 
     int sig = 0;
     sigwait(&set, &sig);
-    log_json(LOG_INFO, "stopping", json_pack("{s:s}", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM"));
+    log_json(LOG_INFO, "stopping",
+             json_pack("{s:s}", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM"));
     sweeper_stop();
     server_stop(&srv);
     log_json(LOG_INFO, "stopped", NULL);

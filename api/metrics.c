@@ -11,7 +11,7 @@
 static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                  0.05,   0.1,   0.25,   0.5,   1.0,  2.5};
 #define N_BUCKETS (sizeof(buckets) / sizeof(buckets[0]))
-#define N_SLOTS (METRICS_MAX_ROUTES + 1) /* slot 0: unmatched */
+#define N_SLOTS   (METRICS_MAX_ROUTES + 1) /* slot 0: unmatched */
 
 static uint64_t counts[N_SLOTS][600];
 static uint64_t hist[N_SLOTS][N_BUCKETS + 1];
@@ -100,8 +100,8 @@ char *metrics_render(struct db_pool *pool)
         uint64_t cum = 0;
         for (size_t k = 0; k < N_BUCKETS; k++) {
             cum += __atomic_load_n(&hist[s][k], __ATOMIC_RELAXED);
-            put(&b, "http_request_duration_seconds_bucket{%s,le=\"%g\"} %llu\n", labels,
-                buckets[k], (unsigned long long)cum);
+            put(&b, "http_request_duration_seconds_bucket{%s,le=\"%g\"} %llu\n", labels, buckets[k],
+                (unsigned long long)cum);
         }
         put(&b, "http_request_duration_seconds_bucket{%s,le=\"+Inf\"} %llu\n", labels,
             (unsigned long long)total);

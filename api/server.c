@@ -26,8 +26,7 @@ const struct route server_routes[] = {
     {"POST", "/v1/tenants", "createTenant", tenants_create, SCOPE_TENANTS_WRITE, ROUTE_BODY},
     {"GET", "/v1/tenants", "listTenants", tenants_list, SCOPE_TENANTS_READ, 0},
     {"GET", "/v1/tenants/{id}", "getTenant", tenants_get, SCOPE_TENANTS_READ, 0},
-    {"PATCH", "/v1/tenants/{id}", "updateTenant", tenants_update, SCOPE_TENANTS_WRITE,
-     ROUTE_BODY},
+    {"PATCH", "/v1/tenants/{id}", "updateTenant", tenants_update, SCOPE_TENANTS_WRITE, ROUTE_BODY},
     {"DELETE", "/v1/tenants/{id}", "deleteTenant", tenants_delete, SCOPE_TENANTS_WRITE, 0},
     {"POST", "/v1/tenants/{id}/suspend", "suspendTenant", tenants_suspend, SCOPE_TENANTS_WRITE,
      ROUTE_BODY_OPTIONAL},
@@ -44,8 +43,7 @@ const struct route server_routes[] = {
     {"OPTIONS", "/v1/sessions", "sessionsPreflight", sessions_preflight, 0, ROUTE_PUBLIC},
     {"POST", "/v1/sessions", "createSession", sessions_create, SCOPE_SESSIONS_WRITE,
      ROUTE_BODY | ROUTE_NEEDS_TENANT | ROUTE_PUBLISHABLE_OK},
-    {"GET", "/v1/sessions", "listSessions", sessions_list, SCOPE_SESSIONS_READ,
-     ROUTE_NEEDS_TENANT},
+    {"GET", "/v1/sessions", "listSessions", sessions_list, SCOPE_SESSIONS_READ, ROUTE_NEEDS_TENANT},
     {"GET", "/v1/sessions/{id}", "getSession", sessions_get, SCOPE_SESSIONS_READ,
      ROUTE_NEEDS_TENANT},
     {"GET", "/v1/sessions/by_code/{code}", "getSessionByCode", sessions_get_by_code,
@@ -125,9 +123,8 @@ static int check_rate(struct http_ctx *c)
     set_rate_headers(c, &rr);
     if (!rr.allowed) {
         char v[16];
-        snprintf(v, sizeof(v), "%d", (int)(rr.retry_after + 0.999) < 1
-                                         ? 1
-                                         : (int)(rr.retry_after + 0.999));
+        snprintf(v, sizeof(v), "%d",
+                 (int)(rr.retry_after + 0.999) < 1 ? 1 : (int)(rr.retry_after + 0.999));
         http_set_header(c, "Retry-After", v);
         http_problem(c, 429, "rate_limited", NULL,
                      "Too many requests for this API key (%d per second). Retry after %s s.",
@@ -245,8 +242,8 @@ static void run_chain(struct http_ctx *c)
 {
     const struct route *rt = c->route;
     if (c->req->binary_body_length > c->cfg->max_body_bytes) {
-        http_problem(c, 413, "body_too_large", NULL,
-                     "The body is larger than %zu bytes.", c->cfg->max_body_bytes);
+        http_problem(c, 413, "body_too_large", NULL, "The body is larger than %zu bytes.",
+                     c->cfg->max_body_bytes);
         return;
     }
     if (!query_is_utf8(c)) {
@@ -308,9 +305,8 @@ static void finish(struct http_ctx *c)
     enum log_level lvl = c->status >= 500 ? LOG_ERROR : LOG_INFO;
     if (log_enabled(lvl)) {
         json_t *f = json_pack("{s:s, s:s, s:s, s:i, s:f}", "request_id", c->request_id, "method",
-                              c->req->http_verb,
-                              "route", c->route ? c->route->path : "unmatched", "status",
-                              c->status, "duration_ms", elapsed * 1000.0);
+                              c->req->http_verb, "route", c->route ? c->route->path : "unmatched",
+                              "status", c->status, "duration_ms", elapsed * 1000.0);
         if (c->who.id[0])
             json_object_set_new(f, "principal", json_string(c->who.id));
         if (c->tenant_id[0])
@@ -360,14 +356,12 @@ static int not_found(const struct _u_request *req, struct _u_response *resp, voi
     for (int i = 0; i < server_routes_count; i++) {
         if (path_matches(server_routes[i].path, req->url_path)) {
             size_t n = strlen(allow);
-            snprintf(allow + n, sizeof(allow) - n, "%s%s", n ? ", " : "",
-                     server_routes[i].method);
+            snprintf(allow + n, sizeof(allow) - n, "%s%s", n ? ", " : "", server_routes[i].method);
         }
     }
     if (allow[0]) {
         http_set_header(&c, "Allow", allow);
-        http_problem(&c, 405, "method_not_allowed", NULL, "This route accepts only: %s.",
-                     allow);
+        http_problem(&c, 405, "method_not_allowed", NULL, "This route accepts only: %s.", allow);
     } else {
         http_problem(&c, 404, "route_not_found", NULL,
                      "No such route. The API reference is openapi/openapi.yaml.");
@@ -393,8 +387,8 @@ int server_start(struct server *srv, const struct config *cfg)
     memset(&addr, 0, sizeof(addr));
     addr.sin_family = AF_INET;
     addr.sin_port = htons((uint16_t)cfg->listen_port);
-    if (inet_pton(AF_INET, strcmp(cfg->listen_host, "localhost") == 0 ? "127.0.0.1"
-                                                                       : cfg->listen_host,
+    if (inet_pton(AF_INET,
+                  strcmp(cfg->listen_host, "localhost") == 0 ? "127.0.0.1" : cfg->listen_host,
                   &addr.sin_addr) != 1) {
         log_json(LOG_ERROR, "invalid listen address",
                  json_pack("{s:s, s:s}", "host", cfg->listen_host, "hint",

@@ -122,17 +122,16 @@ void sessions_create(struct http_ctx *c)
     PQclear(r);
 
     struct rl_result rr;
-    rl_take(c->srv->tenant_limits, c->tenant_id, per_minute / 60.0, per_minute,
-            time_monotonic(), &rr);
+    rl_take(c->srv->tenant_limits, c->tenant_id, per_minute / 60.0, per_minute, time_monotonic(),
+            &rr);
     if (!rr.allowed) {
         char v[16];
-        snprintf(v, sizeof(v), "%d", (int)(rr.retry_after + 0.999) < 1
-                                         ? 1
-                                         : (int)(rr.retry_after + 0.999));
+        snprintf(v, sizeof(v), "%d",
+                 (int)(rr.retry_after + 0.999) < 1 ? 1 : (int)(rr.retry_after + 0.999));
         http_set_header(c, "Retry-After", v);
         http_problem(c, 429, "rate_limited", NULL,
-                     "This tenant may create %d sessions per minute. Retry after %s s.",
-                     per_minute, v);
+                     "This tenant may create %d sessions per minute. Retry after %s s.", per_minute,
+                     v);
         return;
     }
 
@@ -150,8 +149,15 @@ void sessions_create(struct http_ctx *c)
     r = NULL;
     for (int attempt = 0; attempt < JOIN_CODE_ATTEMPTS; attempt++) {
         ids_join_code(code);
-        const char *params[] = {id,        c->tenant_id, code, json_string_value(json_object_get(visitor, "external_id")),
-                                visitor_text, perms_text, ttl, max_live, c->cfg->relay_url};
+        const char *params[] = {id,
+                                c->tenant_id,
+                                code,
+                                json_string_value(json_object_get(visitor, "external_id")),
+                                visitor_text,
+                                perms_text,
+                                ttl,
+                                max_live,
+                                c->cfg->relay_url};
         r = http_db_raw(c, &q_insert, 9, params);
         if (r == NULL)
             goto done;
@@ -170,8 +176,7 @@ void sessions_create(struct http_ctx *c)
         r = NULL;
     }
     if (r == NULL) {
-        http_problem(c, 503, "database_unavailable", NULL,
-                     "No free join code was found; retry.");
+        http_problem(c, 503, "database_unavailable", NULL, "No free join code was found; retry.");
         goto done;
     }
     if (PQntuples(r) != 1) {
@@ -188,7 +193,8 @@ void sessions_create(struct http_ctx *c)
     snprintf(tc.sub, sizeof(tc.sub), "visitor");
     ids_new("tok", tc.jti, sizeof(tc.jti));
     tc.role = TOKEN_ROLE_VISITOR;
-    tc.remote_control = strcmp(json_string_value(json_object_get(perms, "remote_control")), "ask") == 0;
+    tc.remote_control =
+        strcmp(json_string_value(json_object_get(perms, "remote_control")), "ask") == 0;
     tc.iat = tc.nbf = atoll(PQgetvalue(r, 0, 2));
     tc.exp = atoll(PQgetvalue(r, 0, 1));
     char *token = NULL;
@@ -217,8 +223,8 @@ void sessions_list(struct http_ctx *c)
         "AND ($5::timestamptz IS NULL OR s.created_at <= $5) "
         "AND ($6::text IS NULL OR s.id < $6) ORDER BY s.id DESC LIMIT $8",
         0};
-    static const char *const allowed[] = {"limit",         "starting_after", "status",
-                                          "external_id",   "created_after",  "created_before",
+    static const char *const allowed[] = {"limit",       "starting_after", "status",
+                                          "external_id", "created_after",  "created_before",
                                           NULL};
     int limit;
     const char *after;
@@ -247,8 +253,7 @@ void sessions_list(struct http_ctx *c)
         double t;
         if (v != NULL && time_parse_rfc3339(v, &t) != 0) {
             http_problem(c, 400, "invalid_parameter", names[i],
-                         "%s must be an RFC 3339 date-time like 2026-01-31T12:00:00Z.",
-                         names[i]);
+                         "%s must be an RFC 3339 date-time like 2026-01-31T12:00:00Z.", names[i]);
             return;
         }
     }
@@ -319,13 +324,12 @@ void sessions_get_by_code(struct http_ctx *c)
 
 void sessions_end(struct http_ctx *c)
 {
-    static struct db_stmt q = {
-        "sessions_end",
-        "UPDATE sessions SET status = 'ended', ended_at = now(), "
-        "end_reason = COALESCE($4, 'ended_by_api') "
-        "WHERE id = $1 AND tenant_id = $2 AND status <> 'ended' "
-        "RETURNING session_json(sessions, $3)::text",
-        0};
+    static struct db_stmt q = {"sessions_end",
+                               "UPDATE sessions SET status = 'ended', ended_at = now(), "
+                               "end_reason = COALESCE($4, 'ended_by_api') "
+                               "WHERE id = $1 AND tenant_id = $2 AND status <> 'ended' "
+                               "RETURNING session_json(sessions, $3)::text",
+                               0};
     static struct db_stmt q_get = {"sessions_get_ended",
                                    "SELECT session_json(s, $3)::text FROM sessions s "
                                    "WHERE s.id = $1 AND s.tenant_id = $2",

@@ -13,9 +13,12 @@
 #include "core/ids.h"
 
 static const char *const remote_control_values[] = {"off", "ask", NULL};
-static const char *const limit_names[] = {"concurrent_sessions", "sessions_per_minute",
-                                          "frames_per_second",   "bytes_per_second",
-                                          "agents_per_session",  "api_requests_per_second",
+static const char *const limit_names[] = {"concurrent_sessions",
+                                          "sessions_per_minute",
+                                          "frames_per_second",
+                                          "bytes_per_second",
+                                          "agents_per_session",
+                                          "api_requests_per_second",
                                           NULL};
 
 static const struct vfield branding_fields[] = {
@@ -44,14 +47,14 @@ static const struct vfield limit_fields[] = {
     {"api_requests_per_second", V_INT, 0, 0, 1, 1000000, VF_NONE, NULL, NULL, 0},
     {NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, 0},
 };
-#define SETTINGS_FIELDS                                                                           \
-    {"branding", V_OBJECT, 0, 0, 0, 0, VF_NONE, NULL, branding_fields, 0},                        \
-        {"allowed_origins", V_STR_ARRAY, 0, 0, 0, 50, VF_ORIGIN, NULL, NULL, 255},                \
-        {"masking", V_OBJECT, 0, 0, 0, 0, VF_NONE, NULL, masking_fields, 0},                      \
-        {"permissions", V_OBJECT, 0, 0, 0, 0, VF_NONE, NULL, permission_fields, 0},               \
-        {"limits", V_OBJECT, 0, 0, 0, 0, VF_NONE, NULL, limit_fields, 0},                         \
-    {                                                                                             \
-        NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, 0                                                     \
+#define SETTINGS_FIELDS                                                                            \
+    {"branding", V_OBJECT, 0, 0, 0, 0, VF_NONE, NULL, branding_fields, 0},                         \
+        {"allowed_origins", V_STR_ARRAY, 0, 0, 0, 50, VF_ORIGIN, NULL, NULL, 255},                 \
+        {"masking", V_OBJECT, 0, 0, 0, 0, VF_NONE, NULL, masking_fields, 0},                       \
+        {"permissions", V_OBJECT, 0, 0, 0, 0, VF_NONE, NULL, permission_fields, 0},                \
+        {"limits", V_OBJECT, 0, 0, 0, 0, VF_NONE, NULL, limit_fields, 0},                          \
+    {                                                                                              \
+        NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, 0                                                      \
     }
 static const struct vfield create_fields[] = {
     {"name", V_STRING, 1, 0, 1, 200, VF_NONE, NULL, NULL, 0},
@@ -69,11 +72,10 @@ static json_t *default_settings(void)
     return json_pack("{s:{s:n, s:n, s:n, s:n, s:n}, s:[], s:{s:[], s:b}, s:{s:s}, "
                      "s:{s:i, s:i, s:i, s:i, s:i, s:i}}",
                      "branding", "product_name", "logo_url", "primary_color", "accent_color",
-                     "consent_text", "allowed_origins", "masking", "selectors",
-                     "mask_all_inputs", 1, "permissions", "remote_control", "off", "limits",
-                     "concurrent_sessions", 100, "sessions_per_minute", 60, "frames_per_second",
-                     200, "bytes_per_second", 1048576, "agents_per_session", 5,
-                     "api_requests_per_second", 100);
+                     "consent_text", "allowed_origins", "masking", "selectors", "mask_all_inputs",
+                     1, "permissions", "remote_control", "off", "limits", "concurrent_sessions",
+                     100, "sessions_per_minute", 60, "frames_per_second", 200, "bytes_per_second",
+                     1048576, "agents_per_session", 5, "api_requests_per_second", 100);
 }
 
 /* Merges the settings fields of body into base (a new reference returned; base untouched) and
@@ -111,8 +113,10 @@ static char *dump(json_t *v)
 void tenants_create(struct http_ctx *c)
 {
     static struct db_stmt q_parent = {
-        "tenants_parent", "SELECT parent_id IS NOT NULL, settings->'limits' FROM tenants "
-                          "WHERE id = $1 AND status <> 'deleted'", 0};
+        "tenants_parent",
+        "SELECT parent_id IS NOT NULL, settings->'limits' FROM tenants "
+        "WHERE id = $1 AND status <> 'deleted'",
+        0};
     static struct db_stmt q_insert = {
         "tenants_insert",
         "INSERT INTO tenants (id, parent_id, name, settings) VALUES ($1, $2, $3, $4::jsonb) "
@@ -181,8 +185,7 @@ void tenants_list(struct http_ctx *c)
         return;
     const char *status = http_param(c, "status");
     if (status && strcmp(status, "active") != 0 && strcmp(status, "suspended") != 0) {
-        http_problem(c, 400, "invalid_parameter", "status",
-                     "status must be active or suspended.");
+        http_problem(c, 400, "invalid_parameter", "status", "status must be active or suspended.");
         return;
     }
     char lim[16];
@@ -247,10 +250,11 @@ static void target_free(struct target *t)
 
 void tenants_get(struct http_ctx *c)
 {
-    static struct db_stmt q = {"tenants_get",
-                               "SELECT tenant_json(t)::text FROM tenants t WHERE t.id = $1 AND "
-                               "t.status <> 'deleted' AND ($2 = '' OR t.id = $2 OR t.parent_id = $2)",
-                               0};
+    static struct db_stmt q = {
+        "tenants_get",
+        "SELECT tenant_json(t)::text FROM tenants t WHERE t.id = $1 AND "
+        "t.status <> 'deleted' AND ($2 = '' OR t.id = $2 OR t.parent_id = $2)",
+        0};
     const char *id = http_param(c, "id");
     if (!ids_valid("ten", id)) {
         http_not_found(c, "tenant");
@@ -363,7 +367,8 @@ void tenants_delete(struct http_ctx *c)
         return;
     PQclear(r);
     auth_cache_invalidate(c->srv->auth);
-    http_reply_json(c, 200, json_pack("{s:s, s:s, s:b}", "id", id, "object", "tenant", "deleted", 1));
+    http_reply_json(c, 200,
+                    json_pack("{s:s, s:s, s:b}", "id", id, "object", "tenant", "deleted", 1));
 }
 
 static void set_status(struct http_ctx *c, const char *status)

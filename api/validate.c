@@ -7,9 +7,9 @@
 
 #include "core/timeutil.h"
 
-static const char *const scope_names[] = {"tenants:read",  "tenants:write",  "api_keys:read",
-                                          "api_keys:write", "sessions:read", "sessions:write",
-                                          "agent_tokens:write", NULL};
+static const char *const scope_names[] = {
+    "tenants:read",  "tenants:write",  "api_keys:read",      "api_keys:write",
+    "sessions:read", "sessions:write", "agent_tokens:write", NULL};
 
 size_t validate_utf8_length(const char *s)
 {
@@ -258,8 +258,8 @@ static int check_value(const json_t *v, const struct vfield *f, const char *path
                     return -1;
             } else if (json_is_number(item)) {
                 if (!isfinite(json_number_value(item)) || fabs(json_number_value(item)) > 9.0e15)
-                    return fail(err, "invalid_field", ipath,
-                                "%s must be a number within +-9e15.", NULL);
+                    return fail(err, "invalid_field", ipath, "%s must be a number within +-9e15.",
+                                NULL);
             } else if (!json_is_boolean(item) && !json_is_null(item)) {
                 return fail(err, "invalid_field", ipath,
                             "%s must be a string, number, boolean or null.", NULL);

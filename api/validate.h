@@ -14,8 +14,8 @@
 #include <stddef.h>
 
 enum vtype {
-    V_STRING,      /* min..max characters (code points) */
-    V_INT,         /* integral number in [min, max] */
+    V_STRING, /* min..max characters (code points) */
+    V_INT,    /* integral number in [min, max] */
     V_BOOL,
     V_ENUM,        /* one of enum_values */
     V_OBJECT,      /* nested fields */

@@ -45,8 +45,7 @@ int crypto_hmac_hex(const void *key, size_t key_len, const void *msg, size_t msg
 {
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int mac_len = 0;
-    if (HMAC(EVP_sha256(), key, (int)key_len, msg, msg_len, mac, &mac_len) == NULL ||
-        mac_len != 32)
+    if (HMAC(EVP_sha256(), key, (int)key_len, msg, msg_len, mac, &mac_len) == NULL || mac_len != 32)
         return -1;
     crypto_hex_encode(mac, 32, out);
     return 0;

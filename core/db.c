@@ -54,8 +54,8 @@ PGconn *db_connect(const char *conninfo)
     PGconn *pg = PQconnectdb(conninfo);
     if (pg == NULL || PQstatus(pg) != CONNECTION_OK) {
         log_json(LOG_ERROR, "database connection failed",
-                 json_pack("{s:s, s:s}", "error", pg ? PQerrorMessage(pg) : "out of memory",
-                           "hint", "check DATABASE_URL and that PostgreSQL is running"));
+                 json_pack("{s:s, s:s}", "error", pg ? PQerrorMessage(pg) : "out of memory", "hint",
+                           "check DATABASE_URL and that PostgreSQL is running"));
         PQfinish(pg);
         return NULL;
     }

@@ -10,8 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define IDS_BODY_LEN 26
-#define IDS_MAX_LEN 40   /* prefix (<= 12) + '_' + body + NUL */
+#define IDS_BODY_LEN   26
+#define IDS_MAX_LEN    40 /* prefix (<= 12) + '_' + body + NUL */
 #define IDS_SECRET_LEN 52 /* 32 random bytes in base32 */
 
 /* Fills buf with random bytes. Returns 0, or -1 if the kernel refused (never partial). */

@@ -16,8 +16,8 @@ static int exec_ok(PGconn *pg, const char *sql, const char *what)
     int ok = r && (PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK);
     if (!ok)
         log_json(LOG_ERROR, "migration step failed",
-                 json_pack("{s:s, s:s}", "step", what,
-                           "error", r ? PQresultErrorMessage(r) : PQerrorMessage(pg)));
+                 json_pack("{s:s, s:s}", "step", what, "error",
+                           r ? PQresultErrorMessage(r) : PQerrorMessage(pg)));
     PQclear(r);
     return ok ? 0 : -1;
 }
@@ -65,8 +65,10 @@ int migrate_run(PGconn *pg)
             goto fail;
         }
         const char *ins[] = {vbuf, m->name, sum};
-        r = PQexecParams(pg, "INSERT INTO schema_migrations (version, name, checksum) "
-                         "VALUES ($1, $2, $3)", 3, NULL, ins, NULL, NULL, 0);
+        r = PQexecParams(pg,
+                         "INSERT INTO schema_migrations (version, name, checksum) "
+                         "VALUES ($1, $2, $3)",
+                         3, NULL, ins, NULL, NULL, 0);
         if (PQresultStatus(r) != PGRES_COMMAND_OK) {
             exec_ok(pg, "ROLLBACK", "rollback");
             goto fail;
@@ -81,7 +83,8 @@ int migrate_run(PGconn *pg)
     return applied;
 fail:
     if (r != NULL)
-        log_json(LOG_ERROR, "migration failed", json_pack("{s:s}", "error", PQresultErrorMessage(r)));
+        log_json(LOG_ERROR, "migration failed",
+                 json_pack("{s:s}", "error", PQresultErrorMessage(r)));
     PQclear(r);
     exec_ok(pg, "SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")", "unlock");
     return -1;

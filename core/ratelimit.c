@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RL_SHARDS 16
+#define RL_SHARDS  16
 #define RL_KEY_MAX 64
-#define RL_PROBE 8 /* open addressing: look at most this many slots */
+#define RL_PROBE   8 /* open addressing: look at most this many slots */
 
 struct rl_entry {
     char key[RL_KEY_MAX];

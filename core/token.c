@@ -153,8 +153,7 @@ int token_verify(const unsigned char *key, size_t key_len, const char *token, in
         copy_str(claims, "tid", out->tid, sizeof(out->tid), 1) ||
         copy_str(claims, "jti", out->jti, sizeof(out->jti), 1) ||
         copy_str(claims, "sub", out->sub, sizeof(out->sub), 1) ||
-        copy_str(claims, "name", out->name, sizeof(out->name), 0) || role == NULL ||
-        rctl == NULL) {
+        copy_str(claims, "name", out->name, sizeof(out->name), 0) || role == NULL || rctl == NULL) {
         rc = TOKEN_ECLAIMS;
         goto done;
     }

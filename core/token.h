@@ -11,10 +11,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TOKEN_AUDIENCE "cobrowse-relay"
-#define TOKEN_ISSUER "cobrowse"
-#define TOKEN_LEEWAY_SECONDS 30 /* clock skew tolerated on exp and nbf */
-#define TOKEN_MAX_LEN 4096       /* longer input is rejected before parsing */
+#define TOKEN_AUDIENCE       "cobrowse-relay"
+#define TOKEN_ISSUER         "cobrowse"
+#define TOKEN_LEEWAY_SECONDS 30   /* clock skew tolerated on exp and nbf */
+#define TOKEN_MAX_LEN        4096 /* longer input is rejected before parsing */
 
 enum token_role { TOKEN_ROLE_VISITOR = 1, TOKEN_ROLE_AGENT = 2 };
 

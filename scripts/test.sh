@@ -35,6 +35,16 @@ T="$STATE/test-$$"
 mkdir -p "$T/data"
 export DATABASE_URL
 DATABASE_URL="$(pg_start "$T/pg")"
+# Two nodes starting at once must not both apply the migrations (advisory lock).
+migrate_twice() {
+  local a b
+  "$COBROWSED" migrate 2>"$T/migrate-a.log" & a=$!
+  "$COBROWSED" migrate 2>"$T/migrate-b.log" & b=$!
+  wait $a && wait $b || { cat "$T"/migrate-*.log >&2; return 1; }
+  [ "$(grep -h '"applying migration"' "$T"/migrate-*.log | wc -l)" -eq "$(ls "$ROOT"/migrations/*.sql | wc -l)" ] ||
+    { echo "each migration should be applied exactly once:" >&2; cat "$T"/migrate-*.log >&2; return 1; }
+}
+step "concurrent migrations on a fresh database" migrate_twice
 PORT="$(free_port)"
 export COBROWSE_BASE_URL="http://127.0.0.1:$PORT"
 export COBROWSE_DATA_DIR="$T/data" COBROWSE_LISTEN="127.0.0.1:$PORT" COBROWSE_LOG_LEVEL=warn
