@@ -267,3 +267,25 @@ int http_validate_body(struct http_ctx *c, const struct vfield *fields)
     }
     return 0;
 }
+
+int http_reply_one(struct http_ctx *c, struct db_stmt *stmt, int n, const char *const *params,
+                   const char *what)
+{
+    PGresult *r = http_db(c, stmt, n, params);
+    if (r == NULL)
+        return -1;
+    int found = PQntuples(r) == 1;
+    if (found)
+        http_reply_text(c, 200, PQgetvalue(r, 0, 0));
+    else
+        http_not_found(c, what);
+    PQclear(r);
+    return found;
+}
+
+void http_set_retry_after(struct http_ctx *c, double seconds, char out[16])
+{
+    int s = (int)(seconds + 0.999);
+    snprintf(out, 16, "%d", s < 1 ? 1 : s);
+    http_set_header(c, "Retry-After", out);
+}

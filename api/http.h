@@ -106,6 +106,13 @@ void http_reply_list(struct http_ctx *c, PGresult *res, int limit);
  * Returns 0, or -1 after answering 400 invalid_parameter. */
 int http_check_query(struct http_ctx *c, const char *const *allowed);
 
+/* Runs stmt and answers 200 with column 0 of its single row, or 404 for `what` when it returns no
+ * row. Returns 1 if a row was found, 0 if not, -1 on a database error (answered too). */
+int http_reply_one(struct http_ctx *c, struct db_stmt *stmt, int n, const char *const *params,
+                   const char *what);
+/* Sets Retry-After (whole seconds, at least 1) and writes the value into out[16]. */
+void http_set_retry_after(struct http_ctx *c, double seconds, char out[16]);
+
 /* Answers 404 not_found for a kind of object ("session", "tenant", ...). */
 void http_not_found(struct http_ctx *c, const char *what);
 

@@ -121,14 +121,7 @@ void keys_get(struct http_ctx *c)
         return;
     }
     const char *params[] = {id, c->tenant_id};
-    PGresult *r = http_db(c, &q, 2, params);
-    if (r == NULL)
-        return;
-    if (PQntuples(r) == 1)
-        http_reply_text(c, 200, PQgetvalue(r, 0, 0));
-    else
-        http_not_found(c, "API key");
-    PQclear(r);
+    http_reply_one(c, &q, 2, params, "API key");
 }
 
 void keys_revoke(struct http_ctx *c)
@@ -146,14 +139,6 @@ void keys_revoke(struct http_ctx *c)
         return;
     }
     const char *params[] = {id, c->tenant_id};
-    PGresult *r = http_db(c, &q, 2, params);
-    if (r == NULL)
-        return;
-    if (PQntuples(r) == 1) {
+    if (http_reply_one(c, &q, 2, params, "API key") == 1)
         auth_cache_invalidate(c->srv->auth);
-        http_reply_text(c, 200, PQgetvalue(r, 0, 0));
-    } else {
-        http_not_found(c, "API key");
-    }
-    PQclear(r);
 }

@@ -123,9 +123,7 @@ static int check_rate(struct http_ctx *c)
     set_rate_headers(c, &rr);
     if (!rr.allowed) {
         char v[16];
-        snprintf(v, sizeof(v), "%d",
-                 (int)(rr.retry_after + 0.999) < 1 ? 1 : (int)(rr.retry_after + 0.999));
-        http_set_header(c, "Retry-After", v);
+        http_set_retry_after(c, rr.retry_after, v);
         http_problem(c, 429, "rate_limited", NULL,
                      "Too many requests for this API key (%d per second). Retry after %s s.",
                      rr.limit, v);

@@ -126,9 +126,7 @@ void sessions_create(struct http_ctx *c)
             &rr);
     if (!rr.allowed) {
         char v[16];
-        snprintf(v, sizeof(v), "%d",
-                 (int)(rr.retry_after + 0.999) < 1 ? 1 : (int)(rr.retry_after + 0.999));
-        http_set_header(c, "Retry-After", v);
+        http_set_retry_after(c, rr.retry_after, v);
         http_problem(c, 429, "rate_limited", NULL,
                      "This tenant may create %d sessions per minute. Retry after %s s.", per_minute,
                      v);
@@ -286,14 +284,7 @@ void sessions_get(struct http_ctx *c)
         return;
     }
     const char *params[] = {id, c->tenant_id, c->cfg->relay_url};
-    PGresult *r = http_db(c, &q, 3, params);
-    if (r == NULL)
-        return;
-    if (PQntuples(r) == 1)
-        http_reply_text(c, 200, PQgetvalue(r, 0, 0));
-    else
-        http_not_found(c, "session");
-    PQclear(r);
+    http_reply_one(c, &q, 3, params, "session");
 }
 
 void sessions_get_by_code(struct http_ctx *c)
@@ -303,23 +294,9 @@ void sessions_get_by_code(struct http_ctx *c)
                                "WHERE s.tenant_id = $1 AND s.join_code = $2 "
                                "AND s.status <> 'ended' AND s.expires_at > now()",
                                0};
-    const char *code = http_param(c, "code");
-    int ok = code != NULL && strlen(code) == 6;
-    for (int i = 0; ok && i < 6; i++)
-        ok = code[i] >= '0' && code[i] <= '9';
-    if (!ok) {
-        http_problem(c, 400, "invalid_parameter", "code", "A join code is 6 digits.");
-        return;
-    }
+    const char *code = http_param(c, "code"); /* 6 digits: checked by the dispatcher */
     const char *params[] = {c->tenant_id, code, c->cfg->relay_url};
-    PGresult *r = http_db(c, &q, 3, params);
-    if (r == NULL)
-        return;
-    if (PQntuples(r) == 1)
-        http_reply_text(c, 200, PQgetvalue(r, 0, 0));
-    else
-        http_not_found(c, "live session with this code");
-    PQclear(r);
+    http_reply_one(c, &q, 3, params, "live session with this code");
 }
 
 void sessions_end(struct http_ctx *c)

@@ -261,14 +261,7 @@ void tenants_get(struct http_ctx *c)
         return;
     }
     const char *params[] = {id, c->tenant_id};
-    PGresult *r = http_db(c, &q, 2, params);
-    if (r == NULL)
-        return;
-    if (PQntuples(r) == 1)
-        http_reply_text(c, 200, PQgetvalue(r, 0, 0));
-    else
-        http_not_found(c, "tenant");
-    PQclear(r);
+    http_reply_one(c, &q, 2, params, "tenant");
 }
 
 static struct db_stmt q_begin = {"begin", "BEGIN", 0};
