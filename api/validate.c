@@ -30,55 +30,76 @@ static int fail(struct verror *err, const char *code, const char *path, const ch
     return -1;
 }
 
-static int valid_host_char(char ch)
+/* Checks "host[:port]" ending at end: DNS-style labels (letters, digits, '-', not at a label's
+ * edges, no empty label) and an optional port 1..65535 without leading zeros. */
+static int valid_authority(const char *p, const char *end)
 {
-    return isalnum((unsigned char)ch) || ch == '-' || ch == '.';
+    const char *colon = memchr(p, ':', (size_t)(end - p));
+    const char *host_end = colon ? colon : end;
+    if (host_end == p || host_end - p > 253)
+        return 0;
+    const char *label = p;
+    for (const char *q = p; q <= host_end; q++) {
+        if (q == host_end || *q == '.') {
+            size_t len = (size_t)(q - label);
+            if (len == 0 || len > 63 || label[0] == '-' || q[-1] == '-')
+                return 0;
+            label = q + 1;
+        } else if (!isalnum((unsigned char)*q) && *q != '-') {
+            return 0;
+        }
+    }
+    if (colon != NULL) {
+        const char *d = colon + 1;
+        long port = 0;
+        if (d == end || *d == '0' || end - d > 5)
+            return 0;
+        for (; d < end; d++) {
+            if (!isdigit((unsigned char)*d))
+                return 0;
+            port = port * 10 + (*d - '0');
+        }
+        if (port < 1 || port > 65535)
+            return 0;
+    }
+    return 1;
+}
+
+/* Length of "http://" or "https://" at the start of s, or 0. */
+static size_t scheme_len(const char *s, int *https)
+{
+    *https = strncmp(s, "https://", 8) == 0;
+    if (*https)
+        return 8;
+    return strncmp(s, "http://", 7) == 0 ? 7 : 0;
 }
 
 int validate_origin(const char *s)
 {
-    const char *p;
-    if (strncmp(s, "https://", 8) == 0)
-        p = s + 8;
-    else if (strncmp(s, "http://", 7) == 0)
-        p = s + 7;
-    else
-        return 0;
-    if (*p == '\0' || *p == '.' || *p == '-')
-        return 0;
-    while (*p && *p != ':') {
-        if (!valid_host_char(*p))
-            return 0;
-        p++;
-    }
-    if (*p == ':') {
-        p++;
-        int digits = 0;
-        long port = 0;
-        while (isdigit((unsigned char)*p) && digits < 6) {
-            port = port * 10 + (*p - '0');
-            p++;
-            digits++;
-        }
-        if (digits == 0 || port < 1 || port > 65535)
-            return 0;
-    }
-    return *p == '\0';
+    int https;
+    size_t n = scheme_len(s, &https);
+    return n > 0 && valid_authority(s + n, s + strlen(s));
 }
 
 int validate_https_url(const char *s)
 {
-    const char *p;
-    if (strncmp(s, "https://", 8) == 0)
-        p = s + 8;
-    else if (strncmp(s, "http://localhost", 16) == 0 || strncmp(s, "http://127.0.0.1", 16) == 0)
-        p = s + 7;
-    else
+    int https;
+    size_t n = scheme_len(s, &https);
+    if (n == 0)
         return 0;
-    if (!valid_host_char(*p))
+    const char *host = s + n;
+    const char *end = host + strcspn(host, "/?#");
+    if (!valid_authority(host, end)) /* also refuses userinfo ("user@host") */
         return 0;
-    for (; *p; p++)
-        if ((unsigned char)*p <= 0x20 || *p == '"' || *p == '<' || *p == '>' || *p == '\\')
+    if (!https) { /* plain http only to this machine, for development */
+        size_t hlen = strcspn(host, ":/?#");
+        if (!((hlen == 9 && strncmp(host, "localhost", 9) == 0) ||
+              (hlen == 9 && strncmp(host, "127.0.0.1", 9) == 0)))
+            return 0;
+    }
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f || *p == '"' || *p == '<' || *p == '>' ||
+            *p == '\\')
             return 0;
     return 1;
 }

@@ -10,8 +10,10 @@
 #define RL_PROBE   8 /* open addressing: look at most this many slots */
 
 struct rl_entry {
+    uint64_t hash; /* of the whole key: keys longer than key[] still never share a limit */
     char key[RL_KEY_MAX];
     double tat; /* theoretical arrival time */
+    int used;
 };
 
 struct rl_shard {
@@ -77,7 +79,7 @@ void rl_take(struct rl_table *t, const char *key, double rate, int burst, double
     struct rl_entry *e = NULL, *stalest = NULL;
     for (unsigned i = 0; i < RL_PROBE; i++) {
         struct rl_entry *cand = &sh->slots[(base + i) % t->per_shard];
-        if (strncmp(cand->key, key, RL_KEY_MAX - 1) == 0 && cand->key[0] != '\0') {
+        if (cand->hash == h && cand->used && strncmp(cand->key, key, RL_KEY_MAX - 1) == 0) {
             e = cand;
             break;
         }
@@ -89,6 +91,8 @@ void rl_take(struct rl_table *t, const char *key, double rate, int burst, double
         e = stalest;
         strncpy(e->key, key, RL_KEY_MAX - 1);
         e->key[RL_KEY_MAX - 1] = '\0';
+        e->hash = h;
+        e->used = 1;
         e->tat = now;
     }
     double tat = e->tat > now ? e->tat : now;

@@ -23,6 +23,11 @@ step() { # step NAME CMD...: runs one suite, records its outcome, never stops th
   else failed=$((failed + 1)); results+=("FAIL  $name"); fi
 }
 
+format_check() {
+  local files; files=$(cd "$ROOT" && git ls-files '*.c' '*.h')
+  (cd "$ROOT" && clang-format --dry-run --Werror $files)
+}
+step "C formatting (clang-format, .clang-format at the root)" format_check
 step "unit tests (ctest)" ctest --test-dir "$BUILD" --output-on-failure
 step "OpenAPI lint (redocly)" bash -c "cd '$ROOT/tests' && npm run --silent lint:spec"
 

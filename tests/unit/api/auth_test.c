@@ -13,8 +13,8 @@
 #include "api/config.h"
 #include "core/crypto.h"
 
-static const char *const all_scopes[] = {"tenants:read",   "tenants:write", "api_keys:read",
-                                         "api_keys:write", "sessions:read", "sessions:write",
+static const char *const all_scopes[] = {"tenants:read",      "tenants:write", "api_keys:read",
+                                         "api_keys:write",    "sessions:read", "sessions:write",
                                          "agent_tokens:write"};
 #define N_SCOPES 7
 

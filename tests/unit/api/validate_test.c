@@ -223,11 +223,11 @@ static void test_int_rejects_above_max(void **state)
 static void test_int_rejects_huge_integers_beyond_int64(void **state)
 {
     (void)state;
-    INVALID("{\"name\":\"x\",\"count\":9223372036854775808}", "count");   /* 2^63 */
+    INVALID("{\"name\":\"x\",\"count\":9223372036854775808}", "count"); /* 2^63 */
     INVALID("{\"name\":\"x\",\"big\":9223372036854775808}", "big");
-    INVALID("{\"name\":\"x\",\"big\":18446744073709551616}", "big");      /* 2^64 */
+    INVALID("{\"name\":\"x\",\"big\":18446744073709551616}", "big"); /* 2^64 */
     INVALID("{\"name\":\"x\",\"big\":-9223372036854775809}", "big");
-    INVALID("{\"name\":\"x\",\"big\":9007199254740993}", "big");          /* max + 2 */
+    INVALID("{\"name\":\"x\",\"big\":9007199254740993}", "big"); /* max + 2 */
 }
 
 static void test_int_error_in_nested_object_has_dotted_path(void **state)
@@ -268,7 +268,7 @@ static void test_string_length_bounds_in_ascii(void **state)
     s[200] = 'a';
     s[201] = '\0';
     assert_string_field("name", s, 0);
-    assert_string_field("name", "", 0); /* min 1 */
+    assert_string_field("name", "", 0);          /* min 1 */
     assert_ok("{\"name\":\"x\",\"note\":\"\"}"); /* min 0 */
 }
 

@@ -130,7 +130,7 @@ static void test_ids_new_at_sorts_lexicographically_by_time(void **state)
 {
     (void)state;
     enum { N = 2000 };
-    char (*ids)[IDS_MAX_LEN] = calloc(N, IDS_MAX_LEN);
+    char(*ids)[IDS_MAX_LEN] = calloc(N, IDS_MAX_LEN);
     assert_non_null(ids);
     uint64_t ms = 1700000000000ull;
     for (int i = 0; i < N; i++) {
@@ -154,7 +154,7 @@ static void test_ids_new_10k_ids_are_unique(void **state)
 {
     (void)state;
     enum { N = 10000 };
-    char (*ids)[IDS_MAX_LEN] = calloc(N, IDS_MAX_LEN);
+    char(*ids)[IDS_MAX_LEN] = calloc(N, IDS_MAX_LEN);
     assert_non_null(ids);
     for (int i = 0; i < N; i++) {
         assert_int_equal(ids_new("ses", ids[i], IDS_MAX_LEN), 0);

@@ -10,9 +10,9 @@
 
 #include "core/ratelimit.h"
 
-#define RATE 10.0
+#define RATE  10.0
 #define BURST 5
-#define T0 1000.0
+#define T0    1000.0
 
 static int setup(void **state)
 {
@@ -219,18 +219,14 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_refused_request_reports_retry_after_one_interval,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(test_one_more_allowed_after_one_interval, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_one_more_allowed_after_one_interval, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remaining_counts_down_to_zero, setup, teardown),
         cmocka_unit_test_setup_teardown(test_steady_rate_is_sustained_without_refusal, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_keys_are_independent, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_long_idle_refills_burst_completely, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_partial_idle_refills_proportionally, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_burst_of_one_allows_one_per_interval, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_long_idle_refills_burst_completely, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_partial_idle_refills_proportionally, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_burst_of_one_allows_one_per_interval, setup, teardown),
         cmocka_unit_test(test_tiny_table_with_many_keys_never_crashes_and_limits_hot_key),
         cmocka_unit_test(test_zero_capacity_table_still_works),
         cmocka_unit_test_setup_teardown(test_long_keys_are_handled_without_overflow, setup,

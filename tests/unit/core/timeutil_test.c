@@ -175,8 +175,9 @@ static void test_format_writes_rfc3339_utc(void **state)
 static void test_format_then_parse_round_trips(void **state)
 {
     (void)state;
-    const int64_t samples[] = {0, 86399, 951782400 /* 2000-02-29 */, 1735689599, 1795600800,
-                               1835395200, 4102444799 /* 2099-12-31T23:59:59 */};
+    const int64_t samples[] = {0,          86399,      951782400 /* 2000-02-29 */,
+                               1735689599, 1795600800, 1835395200,
+                               4102444799 /* 2099-12-31T23:59:59 */};
     for (size_t i = 0; i < sizeof(samples) / sizeof(samples[0]); i++) {
         char out[32];
         time_format_rfc3339(samples[i], out, sizeof(out));

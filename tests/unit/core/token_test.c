@@ -60,8 +60,9 @@ static void test_mint_then_verify_round_trips_claims(void **state)
     (void)state;
     char *t = mint(sample());
     struct token_claims out;
-    assert_int_equal(token_verify(key, sizeof(key), t, NOW + 10, "ses_01M881EV6E9182A88VPH0A13T5", &out),
-                     TOKEN_OK);
+    assert_int_equal(
+        token_verify(key, sizeof(key), t, NOW + 10, "ses_01M881EV6E9182A88VPH0A13T5", &out),
+        TOKEN_OK);
     assert_string_equal(out.sid, "ses_01M881EV6E9182A88VPH0A13T5");
     assert_string_equal(out.tid, "ten_01M881EV3PABTDTDKG64ZHZEEA");
     assert_string_equal(out.sub, "agent-7");
@@ -117,10 +118,12 @@ static void test_expired_rejected_after_leeway(void **state)
     (void)state;
     char *t = mint(sample());
     struct token_claims out;
-    assert_int_equal(token_verify(key, sizeof(key), t, NOW + 600 + TOKEN_LEEWAY_SECONDS, NULL, &out),
-                     TOKEN_EEXPIRED);
-    assert_int_equal(token_verify(key, sizeof(key), t, NOW + 600 + TOKEN_LEEWAY_SECONDS - 1, NULL, &out),
-                     TOKEN_OK);
+    assert_int_equal(
+        token_verify(key, sizeof(key), t, NOW + 600 + TOKEN_LEEWAY_SECONDS, NULL, &out),
+        TOKEN_EEXPIRED);
+    assert_int_equal(
+        token_verify(key, sizeof(key), t, NOW + 600 + TOKEN_LEEWAY_SECONDS - 1, NULL, &out),
+        TOKEN_OK);
     free(t);
 }
 
@@ -188,7 +191,8 @@ static void test_garbage_and_oversized_rejected(void **state)
 {
     (void)state;
     struct token_claims out;
-    assert_int_equal(token_verify(key, sizeof(key), "not a token", NOW, NULL, &out), TOKEN_EMALFORMED);
+    assert_int_equal(token_verify(key, sizeof(key), "not a token", NOW, NULL, &out),
+                     TOKEN_EMALFORMED);
     assert_int_equal(token_verify(key, sizeof(key), "", NOW, NULL, &out), TOKEN_EMALFORMED);
     char *big = malloc(TOKEN_MAX_LEN + 10);
     memset(big, 'a', TOKEN_MAX_LEN + 9);

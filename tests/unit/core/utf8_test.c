@@ -35,9 +35,9 @@ static void test_ascii_is_valid(void **state)
 static void test_two_byte_sequences_are_valid(void **state)
 {
     (void)state;
-    assert_int_equal(VALID("\xc2\x80"), 1);      /* U+0080, smallest */
-    assert_int_equal(VALID("caf\xc3\xa9"), 1);   /* café */
-    assert_int_equal(VALID("\xdf\xbf"), 1);      /* U+07FF, largest */
+    assert_int_equal(VALID("\xc2\x80"), 1);    /* U+0080, smallest */
+    assert_int_equal(VALID("caf\xc3\xa9"), 1); /* café */
+    assert_int_equal(VALID("\xdf\xbf"), 1);    /* U+07FF, largest */
 }
 
 static void test_three_byte_sequences_are_valid(void **state)
@@ -80,8 +80,8 @@ static void test_overlong_encodings_are_rejected(void **state)
 static void test_surrogates_are_rejected(void **state)
 {
     (void)state;
-    assert_int_equal(VALID("\xed\xa0\x80"), 0); /* U+D800 */
-    assert_int_equal(VALID("\xed\xbf\xbf"), 0); /* U+DFFF */
+    assert_int_equal(VALID("\xed\xa0\x80"), 0);             /* U+D800 */
+    assert_int_equal(VALID("\xed\xbf\xbf"), 0);             /* U+DFFF */
     assert_int_equal(VALID("\xed\xa0\xbd\xed\xb8\x80"), 0); /* CESU-8 surrogate pair */
 }
 
@@ -91,7 +91,7 @@ static void test_code_points_above_10ffff_are_rejected(void **state)
     assert_int_equal(VALID("\xf4\x90\x80\x80"), 0); /* U+110000 */
     assert_int_equal(VALID("\xf5\x80\x80\x80"), 0);
     assert_int_equal(VALID("\xf7\xbf\xbf\xbf"), 0);
-    assert_int_equal(VALID("\xf8\x88\x80\x80\x80"), 0); /* old 5-byte form */
+    assert_int_equal(VALID("\xf8\x88\x80\x80\x80"), 0);     /* old 5-byte form */
     assert_int_equal(VALID("\xfc\x84\x80\x80\x80\x80"), 0); /* old 6-byte form */
 }
 
