@@ -23,7 +23,23 @@ static const struct option_def options[] = {
     {"public-url", "COBROWSE_PUBLIC_URL", "URL",
      "base URL clients reach the API and viewer at (default http://<listen>)"},
     {"relay-url", "COBROWSE_RELAY_URL", "URL",
-     "WebSocket URL of the relay given to clients (default ws://<host>:8081/v1/relay)"},
+     "WebSocket URL of the relay given to clients (default ws://<relay-listen>/v1/relay)"},
+    {"relay-listen", "COBROWSE_RELAY_LISTEN", "HOST:PORT",
+     "relay (WebSocket) listen address (default 127.0.0.1:8081)"},
+    {"relay-history-bytes", "COBROWSE_RELAY_HISTORY_BYTES", "N",
+     "per-session history from the latest snapshot (default 8388608)"},
+    {"relay-queue-bytes", "COBROWSE_RELAY_QUEUE_BYTES", "N",
+     "per-connection send queue beyond the current page (default 4194304)"},
+    {"relay-max-memory", "COBROWSE_RELAY_MAX_MEMORY", "N",
+     "node-wide bytes of frames before visitors are slowed (default 1073741824)"},
+    {"relay-max-frame-bytes", "COBROWSE_RELAY_MAX_FRAME_BYTES", "N",
+     "largest message a client may send (default 1048576)"},
+    {"relay-idle-seconds", "COBROWSE_RELAY_IDLE_SECONDS", "N",
+     "end a session after this long with nobody connected (default 300)"},
+    {"relay-handshakes-per-second", "COBROWSE_RELAY_HANDSHAKES_PER_SECOND", "N",
+     "node budget of handshakes; resumes pass first (default 2000)"},
+    {"relay-drain-seconds", "COBROWSE_RELAY_DRAIN_SECONDS", "N",
+     "grace period on SIGTERM before exiting (default 10)"},
     {"database-url", "DATABASE_URL", "URL", "PostgreSQL connection string (required)"},
     {"data-dir", "COBROWSE_DATA_DIR", "DIR",
      "folder for generated secrets in development (default ./.cobrowse)"},
@@ -71,16 +87,18 @@ static int set_value(struct config *cfg, const char *name, const char *val)
 {
     char *end = NULL;
     long n;
-    if (strcmp(name, "listen") == 0) {
+    if (strcmp(name, "listen") == 0 || strcmp(name, "relay-listen") == 0) {
+        int relay = name[0] == 'r';
+        char *host = relay ? cfg->relay.listen_host : cfg->listen_host;
         const char *colon = strrchr(val, ':');
         if (colon == NULL || colon == val || (size_t)(colon - val) >= sizeof(cfg->listen_host))
             goto bad;
         n = strtol(colon + 1, &end, 10);
         if (*end != '\0' || n < 1 || n > 65535)
             goto bad;
-        memcpy(cfg->listen_host, val, (size_t)(colon - val));
-        cfg->listen_host[colon - val] = '\0';
-        cfg->listen_port = (int)n;
+        memcpy(host, val, (size_t)(colon - val));
+        host[colon - val] = '\0';
+        *(relay ? &cfg->relay.listen_port : &cfg->listen_port) = (int)n;
     } else if (strcmp(name, "public-url") == 0) {
         snprintf(cfg->public_url, sizeof(cfg->public_url), "%s", val);
     } else if (strcmp(name, "relay-url") == 0) {
@@ -110,6 +128,20 @@ static int set_value(struct config *cfg, const char *name, const char *val)
             cfg->session_sweep_seconds = (int)n;
         else if (strcmp(name, "key-cache-seconds") == 0 && n <= 300)
             cfg->key_cache_seconds = (int)n;
+        else if (strcmp(name, "relay-history-bytes") == 0 && n >= 4096)
+            cfg->relay.history_bytes = (size_t)n;
+        else if (strcmp(name, "relay-queue-bytes") == 0 && n >= 4096)
+            cfg->relay.queue_bytes = (size_t)n;
+        else if (strcmp(name, "relay-max-memory") == 0 && n >= 1048576)
+            cfg->relay.max_memory = (size_t)n;
+        else if (strcmp(name, "relay-max-frame-bytes") == 0 && n >= 1024 && n <= 64 * 1048576)
+            cfg->relay.max_frame_bytes = (size_t)n;
+        else if (strcmp(name, "relay-idle-seconds") == 0 && n >= 1 && n <= 86400)
+            cfg->relay.idle_seconds = (int)n;
+        else if (strcmp(name, "relay-handshakes-per-second") == 0 && n >= 1 && n <= 1000000)
+            cfg->relay.handshakes_per_second = (int)n;
+        else if (strcmp(name, "relay-drain-seconds") == 0 && n <= 600)
+            cfg->relay.drain_seconds = (int)n;
         else
             goto bad;
     }
@@ -131,6 +163,15 @@ int config_parse(struct config *cfg, int argc, char **argv)
     cfg->max_body_bytes = 65536;
     cfg->session_sweep_seconds = 5;
     cfg->key_cache_seconds = 5;
+    snprintf(cfg->relay.listen_host, sizeof(cfg->relay.listen_host), "127.0.0.1");
+    cfg->relay.listen_port = 8081;
+    cfg->relay.history_bytes = 8u << 20;
+    cfg->relay.queue_bytes = 4u << 20;
+    cfg->relay.max_memory = 1u << 30;
+    cfg->relay.max_frame_bytes = 1u << 20;
+    cfg->relay.idle_seconds = 300;
+    cfg->relay.handshakes_per_second = 2000;
+    cfg->relay.drain_seconds = 10;
 
     for (size_t i = 0; i < N_OPTIONS; i++) {
         const char *v = getenv(options[i].env);
@@ -189,7 +230,8 @@ int config_parse(struct config *cfg, int argc, char **argv)
         snprintf(cfg->public_url, sizeof(cfg->public_url), "http://%s:%d", cfg->listen_host,
                  cfg->listen_port);
     if (cfg->relay_url[0] == '\0')
-        snprintf(cfg->relay_url, sizeof(cfg->relay_url), "ws://%s:8081/v1/relay", cfg->listen_host);
+        snprintf(cfg->relay_url, sizeof(cfg->relay_url), "ws://%s:%d/v1/relay",
+                 cfg->relay.listen_host, cfg->relay.listen_port);
     size_t pl = strlen(cfg->public_url);
     while (pl > 0 && cfg->public_url[pl - 1] == '/')
         cfg->public_url[--pl] = '\0';

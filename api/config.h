@@ -6,6 +6,8 @@
 
 #include <stddef.h>
 
+#include "core/relay.h"
+
 #define CONFIG_SECRET_LEN 32
 
 struct config {
@@ -22,6 +24,7 @@ struct config {
     size_t max_body_bytes;
     int session_sweep_seconds;
     int key_cache_seconds;
+    struct relay_config relay; /* --relay-* options; secrets and database filled at start */
     unsigned char jwt_secret[CONFIG_SECRET_LEN];
     unsigned char key_hash_secret[CONFIG_SECRET_LEN];
 };

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "api/admin.h"
@@ -15,6 +16,7 @@
 #include "core/db.h"
 #include "core/log.h"
 #include "core/migrate.h"
+#include "core/relay.h"
 
 #define COBROWSE_VERSION "0.1.0"
 
@@ -92,17 +94,35 @@ static int cmd_serve(struct config *cfg)
         server_stop(&srv);
         return 1;
     }
+    /* Every relay connection is a file descriptor: use all the kernel allows us. */
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+        nofile.rlim_cur = nofile.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &nofile);
+    }
+    cfg->relay.jwt_secret = cfg->jwt_secret;
+    cfg->relay.jwt_secret_len = sizeof(cfg->jwt_secret);
+    cfg->relay.database_url = cfg->database_url;
+    if (relay_start(&cfg->relay) != 0) {
+        sweeper_stop();
+        server_stop(&srv);
+        return 1;
+    }
     log_json(LOG_INFO, "listening",
              json_pack("{s:s, s:s, s:i, s:i}", "api_url", cfg->public_url, "relay_url",
                        cfg->relay_url, "http_threads", cfg->http_threads, "db_pool",
                        cfg->db_pool_size));
-    printf("cobrowsed %s: REST API on %s\n", COBROWSE_VERSION, cfg->public_url);
+    printf("cobrowsed %s: REST API on %s, relay on %s\n", COBROWSE_VERSION, cfg->public_url,
+           cfg->relay_url);
     fflush(stdout);
 
     int sig = 0;
     sigwait(&set, &sig);
     log_json(LOG_INFO, "stopping",
              json_pack("{s:s}", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM"));
+    /* Relay first: its clients are told to reconnect elsewhere while the API still answers. */
+    relay_drain();
+    relay_stop();
     sweeper_stop();
     server_stop(&srv);
     log_json(LOG_INFO, "stopped", NULL);

@@ -68,6 +68,18 @@ void sessions_preflight(struct http_ctx *c)
     c->answered = 1;
 }
 
+/* Reads tenant_effective_limits() JSON into lim (the relay enforces them from the token). */
+static void parse_limits(const char *text, struct token_limits *lim)
+{
+    json_t *j = json_loads(text, 0, NULL);
+    lim->concurrent_sessions = (int)json_integer_value(json_object_get(j, "concurrent_sessions"));
+    lim->sessions_per_minute = (int)json_integer_value(json_object_get(j, "sessions_per_minute"));
+    lim->frames_per_second = (int)json_integer_value(json_object_get(j, "frames_per_second"));
+    lim->bytes_per_second = (int)json_integer_value(json_object_get(j, "bytes_per_second"));
+    lim->agents_per_session = (int)json_integer_value(json_object_get(j, "agents_per_session"));
+    json_decref(j);
+}
+
 static json_t *visitor_json(json_t *in)
 {
     json_t *v = json_pack("{s:n, s:n, s:n, s:{}}", "external_id", "name", "email", "custom");
@@ -83,12 +95,8 @@ void sessions_create(struct http_ctx *c)
 {
     static struct db_stmt q_tenant = {
         "sessions_tenant_limits",
-        "SELECT t.settings->'permissions'->>'remote_control', "
-        "  LEAST((t.settings->'limits'->>'concurrent_sessions')::int, "
-        "        COALESCE((p.settings->'limits'->>'concurrent_sessions')::int, 2147483647)), "
-        "  LEAST((t.settings->'limits'->>'sessions_per_minute')::int, "
-        "        COALESCE((p.settings->'limits'->>'sessions_per_minute')::int, 2147483647)) "
-        "FROM tenants t LEFT JOIN tenants p ON p.id = t.parent_id WHERE t.id = $1",
+        "SELECT t.settings->'permissions'->>'remote_control', tenant_effective_limits(t.id)::text "
+        "FROM tenants t WHERE t.id = $1",
         0};
     /* Claims a live-session slot and inserts in one statement: if the tenant is at its limit
      * the slot CTE returns nothing and nothing is inserted. The trigger sessions_release_slot
@@ -117,9 +125,11 @@ void sessions_create(struct http_ctx *c)
     }
     char default_rc[8], max_live[16];
     snprintf(default_rc, sizeof(default_rc), "%s", PQgetvalue(r, 0, 0));
-    snprintf(max_live, sizeof(max_live), "%s", PQgetvalue(r, 0, 1));
-    int per_minute = atoi(PQgetvalue(r, 0, 2));
+    struct token_limits lim;
+    parse_limits(PQgetvalue(r, 0, 1), &lim);
     PQclear(r);
+    snprintf(max_live, sizeof(max_live), "%d", lim.concurrent_sessions);
+    int per_minute = lim.sessions_per_minute;
 
     struct rl_result rr;
     rl_take(c->srv->tenant_limits, c->tenant_id, per_minute / 60.0, per_minute, time_monotonic(),
@@ -195,6 +205,7 @@ void sessions_create(struct http_ctx *c)
         strcmp(json_string_value(json_object_get(perms, "remote_control")), "ask") == 0;
     tc.iat = tc.nbf = atoll(PQgetvalue(r, 0, 2));
     tc.exp = atoll(PQgetvalue(r, 0, 1));
+    tc.lim = lim;
     char *token = NULL;
     if (token_mint(c->cfg->jwt_secret, sizeof(c->cfg->jwt_secret), &tc, &token) != TOKEN_OK) {
         http_problem(c, 500, "internal_error", NULL, "The visitor token could not be signed.");
@@ -345,7 +356,8 @@ void sessions_agent_token(struct http_ctx *c)
     static struct db_stmt q = {
         "sessions_for_token",
         "SELECT status = 'ended' OR expires_at <= now(), permissions->>'remote_control', "
-        "extract(epoch FROM expires_at)::bigint FROM sessions WHERE id = $1 AND tenant_id = $2",
+        "extract(epoch FROM expires_at)::bigint, tenant_effective_limits(tenant_id)::text "
+        "FROM sessions WHERE id = $1 AND tenant_id = $2",
         0};
     if (http_validate_body(c, token_fields) != 0)
         return;
@@ -366,6 +378,8 @@ void sessions_agent_token(struct http_ctx *c)
     int ended = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
     int session_ask = strcmp(PQgetvalue(r, 0, 1), "ask") == 0;
     long long session_exp = atoll(PQgetvalue(r, 0, 2));
+    struct token_limits lim;
+    parse_limits(PQgetvalue(r, 0, 3), &lim);
     PQclear(r);
     if (ended) {
         http_problem(c, 409, "session_ended", NULL,
@@ -398,6 +412,7 @@ void sessions_agent_token(struct http_ctx *c)
     ids_new("tok", tc.jti, sizeof(tc.jti));
     tc.role = TOKEN_ROLE_AGENT;
     tc.remote_control = ask;
+    tc.lim = lim;
     tc.iat = tc.nbf = now;
     tc.exp = exp;
     char *token = NULL;

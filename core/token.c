@@ -56,6 +56,13 @@ int token_mint(const unsigned char *key, size_t key_len, const struct token_clai
         goto done;
     if (c->name[0] != '\0')
         json_object_set_new(claims, "name", json_string(c->name));
+    if (c->lim.frames_per_second > 0)
+        json_object_set_new(
+            claims, "lim",
+            json_pack("{s:i, s:i, s:i, s:i, s:i}", "concurrent_sessions",
+                      c->lim.concurrent_sessions, "sessions_per_minute", c->lim.sessions_per_minute,
+                      "frames_per_second", c->lim.frames_per_second, "bytes_per_second",
+                      c->lim.bytes_per_second, "agents_per_session", c->lim.agents_per_session));
     json = json_dumps(claims, JSON_COMPACT);
     if (json == NULL || jwt_new(&jwt) != 0 || jwt_add_grants_json(jwt, json) != 0 ||
         jwt_set_alg(jwt, JWT_ALG_HS256, key, (int)key_len) != 0)
@@ -156,6 +163,23 @@ int token_verify(const unsigned char *key, size_t key_len, const char *token, in
         copy_str(claims, "name", out->name, sizeof(out->name), 0) || role == NULL || rctl == NULL) {
         rc = TOKEN_ECLAIMS;
         goto done;
+    }
+    json_t *lim = json_object_get(claims, "lim");
+    if (lim != NULL) {
+        const char *names[] = {"concurrent_sessions", "sessions_per_minute", "frames_per_second",
+                               "bytes_per_second", "agents_per_session"};
+        int *dst[] = {&out->lim.concurrent_sessions, &out->lim.sessions_per_minute,
+                      &out->lim.frames_per_second, &out->lim.bytes_per_second,
+                      &out->lim.agents_per_session};
+        for (int i = 0; i < 5; i++) {
+            json_t *v = json_object_get(lim, names[i]);
+            if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+                json_integer_value(v) > 2000000000) {
+                rc = TOKEN_ECLAIMS;
+                goto done;
+            }
+            *dst[i] = (int)json_integer_value(v);
+        }
     }
     if (strcmp(role, "visitor") == 0)
         out->role = TOKEN_ROLE_VISITOR;

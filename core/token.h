@@ -18,6 +18,12 @@
 
 enum token_role { TOKEN_ROLE_VISITOR = 1, TOKEN_ROLE_AGENT = 2 };
 
+/* The tenant's effective limits when the token was minted (claim "lim"); 0 means absent. */
+struct token_limits {
+    int concurrent_sessions, sessions_per_minute, frames_per_second, bytes_per_second,
+        agents_per_session;
+};
+
 struct token_claims {
     char sid[48];  /* session id */
     char tid[48];  /* tenant id */
@@ -26,6 +32,7 @@ struct token_claims {
     char name[208];
     enum token_role role;
     int remote_control; /* 0 off, 1 ask */
+    struct token_limits lim;
     int64_t iat, nbf, exp;
 };
 

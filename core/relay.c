@@ -1,0 +1,566 @@
+/* The relay's I/O layer over libwebsockets: the service thread, handshake admission (tokens,
+ * limits, the priority lane), message assembly, writes, the cross-thread inbox, drain.
+ * The session logic is in core/relay_session.c and core/relay_control.c. */
+#include "core/relay.h"
+
+#include <jansson.h>
+#include <libwebsockets.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "core/ids.h"
+#include "core/log.h"
+#include "core/ratelimit.h"
+#include "core/relay_state.h"
+#include "core/timeutil.h"
+
+_Static_assert(RELAY_PRE >= LWS_PRE, "RELAY_PRE must leave room for the WebSocket header");
+
+#define ENDED_BUCKETS       65536
+#define ENDED_KEEP_SECONDS  (25 * 3600) /* longer than any token lives */
+#define WRITES_PER_CALLBACK 64
+
+const struct relay_config *relay_cfg;
+static struct lws_context *ctx;
+static pthread_t thread;
+static volatile int stopping, draining, drain_requested, drain_started;
+static lws_sorted_usec_list_t tick_sul;
+static struct rl_table *limits; /* node handshakes and tenants' new sessions */
+
+/* ---- ended sessions (relay thread) ---- */
+
+struct ended {
+    char id[48];
+    double at;
+    struct ended *next;
+};
+static struct ended *ended_set[ENDED_BUCKETS];
+
+static unsigned ended_bucket(const char *id)
+{
+    unsigned h = 2166136261u;
+    for (; *id; id++)
+        h = (h ^ (unsigned char)*id) * 16777619u;
+    return h % ENDED_BUCKETS;
+}
+
+int relay_is_ended(const char *id)
+{
+    for (struct ended *e = ended_set[ended_bucket(id)]; e; e = e->next)
+        if (strcmp(e->id, id) == 0)
+            return 1;
+    return 0;
+}
+
+void relay_mark_ended(const char *id)
+{
+    if (relay_is_ended(id))
+        return;
+    struct ended *e = malloc(sizeof(*e));
+    if (e == NULL)
+        return;
+    snprintf(e->id, sizeof(e->id), "%s", id);
+    e->at = time_now();
+    unsigned b = ended_bucket(id);
+    e->next = ended_set[b];
+    ended_set[b] = e;
+}
+
+static void ended_expire(double now, int all)
+{
+    for (int b = 0; b < ENDED_BUCKETS; b++) {
+        struct ended **pp = &ended_set[b];
+        while (*pp) {
+            if (all || now - (*pp)->at > ENDED_KEEP_SECONDS) {
+                struct ended *dead = *pp;
+                *pp = dead->next;
+                free(dead);
+            } else {
+                pp = &(*pp)->next;
+            }
+        }
+    }
+}
+
+/* ---- inbox from other threads ---- */
+
+struct inbox_item {
+    char id[48];
+    char reason[64];
+    struct inbox_item *next;
+};
+static pthread_mutex_t inbox_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct inbox_item *inbox;
+
+void relay_notify_ended(const char *session_id, const char *reason)
+{
+    struct inbox_item *it = calloc(1, sizeof(*it));
+    if (it == NULL)
+        return;
+    snprintf(it->id, sizeof(it->id), "%s", session_id);
+    snprintf(it->reason, sizeof(it->reason), "%s", reason ? reason : "ended");
+    pthread_mutex_lock(&inbox_lock);
+    it->next = inbox;
+    inbox = it;
+    pthread_mutex_unlock(&inbox_lock);
+    if (ctx)
+        lws_cancel_service(ctx);
+}
+
+static void drain_inbox(void)
+{
+    pthread_mutex_lock(&inbox_lock);
+    struct inbox_item *list = inbox;
+    inbox = NULL;
+    pthread_mutex_unlock(&inbox_lock);
+    while (list) {
+        struct inbox_item *next = list->next;
+        relay_mark_ended(list->id);
+        struct rsession *s = rsession_find(list->id);
+        if (s)
+            rsession_end(s, list->reason);
+        free(list);
+        list = next;
+    }
+}
+
+/* ---- helpers for the session layer ---- */
+
+void relay_io_wake(struct rconn *c)
+{
+    if (c->wsi && c->established)
+        lws_callback_on_writable((struct lws *)c->wsi);
+}
+
+double relay_io_now(void)
+{
+    return time_monotonic();
+}
+
+/* ---- handshake ---- */
+
+/* Answers a refused upgrade with status, an optional Retry-After and a JSON body. Returns 1
+ * (what LWS_CALLBACK_HTTP_CONFIRM_UPGRADE expects once it has answered itself). */
+static int refuse(struct lws *wsi, unsigned status, const char *code, const char *detail,
+                  int retry_after)
+{
+    unsigned char buf[LWS_PRE + 1024];
+    unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
+    char body[LWS_PRE + 384];
+    int n = snprintf(body + LWS_PRE, sizeof(body) - LWS_PRE, "{\"code\":\"%s\",\"detail\":\"%s\"}",
+                     code, detail);
+    if (lws_add_http_common_headers(wsi, status, "application/json", (lws_filepos_t)n, &p, end))
+        return -1;
+    if (retry_after > 0) {
+        char ra[16];
+        int rl = snprintf(ra, sizeof(ra), "%d", retry_after);
+        if (lws_add_http_header_by_name(
+                wsi, (const unsigned char *)"retry-after:", (const unsigned char *)ra, rl, &p, end))
+            return -1;
+    }
+    if (lws_finalize_write_http_header(wsi, start, &p, end))
+        return -1;
+    if (lws_write(wsi, (unsigned char *)body + LWS_PRE, (size_t)n, LWS_WRITE_HTTP_FINAL) != n)
+        return -1;
+    return 1;
+}
+
+/* Finds the token: the access_token query parameter (browsers), else a Bearer header. The URI
+ * is never logged, since it carries the token. */
+static int find_token(struct lws *wsi, char *out, size_t size)
+{
+    char hdr[TOKEN_MAX_LEN + 32];
+    const char *q = lws_get_urlarg_by_name(wsi, "access_token=", hdr, (int)sizeof(hdr));
+    if (q != NULL && strlen(q) < size) {
+        snprintf(out, size, "%s", q);
+        return 0;
+    }
+    if (lws_hdr_copy(wsi, hdr, sizeof(hdr), WSI_TOKEN_HTTP_AUTHORIZATION) > 7 &&
+        strncasecmp(hdr, "Bearer ", 7) == 0 && strlen(hdr + 7) < size) {
+        snprintf(out, size, "%s", hdr + 7);
+        return 0;
+    }
+    return -1;
+}
+
+static int parse_resume(struct lws *wsi, int *has, uint64_t *value)
+{
+    char buf[64];
+    const char *v = lws_get_urlarg_by_name(wsi, "resume=", buf, sizeof(buf));
+    *has = 0;
+    *value = 0;
+    if (v == NULL)
+        return 0;
+    if (*v == '\0' || strlen(v) > 19)
+        return -1;
+    for (const char *p = v; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return -1;
+        *value = *value * 10 + (uint64_t)(*p - '0');
+    }
+    *has = 1;
+    return 0;
+}
+
+static int retry_seconds(double s)
+{
+    int r = (int)(s + 0.999);
+    return r < 1 ? 1 : r;
+}
+
+/* Decides a handshake. Returns 0 to upgrade (with the connection in the wsi's opaque data),
+ * else the value LWS_CALLBACK_HTTP_CONFIRM_UPGRADE must return. */
+static int admit(struct lws *wsi)
+{
+    char uri[128], token[TOKEN_MAX_LEN + 1];
+    struct rl_result rr;
+    if (draining) {
+        __atomic_add_fetch(&relay_stats.rej_draining, 1, __ATOMIC_RELAXED);
+        return refuse(wsi, 503, "draining", "this node is shutting down; reconnect", 1);
+    }
+    if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 ||
+        strcmp(uri, "/v1/relay") != 0) {
+        __atomic_add_fetch(&relay_stats.rej_bad_request, 1, __ATOMIC_RELAXED);
+        return refuse(wsi, 400, "bad_request", "the relay path is /v1/relay", 0);
+    }
+    int has_resume;
+    uint64_t resume;
+    if (parse_resume(wsi, &has_resume, &resume) != 0) {
+        __atomic_add_fetch(&relay_stats.rej_bad_request, 1, __ATOMIC_RELAXED);
+        return refuse(wsi, 400, "bad_request", "resume must be an unsigned integer", 0);
+    }
+    struct token_claims claims;
+    int rc = find_token(wsi, token, sizeof(token));
+    if (rc == 0)
+        rc = token_verify(relay_cfg->jwt_secret, relay_cfg->jwt_secret_len, token,
+                          (int64_t)time_now(), NULL, &claims);
+    else
+        rc = TOKEN_EMALFORMED;
+    if (rc != TOKEN_OK) {
+        __atomic_add_fetch(&relay_stats.rej_invalid_token, 1, __ATOMIC_RELAXED);
+        return refuse(wsi, 401, "invalid_token", token_error_str(rc), 0);
+    }
+    if (relay_is_ended(claims.sid)) {
+        __atomic_add_fetch(&relay_stats.rej_ended, 1, __ATOMIC_RELAXED);
+        return refuse(wsi, 404, "session_ended", "this session has ended", 0);
+    }
+    struct rsession *s = rsession_find(claims.sid);
+    int agents_max = claims.lim.agents_per_session > 0 ? claims.lim.agents_per_session : 1000000;
+    if (claims.role == TOKEN_ROLE_AGENT && s != NULL && s->n_agents >= agents_max) {
+        __atomic_add_fetch(&relay_stats.rej_agent_limit, 1, __ATOMIC_RELAXED);
+        return refuse(wsi, 403, "agent_limit", "this session has all the agents it may have", 0);
+    }
+    double now = time_monotonic();
+    int hps = relay_cfg->handshakes_per_second;
+    /* The priority lane: a resume draws from the node's handshake budget but is never refused
+     * by it, so during a reconnect storm ongoing sessions get in while new ones wait. */
+    rl_take(limits, "\x01node", hps, hps, now, &rr);
+    if (!has_resume) {
+        if (s == NULL && claims.lim.concurrent_sessions > 0 &&
+            rsession_count_tenant(claims.tid) >= claims.lim.concurrent_sessions) {
+            __atomic_add_fetch(&relay_stats.rej_session_limit, 1, __ATOMIC_RELAXED);
+            return refuse(wsi, 429, "session_limit",
+                          "the tenant has all the live sessions it may have on this node", 30);
+        }
+        if (!rr.allowed) {
+            __atomic_add_fetch(&relay_stats.rej_saturated, 1, __ATOMIC_RELAXED);
+            return refuse(wsi, 429, "rate_limited", "this node is busy; retry shortly",
+                          retry_seconds(rr.retry_after));
+        }
+        if (s == NULL && claims.lim.sessions_per_minute > 0) {
+            double rate = claims.lim.sessions_per_minute / 60.0;
+            int burst = rate < 1 ? 1 : (int)rate;
+            rl_take(limits, claims.tid, rate, burst, now, &rr);
+            if (!rr.allowed) {
+                __atomic_add_fetch(&relay_stats.rej_rate, 1, __ATOMIC_RELAXED);
+                return refuse(wsi, 429, "rate_limited", "the tenant starts sessions too fast",
+                              retry_seconds(rr.retry_after));
+            }
+        }
+    }
+    struct rconn *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return -1;
+    c->claims = claims;
+    c->role = claims.role == TOKEN_ROLE_AGENT ? RROLE_AGENT : RROLE_VISITOR;
+    c->has_resume = has_resume;
+    c->resume = resume;
+    lws_set_opaque_user_data(wsi, c);
+    return 0;
+}
+
+/* ---- connections ---- */
+
+static void conn_free(struct lws *wsi, struct rconn *c)
+{
+    rsession_detach(c);
+    rconn_clear_queue(c);
+    rframe_unref(c->rx);
+    free(c);
+    lws_set_opaque_user_data(wsi, NULL);
+}
+
+static int on_receive(struct lws *wsi, struct rconn *c, const void *in, size_t len)
+{
+    if (c->close_code != 0)
+        return 0;
+    if (lws_is_first_fragment(wsi) || c->rx == NULL) {
+        rframe_unref(c->rx);
+        size_t want = len + lws_remaining_packet_payload(wsi);
+        c->rx_binary = lws_frame_is_binary(wsi);
+        c->rx = rframe_new(want < 256 ? 256 : want, c->rx_binary);
+        if (c->rx == NULL)
+            return -1;
+    }
+    size_t limit = c->rx_binary ? relay_cfg->max_frame_bytes : RELAY_TEXT_MAX;
+    if (c->rx->len + len > limit) {
+        const char *why =
+            c->rx_binary ? "message larger than max_frame_bytes" : "text message larger than 4 KiB";
+        lws_close_reason(wsi,
+                         c->rx_binary ? LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE
+                                      : LWS_CLOSE_STATUS_POLICY_VIOLATION,
+                         (unsigned char *)why, strlen(why));
+        return -1;
+    }
+    struct rframe *f = rframe_reserve(c->rx, c->rx->len + len);
+    if (f == NULL)
+        return -1;
+    c->rx = f;
+    memcpy(f->buf + RELAY_PRE + f->len, in, len);
+    f->len += len;
+    if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi) != 0)
+        return 0;
+    c->rx = NULL;
+    if (f->binary) {
+        if (c->role != RROLE_VISITOR) {
+            rframe_unref(f);
+            const char *why = "agents send text messages only";
+            lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)why,
+                             strlen(why));
+            return -1;
+        }
+        rsession_visitor_frame(c, f);
+    } else {
+        rsession_text(c, (const char *)f->buf + RELAY_PRE, f->len);
+        rframe_unref(f);
+    }
+    return 0;
+}
+
+static int on_writeable(struct lws *wsi, struct rconn *c)
+{
+    if (c->close_code != 0) {
+        lws_close_reason(wsi, (enum lws_close_status)c->close_code,
+                         (unsigned char *)c->close_reason, strlen(c->close_reason));
+        return -1;
+    }
+    if (c->ack_pending && c->s != NULL && c->s->visitor == c) {
+        unsigned char buf[LWS_PRE + 64];
+        int n = snprintf((char *)buf + LWS_PRE, 64, "{\"type\":\"ack\",\"seq\":%llu}",
+                         (unsigned long long)c->s->have);
+        c->ack_pending = 0;
+        c->last_acked = c->s->have;
+        if (lws_write(wsi, buf + LWS_PRE, (size_t)n, LWS_WRITE_TEXT) < n)
+            return -1;
+    }
+    for (int i = 0; i < WRITES_PER_CALLBACK && !lws_send_pipe_choked(wsi); i++) {
+        struct rframe *f = rconn_dequeue(c);
+        if (f == NULL)
+            break;
+        int n = lws_write(wsi, f->buf + RELAY_PRE, f->len,
+                          f->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+        __atomic_add_fetch(&relay_stats.frames_out, 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&relay_stats.bytes_out, f->len, __ATOMIC_RELAXED);
+        rframe_unref(f);
+        if (n < 0)
+            return -1;
+    }
+    if (c->qhead != NULL)
+        lws_callback_on_writable(wsi);
+    return 0;
+}
+
+/* ---- drain and tick ---- */
+
+static void drain_one(struct rsession *s, void *arg)
+{
+    (void)arg;
+    char reason[64];
+    uint32_t jitter = 0;
+    if (s->visitor) {
+        ids_random(&jitter, sizeof(jitter));
+        snprintf(reason, sizeof(reason), "{\"retry_ms\":%u}", 250 + jitter % 2000);
+        rconn_close(s->visitor, 1012, reason);
+    }
+    for (struct rconn *a = s->agents; a; a = a->next) {
+        ids_random(&jitter, sizeof(jitter));
+        snprintf(reason, sizeof(reason), "{\"retry_ms\":%u}", 250 + jitter % 2000);
+        rconn_close(a, 1012, reason);
+    }
+}
+
+static void tick(lws_sorted_usec_list_t *sul)
+{
+    static double last_expire;
+    double now = relay_io_now();
+    rsession_tick(now);
+    if (now - last_expire > 60) {
+        ended_expire(time_now(), 0);
+        last_expire = now;
+    }
+    lws_sul_schedule(ctx, 0, sul, tick, LWS_US_PER_SEC);
+}
+
+/* ---- the callback ---- */
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                    size_t len)
+{
+    (void)user;
+    struct rconn *c = lws_get_opaque_user_data(wsi);
+    switch (reason) {
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        return admit(wsi);
+    case LWS_CALLBACK_HTTP: {
+        int r = refuse(wsi, 400, "bad_request", "the relay speaks WebSocket only, at /v1/relay", 0);
+        return r < 0 || lws_http_transaction_completed(wsi) ? -1 : 0;
+    }
+    case LWS_CALLBACK_ESTABLISHED: {
+        if (c == NULL)
+            return -1;
+        c->wsi = wsi;
+        c->established = 1;
+        int created;
+        struct rsession *s = rsession_get(&c->claims, &created);
+        if (s == NULL)
+            return -1;
+        rsession_attach(s, c);
+        return 0;
+    }
+    case LWS_CALLBACK_RECEIVE:
+        return c ? on_receive(wsi, c, in, len) : -1;
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return c ? on_writeable(wsi, c) : -1;
+    case LWS_CALLBACK_CLOSED:
+        if (c)
+            rsession_detach(c);
+        return 0;
+    case LWS_CALLBACK_WSI_DESTROY:
+        if (c)
+            conn_free(wsi, c);
+        return 0;
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        drain_inbox();
+        if (drain_requested && !drain_started) {
+            drain_started = 1;
+            rsession_foreach(drain_one, NULL);
+        }
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static const struct lws_protocols protocols[] = {
+    {"http", callback, 0, 0, 0, NULL, 0},
+    {"cobrowse.v1", callback, 0, 65536, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static void lws_log(int level, const char *line)
+{
+    char msg[256];
+    snprintf(msg, sizeof(msg), "%s", line);
+    size_t n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+        msg[--n] = '\0';
+    log_json(level == LLL_ERR ? LOG_ERROR : LOG_WARN, "libwebsockets",
+             json_pack("{s:s}", "detail", msg));
+}
+
+static void *service(void *arg)
+{
+    (void)arg;
+    while (!stopping)
+        if (lws_service(ctx, 0) < 0)
+            break;
+    return NULL;
+}
+
+int relay_start(const struct relay_config *cfg)
+{
+    relay_cfg = cfg;
+    limits = rl_new(65536);
+    if (limits == NULL)
+        return -1;
+    lws_set_log_level(LLL_ERR | LLL_WARN, lws_log);
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof(info));
+    info.port = cfg->listen_port;
+    info.iface = cfg->listen_host;
+    info.protocols = protocols;
+    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_DISABLE_IPV6;
+    info.max_http_header_data = TOKEN_MAX_LEN + 1024;
+    info.pt_serv_buf_size = 65536;
+    info.count_threads = 1;
+    info.timeout_secs = 10;
+    info.ka_time = 60;
+    info.ka_probes = 3;
+    info.ka_interval = 10;
+    ctx = lws_create_context(&info);
+    if (ctx == NULL) {
+        log_json(LOG_ERROR, "relay could not listen",
+                 json_pack("{s:s, s:i, s:s}", "host", cfg->listen_host, "port", cfg->listen_port,
+                           "hint", "is the port free? change --relay-listen"));
+        rl_free(limits);
+        return -1;
+    }
+    if (relay_worker_start(cfg->database_url) != 0) {
+        lws_context_destroy(ctx);
+        ctx = NULL;
+        rl_free(limits);
+        return -1;
+    }
+    lws_sul_schedule(ctx, 0, &tick_sul, tick, LWS_US_PER_SEC);
+    stopping = 0;
+    if (pthread_create(&thread, NULL, service, NULL) != 0)
+        return -1;
+    return 0;
+}
+
+void relay_drain(void)
+{
+    if (ctx == NULL)
+        return;
+    draining = 1;
+    drain_requested = 1;
+    lws_cancel_service(ctx);
+    double deadline = time_monotonic() + relay_cfg->drain_seconds;
+    while (time_monotonic() < deadline &&
+           __atomic_load_n(&relay_stats.conns_visitor, __ATOMIC_RELAXED) +
+                   __atomic_load_n(&relay_stats.conns_agent, __ATOMIC_RELAXED) >
+               0) {
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+void relay_stop(void)
+{
+    if (ctx == NULL)
+        return;
+    stopping = 1;
+    lws_cancel_service(ctx);
+    pthread_join(thread, NULL);
+    relay_worker_stop();
+    lws_context_destroy(ctx);
+    ctx = NULL;
+    rsession_free_all();
+    drain_inbox(); /* what arrived after the thread stopped */
+    ended_expire(0, 1);
+    rl_free(limits);
+}

@@ -1,0 +1,619 @@
+/* The relay's session logic: sequence numbers, history, resume, fan-out and backpressure
+ * (docs/protocol.md). Relay thread only. Costs: a frame is stored once and referenced by the
+ * history and every agent queue, so fan-out is O(agents) pointer pushes and no copies. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/frame.h"
+#include "core/relay_state.h"
+
+#define SESSION_BUCKETS    4096
+#define TENANT_BUCKETS     1024
+#define DEFAULT_LIMIT      1000000
+#define SLOW_AGAIN_SECONDS 10.0
+
+struct relay_stats relay_stats;
+
+static struct rsession *buckets[SESSION_BUCKETS];
+struct tcount {
+    char tenant[48];
+    int n;
+    struct tcount *next;
+};
+static struct tcount *tenants[TENANT_BUCKETS];
+
+#define STAT_ADD(field, v) __atomic_add_fetch(&relay_stats.field, (v), __ATOMIC_RELAXED)
+#define STAT_SUB(field, v) __atomic_sub_fetch(&relay_stats.field, (v), __ATOMIC_RELAXED)
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+/* ---- frames ---- */
+
+struct rframe *rframe_new(size_t cap, int binary)
+{
+    struct rframe *f = malloc(sizeof(*f) + RELAY_PRE + cap);
+    if (f == NULL)
+        return NULL;
+    f->refs = 1;
+    f->binary = binary;
+    f->kind = 0;
+    f->seq = 0;
+    f->len = 0;
+    f->cap = cap;
+    STAT_ADD(memory_bytes, cap);
+    return f;
+}
+
+struct rframe *rframe_reserve(struct rframe *f, size_t need)
+{
+    if (need <= f->cap)
+        return f;
+    size_t cap = f->cap * 2 > need ? f->cap * 2 : need;
+    struct rframe *n = realloc(f, sizeof(*f) + RELAY_PRE + cap);
+    if (n == NULL)
+        return NULL;
+    STAT_ADD(memory_bytes, cap - n->cap);
+    n->cap = cap;
+    return n;
+}
+
+struct rframe *rframe_text(const char *text)
+{
+    size_t len = strlen(text);
+    struct rframe *f = rframe_new(len, 0);
+    if (f == NULL)
+        return NULL;
+    memcpy(f->buf + RELAY_PRE, text, len);
+    f->len = len;
+    return f;
+}
+
+void rframe_ref(struct rframe *f)
+{
+    f->refs++;
+}
+
+void rframe_unref(struct rframe *f)
+{
+    if (f != NULL && --f->refs == 0) {
+        STAT_SUB(memory_bytes, f->cap);
+        free(f);
+    }
+}
+
+/* ---- connection queues ---- */
+
+static void queue_push(struct rconn *c, struct rframe *f)
+{
+    struct rqitem *it = malloc(sizeof(*it));
+    if (it == NULL)
+        return;
+    rframe_ref(f);
+    it->f = f;
+    it->next = NULL;
+    if (c->qtail)
+        c->qtail->next = it;
+    else
+        c->qhead = it;
+    c->qtail = it;
+    c->qbytes += f->len;
+    if (c->qbytes > relay_stats.queue_high_water)
+        __atomic_store_n(&relay_stats.queue_high_water, c->qbytes, __ATOMIC_RELAXED);
+}
+
+struct rframe *rconn_dequeue(struct rconn *c)
+{
+    struct rqitem *it = c->qhead;
+    if (it == NULL)
+        return NULL;
+    c->qhead = it->next;
+    if (c->qhead == NULL)
+        c->qtail = NULL;
+    c->qbytes -= it->f->len;
+    struct rframe *f = it->f;
+    free(it);
+    return f;
+}
+
+void rconn_clear_queue(struct rconn *c)
+{
+    struct rframe *f;
+    while ((f = rconn_dequeue(c)) != NULL)
+        rframe_unref(f);
+}
+
+void rconn_enqueue(struct rconn *c, struct rframe *f)
+{
+    if (c->close_code != 0 || f == NULL)
+        return;
+    queue_push(c, f);
+    relay_io_wake(c);
+}
+
+void rconn_send_text(struct rconn *c, const char *json)
+{
+    struct rframe *f = rframe_text(json);
+    rconn_enqueue(c, f);
+    rframe_unref(f);
+}
+
+static void send_json(struct rconn *c, json_t *msg)
+{
+    char *text = json_dumps(msg, JSON_COMPACT);
+    json_decref(msg);
+    if (text != NULL)
+        rconn_send_text(c, text);
+    free(text);
+}
+
+void rconn_close(struct rconn *c, int code, const char *reason)
+{
+    if (c->close_code != 0)
+        return;
+    rconn_clear_queue(c);
+    c->close_code = code;
+    snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
+    relay_io_wake(c);
+}
+
+/* ---- sessions ---- */
+
+struct rsession *rsession_find(const char *id)
+{
+    for (struct rsession *s = buckets[hash_str(id) % SESSION_BUCKETS]; s; s = s->hnext)
+        if (strcmp(s->id, id) == 0)
+            return s;
+    return NULL;
+}
+
+static struct tcount *tenant_slot(const char *tenant, int create)
+{
+    struct tcount **head = &tenants[hash_str(tenant) % TENANT_BUCKETS];
+    for (struct tcount *t = *head; t; t = t->next)
+        if (strcmp(t->tenant, tenant) == 0)
+            return t;
+    if (!create)
+        return NULL;
+    struct tcount *t = calloc(1, sizeof(*t));
+    if (t == NULL)
+        return NULL;
+    snprintf(t->tenant, sizeof(t->tenant), "%s", tenant);
+    t->next = *head;
+    *head = t;
+    return t;
+}
+
+int rsession_count_tenant(const char *tenant)
+{
+    struct tcount *t = tenant_slot(tenant, 0);
+    return t ? t->n : 0;
+}
+
+static int or_default(int v)
+{
+    return v > 0 ? v : DEFAULT_LIMIT;
+}
+
+struct rsession *rsession_get(const struct token_claims *claims, int *created)
+{
+    *created = 0;
+    struct rsession *s = rsession_find(claims->sid);
+    if (s != NULL)
+        return s;
+    s = calloc(1, sizeof(*s));
+    struct tcount *t = tenant_slot(claims->tid, 1);
+    if (s == NULL || t == NULL) {
+        free(s);
+        return NULL;
+    }
+    snprintf(s->id, sizeof(s->id), "%s", claims->sid);
+    snprintf(s->tenant, sizeof(s->tenant), "%s", claims->tid);
+    s->lim = claims->lim;
+    s->lim.frames_per_second = or_default(s->lim.frames_per_second);
+    s->lim.bytes_per_second = or_default(s->lim.bytes_per_second);
+    s->lim.agents_per_session = or_default(s->lim.agents_per_session);
+    s->remote_control = claims->remote_control;
+    s->idle_since = relay_io_now();
+    uint64_t b = hash_str(s->id) % SESSION_BUCKETS;
+    s->hnext = buckets[b];
+    buckets[b] = s;
+    t->n++;
+    STAT_ADD(sessions_live, 1);
+    *created = 1;
+    return s;
+}
+
+static void history_clear(struct rsession *s)
+{
+    for (size_t i = 0; i < s->hist_n; i++)
+        rframe_unref(s->hist[i]);
+    STAT_SUB(history_bytes, s->hist_bytes);
+    s->hist_n = 0;
+    s->hist_bytes = 0;
+}
+
+static void session_free(struct rsession *s)
+{
+    struct rsession **pp = &buckets[hash_str(s->id) % SESSION_BUCKETS];
+    while (*pp && *pp != s)
+        pp = &(*pp)->hnext;
+    if (*pp)
+        *pp = s->hnext;
+    struct tcount *t = tenant_slot(s->tenant, 0);
+    if (t)
+        t->n--;
+    history_clear(s);
+    free(s->hist);
+    STAT_SUB(sessions_live, 1);
+    free(s);
+}
+
+void rsession_foreach(void (*fn)(struct rsession *s, void *arg), void *arg)
+{
+    for (int b = 0; b < SESSION_BUCKETS; b++) {
+        struct rsession *s = buckets[b];
+        while (s) {
+            struct rsession *next = s->hnext; /* fn may free s */
+            fn(s, arg);
+            s = next;
+        }
+    }
+}
+
+static void free_one(struct rsession *s, void *arg)
+{
+    (void)arg;
+    session_free(s);
+}
+
+void rsession_free_all(void)
+{
+    rsession_foreach(free_one, NULL);
+    for (int b = 0; b < TENANT_BUCKETS; b++) {
+        while (tenants[b]) {
+            struct tcount *n = tenants[b]->next;
+            free(tenants[b]);
+            tenants[b] = n;
+        }
+    }
+}
+
+static void to_agents(struct rsession *s, json_t *msg)
+{
+    char *text = json_dumps(msg, JSON_COMPACT);
+    json_decref(msg);
+    for (struct rconn *a = s->agents; a && text; a = a->next)
+        rconn_send_text(a, text);
+    free(text);
+}
+
+static json_t *agent_json(const struct rconn *a)
+{
+    return json_pack("{s:s, s:s?}", "id", a->claims.sub, "name",
+                     a->claims.name[0] ? a->claims.name : NULL);
+}
+
+/* Sends reset and the whole history (from the snapshot) to an agent. */
+static void replay_history(struct rconn *a, const char *reason)
+{
+    struct rsession *s = a->s;
+    send_json(a, json_pack("{s:s, s:I, s:s}", "type", "reset", "seq", (json_int_t)s->snapshot_seq,
+                           "reason", reason));
+    for (size_t i = 0; i < s->hist_n; i++)
+        queue_push(a, s->hist[i]);
+    relay_io_wake(a);
+}
+
+static int history_usable(const struct rsession *s)
+{
+    return s->snapshot_seq > 0 && !s->hist_incomplete;
+}
+
+static void request_snapshot(struct rsession *s, const char *reason)
+{
+    if (s->snapshot_requested || s->visitor == NULL)
+        return;
+    s->snapshot_requested = 1;
+    send_json(s->visitor, json_pack("{s:s, s:s}", "type", "snapshot_request", "reason", reason));
+}
+
+/* An agent fell behind by more than its queue allows: skip it ahead to the latest snapshot, or
+ * close it if it keeps falling behind. */
+static void agent_overflow(struct rconn *a)
+{
+    struct rsession *s = a->s;
+    double now = relay_io_now();
+    rconn_clear_queue(a);
+    if ((a->slow_reset_at > 0 && now - a->slow_reset_at < SLOW_AGAIN_SECONDS) ||
+        !history_usable(s)) {
+        STAT_ADD(slow_closes, 1);
+        rconn_close(a, 4008, "slow consumer");
+        return;
+    }
+    a->slow_reset_at = now;
+    STAT_ADD(slow_resets, 1);
+    replay_history(a, "slow_consumer");
+}
+
+static void fan_out(struct rsession *s, struct rframe *f)
+{
+    size_t limit = relay_cfg->queue_bytes + s->hist_bytes;
+    for (struct rconn *a = s->agents; a; a = a->next) {
+        if (a->close_code != 0)
+            continue;
+        queue_push(a, f);
+        if (a->qbytes > limit)
+            agent_overflow(a);
+        else
+            relay_io_wake(a);
+    }
+}
+
+void rsession_attach(struct rsession *s, struct rconn *c)
+{
+    c->s = s;
+    s->idle_since = 0;
+    if (c->role == RROLE_VISITOR) {
+        if (s->visitor != NULL) { /* a newer connection takes over; the old one is fenced */
+            s->visitor->fenced = 1;
+            rconn_close(s->visitor, 4002, "replaced by a newer connection");
+            s->visitor->s = NULL;
+        }
+        s->visitor = c;
+        s->remote_control = c->claims.remote_control; /* the visitor token carries the session's */
+        s->want_from = 0;
+        s->snapshot_requested = 0;
+        STAT_ADD(conns_visitor, 1);
+        if (c->has_resume)
+            STAT_ADD(resumes_visitor, 1);
+        uint64_t base = s->have > c->resume ? s->have : c->resume;
+        json_t *agents = json_array();
+        for (struct rconn *a = s->agents; a; a = a->next)
+            json_array_append_new(agents, agent_json(a));
+        send_json(c,
+                  json_pack("{s:s, s:s, s:s, s:I, s:I, s:{s:s}, s:o, s:{s:I, s:i, s:i}}", "type",
+                            "hello", "role", "visitor", "session_id", s->id, "have",
+                            (json_int_t)s->have, "next_seq", (json_int_t)(base + 1), "permissions",
+                            "remote_control", s->remote_control ? "ask" : "off", "agents", agents,
+                            "limits", "max_frame_bytes", (json_int_t)relay_cfg->max_frame_bytes,
+                            "frames_per_second", s->lim.frames_per_second, "bytes_per_second",
+                            s->lim.bytes_per_second));
+        to_agents(s, json_pack("{s:s, s:s}", "type", "visitor", "state", "connected"));
+        relay_worker_post(REV_VISITOR_CONNECTED, s->id, s->tenant, NULL, NULL);
+        return;
+    }
+    c->next = s->agents;
+    c->prev = NULL;
+    if (s->agents)
+        s->agents->prev = c;
+    s->agents = c;
+    s->n_agents++;
+    STAT_ADD(conns_agent, 1);
+    if (c->has_resume)
+        STAT_ADD(resumes_agent, 1);
+    int cont =
+        c->has_resume && history_usable(s) && c->resume >= s->snapshot_seq && c->resume <= s->have;
+    const char *rc = s->remote_control && c->claims.remote_control ? "ask" : "off";
+    send_json(c, json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:{s:s}, s:s}", "type", "hello", "role",
+                           "agent", "session_id", s->id, "visitor",
+                           s->visitor ? "connected" : "disconnected", "resume",
+                           cont ? "continue" : "reset", "from",
+                           (json_int_t)(cont ? c->resume + 1
+                                             : (history_usable(s) ? s->snapshot_seq : s->have + 1)),
+                           "permissions", "remote_control", rc, "remote_control",
+                           rsession_consent(s, c->claims.sub)));
+    if (cont) {
+        for (size_t i = 0; i < s->hist_n; i++)
+            if (s->hist[i]->seq > c->resume)
+                queue_push(c, s->hist[i]);
+        relay_io_wake(c);
+    } else if (history_usable(s)) {
+        replay_history(c, c->has_resume ? "resume_too_old" : "join");
+    } else {
+        rconn_send_text(c, "{\"type\":\"waiting_snapshot\"}");
+        request_snapshot(s, "gap");
+    }
+    if (s->visitor)
+        send_json(s->visitor,
+                  json_pack("{s:s, s:o}", "type", "agent_joined", "agent", agent_json(c)));
+    relay_worker_post(REV_AGENT_JOINED, s->id, s->tenant, c->claims.sub, c->claims.name);
+}
+
+void rsession_detach(struct rconn *c)
+{
+    struct rsession *s = c->s;
+    if (s == NULL)
+        return;
+    c->s = NULL;
+    if (c->role == RROLE_VISITOR) {
+        STAT_SUB(conns_visitor, 1);
+        if (s->visitor == c) {
+            s->visitor = NULL;
+            to_agents(s, json_pack("{s:s, s:s}", "type", "visitor", "state", "disconnected"));
+            relay_worker_post(REV_VISITOR_DISCONNECTED, s->id, s->tenant, NULL, NULL);
+        }
+    } else {
+        STAT_SUB(conns_agent, 1);
+        if (c->prev)
+            c->prev->next = c->next;
+        else
+            s->agents = c->next;
+        if (c->next)
+            c->next->prev = c->prev;
+        s->n_agents--;
+        if (s->visitor)
+            send_json(s->visitor,
+                      json_pack("{s:s, s:o}", "type", "agent_left", "agent", agent_json(c)));
+        relay_worker_post(REV_AGENT_LEFT, s->id, s->tenant, c->claims.sub, c->claims.name);
+    }
+    if (s->visitor == NULL && s->agents == NULL)
+        s->idle_since = relay_io_now();
+}
+
+/* GCRA on the visitor's frames and bytes per second. Returns NULL if the frame fits, else the
+ * reason, with *retry_ms set. A frame larger than one second's byte budget passes when the
+ * bucket is empty, so a big snapshot can always get through eventually. */
+static const char *over_budget(struct rsession *s, size_t len, double now, int *retry_ms)
+{
+    double f_int = 1.0 / s->lim.frames_per_second;
+    double f_tol = f_int * (s->lim.frames_per_second - 1);
+    double f_tat = s->frame_tat > now ? s->frame_tat : now;
+    if (f_tat - now > f_tol) {
+        *retry_ms = (int)((f_tat - now - f_tol) * 1000) + 1;
+        return "frame_rate";
+    }
+    double b_cost = (double)len / s->lim.bytes_per_second;
+    double b_tat = s->byte_tat > now ? s->byte_tat : now;
+    if (b_tat - now > 0 && b_tat + b_cost - now > 1.0) {
+        *retry_ms = (int)((b_tat + b_cost - now - 1.0) * 1000) + 1;
+        return "byte_rate";
+    }
+    if (relay_stats.memory_bytes > relay_cfg->max_memory) {
+        *retry_ms = 500;
+        return "memory";
+    }
+    s->frame_tat = f_tat + f_int;
+    s->byte_tat = b_tat + b_cost;
+    return NULL;
+}
+
+void rsession_visitor_frame(struct rconn *c, struct rframe *f)
+{
+    struct rsession *s = c->s;
+    struct frame_header h;
+    if (c->fenced || s == NULL) {
+        rframe_unref(f);
+        return;
+    }
+    if (frame_parse(f->buf + RELAY_PRE, f->len, &h) != 0) {
+        rframe_unref(f);
+        rconn_close(c, 1008, "bad frame header");
+        return;
+    }
+    f->seq = h.seq;
+    f->kind = h.kind;
+    STAT_ADD(frames_in, 1);
+    STAT_ADD(bytes_in, f->len);
+    c->ack_pending = 1;
+    relay_io_wake(c);
+    if (h.seq <= s->have) { /* a duplicate (a resend of something we hold) */
+        STAT_ADD(drop_duplicate, 1);
+        rframe_unref(f);
+        return;
+    }
+    int gap = h.seq != s->have + 1;
+    if (gap && h.kind != FRAME_KIND_SNAPSHOT) {
+        STAT_ADD(drop_gap, 1);
+        if (s->want_from == 0) {
+            s->want_from = s->have + 1;
+            send_json(c,
+                      json_pack("{s:s, s:I}", "type", "resend", "from", (json_int_t)s->want_from));
+        }
+        rframe_unref(f);
+        return;
+    }
+    int retry_ms = 0;
+    const char *why = over_budget(s, f->len, relay_io_now(), &retry_ms);
+    if (why != NULL) {
+        if (strcmp(why, "memory") == 0)
+            STAT_ADD(drop_memory, 1);
+        else
+            STAT_ADD(drop_rate, 1);
+        if (s->want_from != h.seq) {
+            s->want_from = h.seq;
+            send_json(c, json_pack("{s:s, s:I, s:i, s:s}", "type", "slow_down", "from",
+                                   (json_int_t)h.seq, "retry_after_ms", retry_ms, "reason", why));
+        }
+        rframe_unref(f);
+        return;
+    }
+    s->want_from = 0;
+    s->have = h.seq;
+    if (h.kind == FRAME_KIND_SNAPSHOT) {
+        history_clear(s);
+        s->snapshot_seq = h.seq;
+        s->hist_incomplete = 0;
+        s->snapshot_requested = 0;
+        if (gap)
+            to_agents(s, json_pack("{s:s, s:I, s:s}", "type", "reset", "seq", (json_int_t)h.seq,
+                                   "reason", "gap"));
+    } else if (s->snapshot_seq == 0) {
+        s->hist_incomplete = 1; /* events without a page to apply them to */
+        request_snapshot(s, "gap");
+    }
+    if (!s->hist_incomplete) {
+        if (s->hist_bytes + f->len > relay_cfg->history_bytes)
+            request_snapshot(s, "history_full");
+        if (s->hist_bytes + f->len > 2 * relay_cfg->history_bytes) {
+            s->hist_incomplete = 1;
+            history_clear(s);
+        } else {
+            if (s->hist_n == s->hist_cap) {
+                size_t cap = s->hist_cap ? s->hist_cap * 2 : 64;
+                struct rframe **n = realloc(s->hist, cap * sizeof(*n));
+                if (n != NULL) {
+                    s->hist = n;
+                    s->hist_cap = cap;
+                }
+            }
+            if (s->hist_n < s->hist_cap) {
+                s->hist[s->hist_n++] = f;
+                rframe_ref(f);
+                s->hist_bytes += f->len;
+                STAT_ADD(history_bytes, f->len);
+            } else {
+                s->hist_incomplete = 1;
+            }
+        }
+    }
+    fan_out(s, f);
+    rframe_unref(f);
+}
+
+void rsession_end(struct rsession *s, const char *reason)
+{
+    relay_mark_ended(s->id);
+    char msg[160];
+    snprintf(msg, sizeof(msg), "{\"type\":\"session_ended\",\"reason\":\"%.100s\"}", reason);
+    if (s->visitor) {
+        rconn_send_text(s->visitor, msg);
+        rconn_close(s->visitor, 4001, "session ended");
+    }
+    while (s->agents) {
+        struct rconn *a = s->agents;
+        rconn_send_text(a, msg);
+        rconn_close(a, 4001, "session ended");
+        rsession_detach(a);
+    }
+    if (s->visitor)
+        rsession_detach(s->visitor);
+    session_free(s);
+}
+
+static void tick_one(struct rsession *s, void *arg)
+{
+    double now = *(double *)arg;
+    int64_t inow = (int64_t)now;
+    if (s->visitor && inow >= s->visitor->claims.exp + TOKEN_LEEWAY_SECONDS)
+        rconn_close(s->visitor, 4003, "token expired");
+    for (struct rconn *a = s->agents; a; a = a->next)
+        if (inow >= a->claims.exp + TOKEN_LEEWAY_SECONDS)
+            rconn_close(a, 4003, "token expired");
+    if (s->idle_since > 0 && now - s->idle_since >= relay_cfg->idle_seconds) {
+        relay_worker_post(REV_SESSION_IDLE, s->id, s->tenant, NULL, NULL);
+        rsession_end(s, "idle");
+    }
+}
+
+void rsession_tick(double now)
+{
+    rsession_foreach(tick_one, &now);
+}

@@ -1,0 +1,163 @@
+/* Internal to the relay (core/relay*.c): sessions, connections, frames and the logic that
+ * moves frames between them. Everything here belongs to the relay's service thread; nothing is
+ * locked. The I/O layer (core/relay.c) provides relay_io_wake and relay_io_now.
+ */
+#ifndef COBROWSE_CORE_RELAY_STATE_H
+#define COBROWSE_CORE_RELAY_STATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/relay.h"
+#include "core/token.h"
+
+#define RELAY_PRE         32 /* headroom before each message for the WebSocket header (>= LWS_PRE) */
+#define RELAY_TEXT_MAX    4096
+#define RELAY_CONSENT_MAX 16
+
+/* A message with room for the WebSocket header before it; shared by reference between the
+ * history and every connection's queue, so fan-out never copies the payload. */
+struct rframe {
+    int refs;
+    int binary;
+    uint8_t kind;
+    uint64_t seq;
+    size_t len, cap;
+    unsigned char buf[]; /* RELAY_PRE bytes of headroom, then len bytes of message */
+};
+
+struct rqitem {
+    struct rframe *f;
+    struct rqitem *next;
+};
+
+enum rrole { RROLE_VISITOR = 1, RROLE_AGENT = 2 };
+enum rconsent { RCONSENT_NONE = 0, RCONSENT_GRANTED, RCONSENT_DENIED, RCONSENT_REVOKED };
+
+struct rsession;
+
+struct rconn {
+    void *wsi; /* struct lws *, opaque here */
+    struct rsession *s;
+    enum rrole role;
+    struct token_claims claims;
+    int has_resume;
+    uint64_t resume;
+    int established;
+    int fenced;     /* replaced by a newer visitor: its input is ignored */
+    int close_code; /* nonzero: close with it at the next writeable */
+    char close_reason[124];
+    struct rqitem *qhead, *qtail;
+    size_t qbytes;
+    struct rframe *rx; /* message being received */
+    int rx_binary;
+    int rx_too_big;
+    uint64_t last_acked;       /* visitor: the have we last acked */
+    int ack_pending;           /* visitor: an ack of `have` should go out at the next writeable */
+    double slow_reset_at;      /* agent: last time it was moved ahead */
+    double ctl_tat;            /* agent: GCRA state of its control messages */
+    struct rconn *next, *prev; /* session's agent list */
+};
+
+struct rsession {
+    char id[48];
+    char tenant[48];
+    struct token_limits lim;
+    int remote_control;    /* session permission: 0 off, 1 ask */
+    uint64_t have;         /* every frame up to have is accepted */
+    uint64_t want_from;    /* visitor was told to resend from here (0: not waiting) */
+    uint64_t snapshot_seq; /* first frame of the history (0: no snapshot yet) */
+    struct rframe **hist;
+    size_t hist_n, hist_cap, hist_bytes;
+    int hist_incomplete, snapshot_requested;
+    double frame_tat, byte_tat; /* GCRA state of the visitor's frame and byte budgets */
+    struct rconn *visitor;
+    struct rconn *agents;
+    int n_agents;
+    double idle_since; /* when the last connection left (0: someone is connected) */
+    struct {
+        char agent_id[208]; /* "" = every agent */
+        enum rconsent state;
+    } consent[RELAY_CONSENT_MAX];
+    int n_consent;
+    struct rsession *hnext; /* hash chain */
+};
+
+/* Node-wide counters (relay thread writes, any thread reads with relaxed atomics). */
+struct relay_stats {
+    uint64_t conns_visitor, conns_agent, sessions_live;
+    uint64_t frames_in, bytes_in, frames_out, bytes_out;
+    uint64_t drop_duplicate, drop_gap, drop_rate, drop_memory;
+    uint64_t rej_invalid_token, rej_ended, rej_agent_limit, rej_rate, rej_session_limit,
+        rej_saturated, rej_draining, rej_bad_request;
+    uint64_t resumes_visitor, resumes_agent;
+    uint64_t history_bytes, memory_bytes, queue_high_water;
+    uint64_t slow_resets, slow_closes, control_forwarded, control_refused;
+};
+extern struct relay_stats relay_stats;
+extern const struct relay_config *relay_cfg;
+
+/* --- provided by core/relay.c (the I/O layer) --- */
+void relay_io_wake(struct rconn *c); /* ask for a writeable callback */
+double relay_io_now(void);
+
+/* --- core/relay_session.c --- */
+struct rframe *rframe_new(size_t cap, int binary);
+struct rframe *rframe_text(const char *text); /* a text message */
+void rframe_ref(struct rframe *f);
+void rframe_unref(struct rframe *f);
+/* Grows f (realloc) to hold at least need bytes; returns the new pointer or NULL. */
+struct rframe *rframe_reserve(struct rframe *f, size_t need);
+
+struct rsession *rsession_find(const char *id);
+/* Finds or creates the session of claims; *created tells which. NULL on out of memory. */
+struct rsession *rsession_get(const struct token_claims *claims, int *created);
+int rsession_count_tenant(const char *tenant);
+void rsession_free_all(void);
+/* Calls fn for every live session (fn may end the session). */
+void rsession_foreach(void (*fn)(struct rsession *s, void *arg), void *arg);
+
+void rconn_enqueue(struct rconn *c, struct rframe *f); /* takes a new reference */
+void rconn_send_text(struct rconn *c, const char *json);
+void rconn_close(struct rconn *c, int code, const char *reason);
+void rconn_clear_queue(struct rconn *c);
+struct rframe *rconn_dequeue(struct rconn *c); /* caller owns the returned reference */
+
+/* A connection joins its session after the upgrade: sends hello, history or reset. */
+void rsession_attach(struct rsession *s, struct rconn *c);
+/* A connection left; the session may become idle (and is freed when ended). */
+void rsession_detach(struct rconn *c);
+/* A complete binary message from the visitor c (takes ownership of f). */
+void rsession_visitor_frame(struct rconn *c, struct rframe *f);
+/* This agent's consent state: "none", "granted", "denied" or "revoked" (core/relay_control.c). */
+const char *rsession_consent(const struct rsession *s, const char *agent_id);
+/* A complete text message from c. */
+void rsession_text(struct rconn *c, const char *text, size_t len);
+/* Ends a session: every connection gets session_ended and close 4001; the state is freed. */
+void rsession_end(struct rsession *s, const char *reason);
+/* Periodic work (once a second): acks, idle expiry, token expiry. */
+void rsession_tick(double now);
+
+/* Lifecycle events for the worker (core/relay_worker.c); thread-safe. */
+enum relay_event_type {
+    REV_VISITOR_CONNECTED,
+    REV_VISITOR_DISCONNECTED,
+    REV_AGENT_JOINED,
+    REV_AGENT_LEFT,
+    REV_CONTROL_REQUESTED,
+    REV_CONTROL_GRANTED,
+    REV_CONTROL_DENIED,
+    REV_CONTROL_REVOKED,
+    REV_SESSION_IDLE,
+};
+void relay_worker_post(enum relay_event_type type, const char *session_id, const char *tenant_id,
+                       const char *agent_id, const char *agent_name);
+int relay_worker_start(const char *database_url);
+void relay_worker_stop(void);
+/* Called by the worker (any thread): a session ended elsewhere; relay.c closes its sockets. */
+void relay_notify_ended(const char *session_id, const char *reason);
+/* Relay thread: 1 if the session is known to have ended. */
+int relay_is_ended(const char *session_id);
+void relay_mark_ended(const char *session_id);
+
+#endif
