@@ -467,7 +467,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 
 static const struct lws_protocols protocols[] = {
     {"http", callback, 0, 0, 0, NULL, 0},
-    {"cobrowse.v1", callback, 0, 65536, 0, NULL, 0},
+    /* rx_buffer_size: lws allocates it per connection; messages arrive in pieces this big and
+     * are assembled in core/relay.c, so a small one keeps idle connections cheap. */
+    {"cobrowse.v1", callback, 0, 4096, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
