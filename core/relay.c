@@ -189,8 +189,9 @@ static int find_token(struct lws *wsi, char *out, size_t size)
 
 static int parse_resume(struct lws *wsi, int *has, uint64_t *value)
 {
-    char buf[64];
-    const char *v = lws_get_urlarg_by_name(wsi, "resume=", buf, sizeof(buf));
+    /* As big as the token: lws stops looking at the first argument that does not fit. */
+    char buf[TOKEN_MAX_LEN + 32];
+    const char *v = lws_get_urlarg_by_name(wsi, "resume=", buf, (int)sizeof(buf));
     *has = 0;
     *value = 0;
     if (v == NULL)

@@ -365,7 +365,8 @@ void rsession_attach(struct rsession *s, struct rconn *c)
         if (s->visitor != NULL) { /* a newer connection takes over; the old one is fenced */
             s->visitor->fenced = 1;
             rconn_close(s->visitor, 4002, "replaced by a newer connection");
-            s->visitor->s = NULL;
+            s->visitor->s = NULL; /* its later detach is a no-op: count it out here */
+            STAT_SUB(conns_visitor, 1);
         }
         s->visitor = c;
         s->remote_control = c->claims.remote_control; /* the visitor token carries the session's */
@@ -419,7 +420,8 @@ void rsession_attach(struct rsession *s, struct rconn *c)
         replay_history(c, c->has_resume ? "resume_too_old" : "join");
     } else {
         rconn_send_text(c, "{\"type\":\"waiting_snapshot\"}");
-        request_snapshot(s, "gap");
+        if (s->have > 0) /* a visitor that has sent nothing yet starts with a snapshot anyway */
+            request_snapshot(s, "gap");
     }
     if (s->visitor)
         send_json(s->visitor,
