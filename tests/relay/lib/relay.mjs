@@ -1,0 +1,600 @@
+// Relay client helpers for the tests (docs/protocol.md is the contract).
+//
+//   const v = await connectVisitor(relayUrl, session.visitor_token);      // v.hello: the hello
+//   const a = await connectAgent(relayUrl, agentToken, { resume: 41 });
+//   const msg = await a.nextJson('reset');                                // waits for a message
+//   const f = await a.nextFrame();                                        // {seq, kind, raw, ...}
+//   const r = await rejection(relayUrl, 'garbage');                       // {status, headers, body}
+//
+// Frames are binary messages: a 16-byte header (version u8 = 1, kind u8: 1 snapshot / 2 event,
+// flags u16, reserved u32, seq u64, big-endian) and an opaque payload.
+
+import assert from 'node:assert/strict';
+import { createHash, createHmac } from 'node:crypto';
+import WebSocket from 'ws';
+
+export const SUBPROTOCOL = 'cobrowse.v1';
+export const KIND_SNAPSHOT = 1;
+export const KIND_EVENT = 2;
+export const HEADER_BYTES = 16;
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+export { sleep };
+
+// ---------------------------------------------------------------------------------------------
+// Frame header
+
+/** encodeFrame({kind, seq, payload, flags=0, version=1, reserved=0}) -> Buffer (header + payload) */
+export function encodeFrame({ kind, seq, payload = Buffer.alloc(0), flags = 0, version = 1, reserved = 0 }) {
+  const h = Buffer.alloc(HEADER_BYTES);
+  h.writeUInt8(version, 0);
+  h.writeUInt8(kind, 1);
+  h.writeUInt16BE(flags, 2);
+  h.writeUInt32BE(reserved, 4);
+  h.writeBigUInt64BE(BigInt(seq), 8);
+  const p = Buffer.isBuffer(payload) ? payload : Buffer.from(payload, 'utf8');
+  return Buffer.concat([h, p]);
+}
+
+/** decodeFrame(buf) -> {version, kind, flags, reserved, seq, payload}; throws if under 16 bytes. */
+export function decodeFrame(buf) {
+  if (buf.length < HEADER_BYTES) throw new Error(`frame of ${buf.length} bytes has no 16-byte header`);
+  const seq = buf.readBigUInt64BE(8);
+  return {
+    version: buf.readUInt8(0),
+    kind: buf.readUInt8(1),
+    flags: buf.readUInt16BE(2),
+    reserved: buf.readUInt32BE(4),
+    seq: seq <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(seq) : seq,
+    payload: buf.subarray(HEADER_BYTES),
+  };
+}
+
+/** An rrweb-like JSON payload of about `size` bytes that names its seq (so mix-ups show). */
+export function payloadFor(seq, size = 64, tag = 'e') {
+  const head = `[{"type":3,"tag":"${tag}","seq":${seq},"data":{"pad":"`;
+  const tail = '"}}]';
+  const n = Math.max(0, size - head.length - tail.length);
+  const pad = createHash('sha256').update(`${tag}:${seq}`).digest('base64url').repeat(Math.ceil(n / 43) + 1).slice(0, n);
+  return Buffer.from(head + pad + tail, 'utf8');
+}
+
+export const md5 = (buf) => createHash('md5').update(buf).digest('hex');
+
+// ---------------------------------------------------------------------------------------------
+// JWT crafting (for the bad-token tests)
+
+const b64u = (x) => Buffer.from(typeof x === 'string' ? x : JSON.stringify(x)).toString('base64url');
+
+/** Splits a JWT into decoded {header, payload} and its raw parts. */
+export function parseJwt(token) {
+  const [h, p, s] = token.split('.');
+  return {
+    header: JSON.parse(Buffer.from(h, 'base64url').toString('utf8')),
+    payload: JSON.parse(Buffer.from(p, 'base64url').toString('utf8')),
+    parts: [h, p, s],
+  };
+}
+
+/** signJwt(header, payload, key, hash='sha256'|'sha512'|null) -> compact JWT (null: no signature) */
+export function signJwt(header, payload, key, hash = 'sha256') {
+  const input = `${b64u(header)}.${b64u(payload)}`;
+  if (hash === null) return `${input}.`;
+  return `${input}.${createHmac(hash, key).update(input).digest('base64url')}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client
+
+/**
+ * One relay connection. Every incoming message becomes an item, in arrival order:
+ *   {t: 'frame', seq, kind, flags, version, reserved, len, raw (Buffer, unless record 'meta'), md5 (meta)}
+ *   {t: 'json', msg}        a text message (parsed JSON)
+ *   {t: 'text', text}       a text message that is not JSON
+ *   {t: 'close', code, reason}
+ * `items` keeps them all; next() consumes from a separate queue, so a test can wait for one
+ * message and still inspect everything afterwards.
+ */
+export class RelayClient {
+  constructor(ws, { record = 'full', queue = true, label = '' } = {}) {
+    this.ws = ws;
+    this.label = label;
+    this.record = record;
+    this.useQueue = queue;
+    this.items = [];
+    this.queue = [];
+    this.waiters = new Set();
+    this.listeners = new Set();
+    this.closeInfo = null;
+    this.lastSeq = 0; // highest frame seq received (any kind)
+    this.frameCount = 0;
+    this.hello = null;
+    this.closed = new Promise((resolve) => { this._resolveClosed = resolve; });
+    ws.on('message', (data, isBinary) => this._onMessage(data, isBinary));
+    ws.on('close', (code, reason) => {
+      this.closeInfo = { code, reason: reason.toString('utf8'), at: Date.now() };
+      this._push({ t: 'close', code, reason: this.closeInfo.reason, at: this.closeInfo.at });
+      this._resolveClosed(this.closeInfo);
+    });
+    ws.on('error', (err) => { this.error = err; });
+  }
+
+  _onMessage(data, isBinary) {
+    const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+    let item;
+    if (isBinary) {
+      let h;
+      try { h = decodeFrame(buf); } catch (e) { h = { version: -1, kind: -1, flags: 0, reserved: 0, seq: -1 }; }
+      item = { t: 'frame', seq: h.seq, kind: h.kind, flags: h.flags, version: h.version, reserved: h.reserved, len: buf.length };
+      if (this.record === 'meta') item.md5 = md5(buf);
+      else item.raw = buf;
+      this.frameCount++;
+      if (typeof h.seq === 'number' && h.seq > this.lastSeq) this.lastSeq = h.seq;
+    } else {
+      const text = buf.toString('utf8');
+      try { item = { t: 'json', msg: JSON.parse(text) }; } catch { item = { t: 'text', text }; }
+    }
+    item.at = Date.now();
+    this._push(item);
+  }
+
+  _push(item) {
+    this.items.push(item);
+    for (const fn of this.listeners) fn(item);
+    if (this.useQueue) this.queue.push(item);
+    for (const w of [...this.waiters]) w();
+  }
+
+  /** Calls fn(item) for every later item. Returns an unsubscribe function. */
+  onItem(fn) { this.listeners.add(fn); return () => this.listeners.delete(fn); }
+
+  /**
+   * Waits for the first queued item matching pred (removed from the queue) and returns it.
+   * Rejects after timeoutMs, or when the connection closed and no queued item matches.
+   */
+  next(pred = () => true, timeoutMs = 5000, what = 'a message') {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const i = this.queue.findIndex(pred);
+        if (i >= 0) {
+          const [item] = this.queue.splice(i, 1);
+          done();
+          resolve(item);
+          return true;
+        }
+        if (this.closeInfo) {
+          done();
+          reject(new Error(`${this.label || 'client'}: closed (${this.closeInfo.code} ${this.closeInfo.reason}) while waiting for ${what}; got: ${this.describe()}`));
+          return true;
+        }
+        return false;
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`${this.label || 'client'}: no ${what} within ${timeoutMs} ms; got: ${this.describe()}`));
+      }, timeoutMs);
+      const done = () => { clearTimeout(timer); this.waiters.delete(check); };
+      if (!check()) this.waiters.add(check);
+    });
+  }
+
+  /** The next text message of this type (JSON object). */
+  async nextJson(type, timeoutMs = 5000, pred = () => true) {
+    const item = await this.next((i) => i.t === 'json' && i.msg && i.msg.type === type && pred(i.msg), timeoutMs, `a "${type}" message`);
+    return item.msg;
+  }
+
+  /** The next binary frame. */
+  nextFrame(timeoutMs = 5000) {
+    return this.next((i) => i.t === 'frame', timeoutMs, 'a binary frame');
+  }
+
+  /** The close (code, reason), waiting up to timeoutMs. */
+  async nextClose(timeoutMs = 5000) {
+    const item = await this.next((i) => i.t === 'close', timeoutMs, 'the close');
+    return { code: item.code, reason: item.reason, at: item.at };
+  }
+
+  /** Resolves when fn(this) is truthy (checked on every item); rejects after timeoutMs. */
+  waitFor(fn, timeoutMs = 5000, what = 'a condition') {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        let v;
+        try { v = fn(this); } catch (e) { done(); reject(e); return true; }
+        if (v) { done(); resolve(v); return true; }
+        if (this.closeInfo) {
+          done();
+          reject(new Error(`${this.label || 'client'}: closed (${this.closeInfo.code} ${this.closeInfo.reason}) while waiting for ${what}; ${this.describe()}`));
+          return true;
+        }
+        return false;
+      };
+      const timer = setTimeout(() => { done(); reject(new Error(`${this.label || 'client'}: ${what} not reached within ${timeoutMs} ms; ${this.describe()}`)); }, timeoutMs);
+      const done = () => { clearTimeout(timer); this.waiters.delete(check); };
+      if (!check()) this.waiters.add(check);
+    });
+  }
+
+  /** Waits until a frame with seq >= seq arrived. */
+  waitForSeq(seq, timeoutMs = 5000) {
+    return this.waitFor((c) => c.lastSeq >= seq, timeoutMs, `frame seq ${seq}`);
+  }
+
+  get frames() { return this.items.filter((i) => i.t === 'frame'); }
+  get jsons() { return this.items.filter((i) => i.t === 'json').map((i) => i.msg); }
+  jsonOf(type) { return this.jsons.filter((m) => m.type === type); }
+
+  /** A short account of what arrived (for assertion messages). */
+  describe(max = 12) {
+    const parts = [];
+    let frames = null;
+    const flush = () => { if (frames) { parts.push(`frames ${frames.first}..${frames.last} (${frames.n})`); frames = null; } };
+    for (const i of this.items) {
+      if (i.t === 'frame') {
+        if (frames && i.seq === frames.last + 1) { frames.last = i.seq; frames.n++; }
+        else { flush(); frames = { first: i.seq, last: i.seq, n: 1 }; }
+      } else {
+        flush();
+        parts.push(i.t === 'json' ? JSON.stringify(i.msg).slice(0, 160) : i.t === 'close' ? `close ${i.code} ${i.reason}` : `text ${JSON.stringify(i.text.slice(0, 80))}`);
+      }
+    }
+    flush();
+    const shown = parts.length > max ? [...parts.slice(0, 4), `... ${parts.length - max} more ...`, ...parts.slice(-(max - 4))] : parts;
+    return `[${shown.join(', ')}]${this.closeInfo ? '' : ' (open)'}`;
+  }
+
+  get open() { return this.ws.readyState === WebSocket.OPEN; }
+  send(obj) { this.ws.send(JSON.stringify(obj)); }
+  /** Sends a text message with these exact bytes (e.g. invalid UTF-8). */
+  sendText(bufOrString) { this.ws.send(bufOrString, { binary: false }); }
+  sendBinary(buf) { this.ws.send(buf, { binary: true }); }
+  sendFrame(f) { this.sendBinary(encodeFrame(f)); }
+  /** Stops reading from the TCP socket (the kernel buffers fill, then the relay's queue). */
+  pause() { this.ws._socket.pause(); }
+  resume() { this.ws._socket.resume(); }
+  close(code = 1000, reason) { try { this.ws.close(code, reason); } catch { /* already closed */ } return this.closed; }
+  /** Drops the TCP connection without a close handshake. */
+  terminate() { this.ws.terminate(); return this.closed; }
+  /** Resolves when the client's send buffer is below `bytes` (backpressure for bulk senders). */
+  async drain(bytes = 1 << 20) {
+    while (this.ws.readyState === WebSocket.OPEN && this.ws.bufferedAmount > bytes) await sleep(1);
+  }
+}
+
+/** Thrown by connect*() when the relay answers the handshake with an HTTP error. */
+export class HandshakeRejected extends Error {
+  constructor(r) {
+    super(`handshake rejected: ${r.status} ${r.text.slice(0, 300)}`);
+    this.status = r.status;
+    this.headers = r.headers;
+    this.body = r.body;
+    this.text = r.text;
+  }
+}
+
+/**
+ * handshake(relayUrl, token, opts) -> {client} | {rejected: {status, headers, body, text}}
+ *
+ * opts:
+ *   resume        ?resume= value (any string or number)
+ *   tokenVia      'subprotocol' (default: ['cobrowse.v1', 'cobrowse.token.'+jwt]), 'header'
+ *                 (Authorization: Bearer, subprotocol cobrowse.v1 only)
+ *   protocols     the offered subprotocols, overriding the above
+ *   headers       extra request headers
+ *   record, queue, label: see RelayClient
+ *   timeoutMs     handshake timeout (default 10 s)
+ */
+export function handshake(relayUrl, token, opts = {}) {
+  const { resume, tokenVia = 'subprotocol', protocols, headers = {}, timeoutMs = 10_000, ...clientOpts } = opts;
+  const url = new URL(relayUrl);
+  if (resume !== undefined && resume !== null) url.searchParams.set('resume', String(resume));
+  const hdrs = { ...headers };
+  let protos = protocols;
+  if (!protos) {
+    if (token && tokenVia === 'subprotocol') protos = [SUBPROTOCOL, `cobrowse.token.${token}`];
+    else protos = [SUBPROTOCOL];
+  }
+  if (token && tokenVia === 'header') hdrs.Authorization = `Bearer ${token}`;
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const ws = new WebSocket(url.toString(), protos, {
+      headers: hdrs, perMessageDeflate: false, handshakeTimeout: timeoutMs, maxPayload: 512 * 1024 * 1024,
+    });
+    const client = new RelayClient(ws, clientOpts);
+    ws.on('unexpected-response', (req, res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let body = null;
+        try { body = JSON.parse(text); } catch { /* not JSON */ }
+        settled = true;
+        resolve({ rejected: { status: res.statusCode, headers: res.headers, body, text } });
+        try { ws.terminate(); } catch { /* gone */ }
+      });
+      res.on('error', () => {});
+    });
+    ws.once('open', () => {
+      settled = true;
+      resolve({ client });
+    });
+    ws.on('error', (err) => {
+      if (!settled) { settled = true; reject(err); }
+    });
+  });
+}
+
+async function connect(relayUrl, token, opts, role) {
+  const { hello = true, helloTimeoutMs = 5000, ...rest } = opts;
+  const r = await handshake(relayUrl, token, { label: role, ...rest });
+  if (r.rejected) throw new HandshakeRejected(r.rejected);
+  const c = r.client;
+  assert.equal(c.ws.protocol, SUBPROTOCOL, `the relay must answer with subprotocol ${SUBPROTOCOL}`);
+  if (hello) {
+    const first = await c.next(() => true, helloTimeoutMs, 'the hello');
+    assert.ok(first.t === 'json' && first.msg.type === 'hello',
+      `${role}: the first message must be a hello, got ${JSON.stringify(first.msg ?? first)}`);
+    assert.equal(first.msg.role, role, `${role}: hello.role`);
+    c.hello = first.msg;
+  }
+  return c;
+}
+
+/** connectVisitor(relayUrl, visitorToken, {resume, ...}) -> RelayClient with .hello (throws HandshakeRejected) */
+export function connectVisitor(relayUrl, token, opts = {}) { return connect(relayUrl, token, opts, 'visitor'); }
+/** connectAgent(relayUrl, agentToken, {resume, ...}) -> RelayClient with .hello (throws HandshakeRejected) */
+export function connectAgent(relayUrl, token, opts = {}) { return connect(relayUrl, token, opts, 'agent'); }
+
+/** Asserts that the handshake is refused; returns {status, headers, body, text}. */
+export async function rejection(relayUrl, token, opts = {}) {
+  const r = await handshake(relayUrl, token, opts);
+  if (r.client) {
+    const got = r.client.describe();
+    r.client.terminate();
+    assert.fail(`expected the handshake to be refused, but it was accepted (${got})`);
+  }
+  return r.rejected;
+}
+
+/** Asserts a refusal's status and {code}; for 429/503 also a Retry-After of whole seconds >= 1. */
+export function expectRejection(rej, status, code, what = '') {
+  const w = what ? `${what}: ` : '';
+  assert.equal(rej.status, status, `${w}expected ${status} ${code}, got ${rej.status} ${rej.text.slice(0, 300)}`);
+  assert.ok(rej.body && typeof rej.body === 'object', `${w}the body must be JSON {"code","detail"}: ${rej.text.slice(0, 300)}`);
+  assert.equal(rej.body.code, code, `${w}code: ${rej.text.slice(0, 300)}`);
+  assert.equal(typeof rej.body.detail, 'string', `${w}detail: ${rej.text.slice(0, 300)}`);
+  if (status === 429 || status === 503) {
+    const ra = rej.headers['retry-after'];
+    assert.match(String(ra), /^[1-9][0-9]*$/, `${w}Retry-After must be whole seconds >= 1, got ${ra}`);
+  }
+  return rej.body;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Visitor page: an outbox-keeping sender, as an SDK would be
+
+/**
+ * A visitor's page: assigns seqs, keeps every frame until acked (outbox), resends from where the
+ * relay asks (resend, slow_down), and optionally answers snapshot_request with a snapshot.
+ *
+ *   const page = new VisitorPage();
+ *   page.attach(visitorClient);
+ *   page.snapshot(payload); page.event(payload); ...
+ *   await page.acked(page.lastSeq);
+ *   // reconnect: page.attach(newClient) (resends from hello.have + 1)
+ */
+export class VisitorPage {
+  constructor({ keep = true, autoSnapshot = null, nextSeq = 1 } = {}) {
+    this.keep = keep;                 // keep every frame sent in this.bySeq (seq -> Buffer)
+    this.autoSnapshot = autoSnapshot; // seq => payload, used on snapshot_request
+    this.nextSeq = nextSeq;
+    this.outbox = new Map();          // seq -> Buffer, not acked yet
+    this.bySeq = new Map();
+    this.md5BySeq = new Map();
+    this.ackedSeq = 0;
+    this.client = null;
+    this.holding = false;             // a resend is pending: new frames wait in the outbox
+    this.pendingFrom = null;
+    this.timer = null;
+    this.counts = { resend: 0, slow_down: 0, snapshot_request: 0, ack: 0 };
+    this.slowDowns = [];
+    this.snapshotRequests = [];
+    this.ackWaiters = new Set();
+  }
+
+  get lastSeq() { return this.nextSeq - 1; }
+
+  /** Uses this connection from now on; if it has a hello, resends from hello.have + 1. */
+  attach(client, { resendFromHello = true } = {}) {
+    if (this.unsub) this.unsub();
+    this.client = client;
+    clearTimeout(this.timer);
+    this.timer = null;
+    this.pendingFrom = null;
+    this.holding = false;
+    this.unsub = client.onItem((i) => { if (i.t === 'json') this._onJson(i.msg); });
+    if (resendFromHello && client.hello) {
+      const have = client.hello.have;
+      if (have > this.ackedSeq) this._ack(have);
+      this._sendFrom(have + 1);
+    }
+  }
+
+  _ack(seq) {
+    this.ackedSeq = Math.max(this.ackedSeq, seq);
+    for (const s of this.outbox.keys()) {
+      if (s <= seq) this.outbox.delete(s);
+      else break; // insertion order is seq order
+    }
+    for (const w of [...this.ackWaiters]) w();
+  }
+
+  _onJson(m) {
+    if (m.type === 'ack') { this.counts.ack++; this._ack(m.seq); }
+    else if (m.type === 'resend') { this.counts.resend++; this._scheduleResend(m.from, 5); }
+    else if (m.type === 'slow_down') {
+      this.counts.slow_down++;
+      this.slowDowns.push(m);
+      this._scheduleResend(m.from, Math.max(1, Number(m.retry_after_ms) || 10));
+    } else if (m.type === 'snapshot_request') {
+      this.counts.snapshot_request++;
+      this.snapshotRequests.push({ ...m, atSeq: this.lastSeq });
+      if (this.autoSnapshot) this.snapshot(this.autoSnapshot(this.nextSeq));
+    }
+  }
+
+  _scheduleResend(from, delayMs) {
+    if (!(from > this.ackedSeq) || from > this.nextSeq) return; // stale or nonsense
+    this.holding = true;
+    this.pendingFrom = this.pendingFrom === null ? from : Math.min(this.pendingFrom, from);
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      const f = this.pendingFrom;
+      this.pendingFrom = null;
+      this.holding = false;
+      this._sendFrom(f);
+    }, delayMs);
+  }
+
+  _sendFrom(from) {
+    if (!this.client || !this.client.open) return;
+    for (const [s, buf] of this.outbox) if (s >= from) this.client.sendBinary(buf);
+  }
+
+  /** Creates the next frame (kind 1 or 2), keeps it, and sends it unless a resend is pending. */
+  frame(kind, payload, { send = true } = {}) {
+    const seq = this.nextSeq++;
+    const buf = encodeFrame({ kind, seq, payload });
+    this.outbox.set(seq, buf);
+    if (this.keep) this.bySeq.set(seq, buf);
+    else this.md5BySeq.set(seq, md5(buf));
+    if (send && !this.holding && this.client && this.client.open) this.client.sendBinary(buf);
+    return seq;
+  }
+  snapshot(payload) { return this.frame(KIND_SNAPSHOT, payload); }
+  event(payload) { return this.frame(KIND_EVENT, payload); }
+
+  /** Resolves when the relay acked seq (default: everything created so far). */
+  acked(seq = this.lastSeq, timeoutMs = 10_000) {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (this.ackedSeq >= seq) { done(); resolve(this.ackedSeq); return true; }
+        return false;
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`visitor: seq ${seq} not acked within ${timeoutMs} ms (acked ${this.ackedSeq}, counts ${JSON.stringify(this.counts)}); ${this.client ? this.client.describe() : ''}`));
+      }, timeoutMs);
+      const done = () => { clearTimeout(timer); this.ackWaiters.delete(check); };
+      if (!check()) this.ackWaiters.add(check);
+    });
+  }
+
+  /** The exact bytes of frame seq (keep mode), or its md5 (meta mode). */
+  sent(seq) { return this.keep ? this.bySeq.get(seq) : this.md5BySeq.get(seq); }
+
+  detach() { if (this.unsub) this.unsub(); clearTimeout(this.timer); this.timer = null; this.client = null; }
+}
+
+// ---------------------------------------------------------------------------------------------
+// What an agent saw
+
+/**
+ * Checks an agent's items against the ordering rules ("an agent is never handed a gap: frames
+ * reach it in seq order, each once, or a reset comes first") and returns its page:
+ *   {frames: [frame items accepted, in order], resets: [reset messages], waiting: n}
+ * Rules: after a hello with resume "continue", the first frame is hello.from (when given); after
+ * hello resume "reset", a reset must come before any frame; after reset{seq}, the next frame is the
+ * snapshot (kind 1) with that seq; after waiting_snapshot, the next frame is a snapshot; otherwise
+ * each frame is the previous seq + 1. `items` may span several connections (pass them
+ * concatenated, each starting with its hello).
+ */
+export function agentView(items, what = 'agent') {
+  const frames = [];
+  const resets = [];
+  let expected = null;   // next seq, or null: unknown
+  let mustSnapshot = false;
+  let needReset = false;
+  let waiting = 0;
+  let n = 0;
+  for (const i of items) {
+    n++;
+    if (i.t === 'json') {
+      const m = i.msg;
+      if (m.type === 'hello') {
+        if (m.resume === 'continue') {
+          needReset = false;
+          mustSnapshot = false;
+          if (typeof m.from === 'number') expected = m.from;
+        } else if (m.resume === 'reset') {
+          needReset = true;
+        }
+      } else if (m.type === 'reset') {
+        assert.equal(typeof m.seq, 'number', `${what}: reset.seq must be a number: ${JSON.stringify(m)}`);
+        resets.push(m);
+        needReset = false;
+        expected = m.seq;
+        mustSnapshot = true;
+      } else if (m.type === 'waiting_snapshot') {
+        waiting++;
+        needReset = false;
+        expected = null;
+        mustSnapshot = true;
+      }
+    } else if (i.t === 'frame') {
+      assert.ok(!needReset, `${what}: item ${n}: frame ${i.seq} before the reset announced by hello`);
+      if (mustSnapshot) {
+        assert.equal(i.kind, KIND_SNAPSHOT, `${what}: item ${n}: after reset/waiting_snapshot the next frame must be a snapshot, got kind ${i.kind} seq ${i.seq}`);
+      }
+      if (expected !== null) {
+        assert.equal(i.seq, expected, `${what}: item ${n}: expected frame seq ${expected}, got ${i.seq} (kind ${i.kind})`);
+      }
+      frames.push(i);
+      expected = i.seq + 1;
+      mustSnapshot = false;
+    }
+  }
+  return { frames, resets, waiting };
+}
+
+/** Asserts that frames are exactly seq from..to, byte-identical to page.sent(seq). */
+export function assertFramesEqual(frames, page, from, to, what = 'agent') {
+  const seqs = frames.map((f) => f.seq);
+  const want = [];
+  for (let s = from; s <= to; s++) want.push(s);
+  if (seqs.length !== want.length || seqs.some((s, k) => s !== want[k])) {
+    const firstBad = seqs.findIndex((s, k) => s !== want[k]);
+    assert.fail(`${what}: expected frames ${from}..${to} (${want.length}), got ${seqs.length} frames` +
+      (seqs.length ? ` ${seqs[0]}..${seqs[seqs.length - 1]}` : '') +
+      (firstBad >= 0 ? `; first difference at index ${firstBad}: got ${seqs[firstBad]}, want ${want[firstBad]}` : ''));
+  }
+  for (const f of frames) {
+    const sent = page.sent(f.seq);
+    assert.ok(sent !== undefined, `${what}: frame ${f.seq} was never sent by the visitor`);
+    if (f.raw) {
+      if (!f.raw.equals(sent)) assert.fail(`${what}: frame ${f.seq} differs from what the visitor sent (${f.raw.length} vs ${Buffer.isBuffer(sent) ? sent.length : '?'} bytes)`);
+    } else {
+      const want5 = Buffer.isBuffer(sent) ? md5(sent) : sent;
+      assert.equal(f.md5, want5, `${what}: frame ${f.seq} differs from what the visitor sent`);
+    }
+  }
+}
+
+/** Retries a connect on 429/503 honouring Retry-After (plus jitter), up to deadlineMs. */
+export async function connectWithRetry(fn, { deadlineMs = 20_000, maxWaitMs = 2000 } = {}) {
+  const end = Date.now() + deadlineMs;
+  let attempts = 0;
+  for (;;) {
+    attempts++;
+    try {
+      const c = await fn();
+      c.attempts = attempts;
+      return c;
+    } catch (e) {
+      if (!(e instanceof HandshakeRejected) || ![429, 503].includes(e.status) || Date.now() > end) throw e;
+      const ra = Number(e.headers['retry-after']) || 1;
+      await sleep(Math.min(ra * 1000, maxWaitMs) * (0.2 + Math.random() * 0.8));
+    }
+  }
+}
