@@ -354,7 +354,7 @@ static int on_receive(struct lws *wsi, struct rconn *c, const void *in, size_t l
 
 static int on_writeable(struct lws *wsi, struct rconn *c)
 {
-    if (c->close_code != 0) {
+    if (c->close_code != 0 && (!c->close_after_flush || c->qhead == NULL)) {
         lws_close_reason(wsi, (enum lws_close_status)c->close_code,
                          (unsigned char *)c->close_reason, strlen(c->close_reason));
         return -1;
@@ -380,7 +380,7 @@ static int on_writeable(struct lws *wsi, struct rconn *c)
         if (n < 0)
             return -1;
     }
-    if (c->qhead != NULL)
+    if (c->qhead != NULL || c->close_code != 0)
         lws_callback_on_writable(wsi);
     return 0;
 }

@@ -50,41 +50,39 @@ static const char *consent_name(enum rconsent c)
     }
 }
 
-const char *rsession_consent(const struct rsession *s, const char *agent_id);
-
-static enum rconsent consent_of(const struct rsession *s, const char *agent_id)
+/* The agent's own decision if the visitor made one for its id, else the decision for all. */
+static enum rconsent consent_of(const struct rsession *s, const struct rconn *a)
 {
-    enum rconsent all = RCONSENT_NONE;
-    for (int i = 0; i < s->n_consent; i++) {
-        if (strcmp(s->consent[i].agent_id, agent_id) == 0)
-            return s->consent[i].state;
-        if (s->consent[i].agent_id[0] == '\0')
-            all = s->consent[i].state;
-    }
-    return all;
+    return a->has_consent ? a->consent : s->consent_all;
 }
 
 const char *rsession_consent(const struct rsession *s, const char *agent_id)
 {
-    return consent_name(consent_of(s, agent_id));
+    for (const struct rconn *a = s->agents; a; a = a->next)
+        if (strcmp(a->claims.sub, agent_id) == 0)
+            return consent_name(consent_of(s, a));
+    return consent_name(s->consent_all);
 }
 
-static void consent_set(struct rsession *s, const char *agent_id, enum rconsent state)
+/* Records a decision on the agents' connections themselves, so there is no table to fill up:
+ * a decision for an agent that is not connected has no effect (it asks again when it comes),
+ * and a decision for all replaces every individual one. Returns how many agents it reached. */
+static int consent_set(struct rsession *s, const char *agent_id, enum rconsent state)
 {
-    for (int i = 0; i < s->n_consent; i++) {
-        if (strcmp(s->consent[i].agent_id, agent_id) == 0) {
-            s->consent[i].state = state;
-            return;
+    int n = 0;
+    if (agent_id[0] == '\0')
+        s->consent_all = state;
+    for (struct rconn *a = s->agents; a; a = a->next) {
+        if (agent_id[0] == '\0') {
+            a->has_consent = 0;
+            n++;
+        } else if (strcmp(a->claims.sub, agent_id) == 0) {
+            a->has_consent = 1;
+            a->consent = state;
+            n++;
         }
     }
-    if (agent_id[0] == '\0') { /* a decision for everyone replaces the individual ones */
-        s->n_consent = 0;
-    } else if (s->n_consent == RELAY_CONSENT_MAX) {
-        return;
-    }
-    snprintf(s->consent[s->n_consent].agent_id, sizeof(s->consent[0].agent_id), "%s", agent_id);
-    s->consent[s->n_consent].state = state;
-    s->n_consent++;
+    return n;
 }
 
 static void refuse(struct rconn *a, json_t *msg, const char *type, const char *reason)
@@ -106,7 +104,7 @@ static int rate_ok(struct rconn *a, double now)
 {
     double interval = 1.0 / CONTROL_RATE, tol = interval * (CONTROL_BURST - 1);
     double tat = a->ctl_tat > now ? a->ctl_tat : now;
-    if (tat - now > tol)
+    if (tat - now > tol + 1e-9) /* epsilon: sums of 1/rate are not exact in binary */
         return 0;
     a->ctl_tat = tat + interval;
     return 1;
@@ -152,7 +150,7 @@ static void agent_action(struct rconn *a, json_t *msg)
         why = "remote_control_off";
     else if (act->need == NEED_CONSENT && !permitted)
         why = "remote_control_off";
-    else if (act->need == NEED_CONSENT && consent_of(s, a->claims.sub) != RCONSENT_GRANTED)
+    else if (act->need == NEED_CONSENT && consent_of(s, a) != RCONSENT_GRANTED)
         why = "no_consent";
     else if (act->need != NEED_NOTHING && s->visitor == NULL)
         why = "visitor_absent";
@@ -161,8 +159,10 @@ static void agent_action(struct rconn *a, json_t *msg)
         refuse(a, msg, type, why);
         return;
     }
-    if (strcmp(act->type, "release_control") == 0)
-        consent_set(s, a->claims.sub, RCONSENT_NONE);
+    if (strcmp(act->type, "release_control") == 0) {
+        a->has_consent = 1;
+        a->consent = RCONSENT_NONE;
+    }
     if (strcmp(act->type, "request_control") == 0)
         relay_worker_post(REV_CONTROL_REQUESTED, s->id, s->tenant, a->claims.sub, a->claims.name);
     if (s->visitor != NULL) {
@@ -203,9 +203,8 @@ static void visitor_message(struct rconn *v, json_t *msg)
     } else {
         return;
     }
-    if (strlen(agent) >= sizeof(s->consent[0].agent_id))
-        return;
-    consent_set(s, agent, c);
+    if (consent_set(s, agent, c) == 0 && agent[0] != '\0')
+        return; /* no such agent connected: nothing to tell or record */
     char text[96];
     snprintf(text, sizeof(text), "{\"type\":\"consent\",\"remote_control\":\"%s\"}",
              consent_name(c));

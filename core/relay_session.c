@@ -164,6 +164,22 @@ void rconn_close(struct rconn *c, int code, const char *reason)
     relay_io_wake(c);
 }
 
+void rconn_finish(struct rconn *c, int code, const char *reason, const char *final_json)
+{
+    if (c->close_code != 0)
+        return;
+    rconn_clear_queue(c);
+    struct rframe *f = rframe_text(final_json);
+    if (f != NULL) {
+        queue_push(c, f);
+        rframe_unref(f);
+    }
+    c->close_code = code;
+    c->close_after_flush = 1;
+    snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
+    relay_io_wake(c);
+}
+
 /* ---- sessions ---- */
 
 struct rsession *rsession_find(const char *id)
@@ -349,6 +365,11 @@ static void fan_out(struct rsession *s, struct rframe *f)
     for (struct rconn *a = s->agents; a; a = a->next) {
         if (a->close_code != 0)
             continue;
+        if (a->waiting_snapshot) { /* never a gap: nothing until the page it can apply it to */
+            if (f->kind != FRAME_KIND_SNAPSHOT)
+                continue;
+            a->waiting_snapshot = 0;
+        }
         queue_push(a, f);
         if (a->qbytes > limit)
             agent_overflow(a);
@@ -391,6 +412,13 @@ void rsession_attach(struct rsession *s, struct rconn *c)
         relay_worker_post(REV_VISITOR_CONNECTED, s->id, s->tenant, NULL, NULL);
         return;
     }
+    for (struct rconn *o = s->agents; o; o = o->next) { /* the same agent on another tab */
+        if (o->has_consent && strcmp(o->claims.sub, c->claims.sub) == 0) {
+            c->has_consent = 1;
+            c->consent = o->consent;
+            break;
+        }
+    }
     c->next = s->agents;
     c->prev = NULL;
     if (s->agents)
@@ -419,6 +447,7 @@ void rsession_attach(struct rsession *s, struct rconn *c)
     } else if (history_usable(s)) {
         replay_history(c, c->has_resume ? "resume_too_old" : "join");
     } else {
+        c->waiting_snapshot = 1;
         rconn_send_text(c, "{\"type\":\"waiting_snapshot\"}");
         if (s->have > 0) /* a visitor that has sent nothing yet starts with a snapshot anyway */
             request_snapshot(s, "gap");
@@ -468,13 +497,13 @@ static const char *over_budget(struct rsession *s, size_t len, double now, int *
     double f_int = 1.0 / s->lim.frames_per_second;
     double f_tol = f_int * (s->lim.frames_per_second - 1);
     double f_tat = s->frame_tat > now ? s->frame_tat : now;
-    if (f_tat - now > f_tol) {
+    if (f_tat - now > f_tol + 1e-9) { /* epsilon: sums of 1/rate are not exact in binary */
         *retry_ms = (int)((f_tat - now - f_tol) * 1000) + 1;
         return "frame_rate";
     }
     double b_cost = (double)len / s->lim.bytes_per_second;
     double b_tat = s->byte_tat > now ? s->byte_tat : now;
-    if (b_tat - now > 0 && b_tat + b_cost - now > 1.0) {
+    if (b_tat - now > 1e-9 && b_tat + b_cost - now > 1.0 + 1e-9) {
         *retry_ms = (int)((b_tat + b_cost - now - 1.0) * 1000) + 1;
         return "byte_rate";
     }
@@ -585,14 +614,11 @@ void rsession_end(struct rsession *s, const char *reason)
     relay_mark_ended(s->id);
     char msg[160];
     snprintf(msg, sizeof(msg), "{\"type\":\"session_ended\",\"reason\":\"%.100s\"}", reason);
-    if (s->visitor) {
-        rconn_send_text(s->visitor, msg);
-        rconn_close(s->visitor, 4001, "session ended");
-    }
+    if (s->visitor)
+        rconn_finish(s->visitor, 4001, "session ended", msg);
     while (s->agents) {
         struct rconn *a = s->agents;
-        rconn_send_text(a, msg);
-        rconn_close(a, 4001, "session ended");
+        rconn_finish(a, 4001, "session ended", msg);
         rsession_detach(a);
     }
     if (s->visitor)

@@ -13,7 +13,6 @@
 
 #define RELAY_PRE         32 /* headroom before each message for the WebSocket header (>= LWS_PRE) */
 #define RELAY_TEXT_MAX    4096
-#define RELAY_CONSENT_MAX 16
 
 /* A message with room for the WebSocket header before it; shared by reference between the
  * history and every connection's queue, so fan-out never copies the payload. */
@@ -46,6 +45,10 @@ struct rconn {
     int established;
     int fenced;     /* replaced by a newer visitor: its input is ignored */
     int close_code; /* nonzero: close with it at the next writeable */
+    int close_after_flush; /* send what is queued first (a final message), then close */
+    int waiting_snapshot;  /* agent joined without a usable page: events wait for a snapshot */
+    int has_consent;       /* agent: the visitor decided for this connection's agent id */
+    enum rconsent consent;
     char close_reason[124];
     struct rqitem *qhead, *qtail;
     size_t qbytes;
@@ -75,11 +78,7 @@ struct rsession {
     struct rconn *agents;
     int n_agents;
     double idle_since; /* when the last connection left (0: someone is connected) */
-    struct {
-        char agent_id[208]; /* "" = every agent */
-        enum rconsent state;
-    } consent[RELAY_CONSENT_MAX];
-    int n_consent;
+    enum rconsent consent_all; /* the visitor's decision for every agent (agent_id omitted) */
     struct rsession *hnext; /* hash chain */
 };
 
@@ -119,7 +118,9 @@ void rsession_foreach(void (*fn)(struct rsession *s, void *arg), void *arg);
 
 void rconn_enqueue(struct rconn *c, struct rframe *f); /* takes a new reference */
 void rconn_send_text(struct rconn *c, const char *json);
-void rconn_close(struct rconn *c, int code, const char *reason);
+void rconn_close(struct rconn *c, int code, const char *reason); /* drops the queue */
+/* Drops the queue, sends final_json, then closes with code. */
+void rconn_finish(struct rconn *c, int code, const char *reason, const char *final_json);
 void rconn_clear_queue(struct rconn *c);
 struct rframe *rconn_dequeue(struct rconn *c); /* caller owns the returned reference */
 

@@ -823,7 +823,7 @@ static void test_second_visitor_fences_the_first_with_4002_and_its_input_is_igno
     text(v1, "{\"type\":\"consent\",\"remote_control\":\"granted\"}");
     assert_int_equal(relay_stats.frames_in, frames_in);
     assert_int_equal(s->have, 2);
-    assert_int_equal(s->n_consent, 0);
+    assert_int_equal(s->consent_all, RCONSENT_NONE);
     expect_empty(a);
     expect_empty(v1);
 
@@ -1317,11 +1317,95 @@ static void test_tick_closes_connections_whose_token_expired_with_4003(void **st
     conn_free(v);
 }
 
+static void
+test_frame_budget_5_per_second_accepts_5_frames_at_one_instant_and_slows_the_6th(void **st)
+{
+    (void)st;
+    struct rconn *v = visitor_new(1);
+    v->claims.lim.frames_per_second = 5;
+    struct rsession *s = join(v);
+    rconn_clear_queue(v);
+
+    snap(v, 1);
+    events(v, 2, 5); /* five frames at T0 = 1000 s of monotonic clock */
+    assert_int_equal(s->have, 5);
+    expect_empty(v);
+    event(v, 6);
+    assert_int_equal(s->have, 5);
+    json_t *sd = next_json(v, "slow_down");
+    assert_string_equal(str(sd, "reason"), "frame_rate");
+    assert_int_equal(num(sd, "from"), 6);
+    json_decref(sd);
+    fake_now = T0 + 1.0;
+    event(v, 6);
+    assert_int_equal(s->have, 6);
+    conn_free(v);
+}
+
+static void test_rsession_end_sends_session_ended_before_the_4001_close(void **st)
+{
+    (void)st;
+    struct rconn *v = visitor_new(1), *a = agent_new("agent-1", NULL, 1);
+    struct rsession *s = join(v);
+    join(a);
+    rconn_clear_queue(v);
+    rconn_clear_queue(a);
+
+    rsession_end(s, "ended_by_api");
+    struct rconn *all[] = {v, a};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(all[i]->close_code, 4001);
+        json_t *m = next_json(all[i], "session_ended");
+        assert_string_equal(str(m, "reason"), "ended_by_api");
+        json_decref(m);
+        expect_empty(all[i]);
+    }
+    conn_free(a);
+    conn_free(v);
+}
+
+static void test_revocation_is_applied_after_many_decisions_about_absent_agents(void **st)
+{
+    (void)st;
+    struct rconn *v = visitor_new(1), *a = agent_new("agent-7", NULL, 1);
+    struct rsession *s = join(v);
+    join(a);
+    text(v, "{\"type\":\"consent\",\"remote_control\":\"granted\"}"); /* everyone */
+    for (int i = 0; i < 40; i++) { /* decisions about agent ids that are not connected */
+        char msg[128];
+        snprintf(msg, sizeof(msg),
+                 "{\"type\":\"consent\",\"agent_id\":\"gone-%d\",\"remote_control\":\"denied\"}",
+                 i);
+        text(v, msg);
+    }
+    assert_int_equal(count_events(REV_CONTROL_DENIED, NULL), 0); /* ignored: nobody to tell */
+    rconn_clear_queue(v);
+    rconn_clear_queue(a);
+
+    text(v, "{\"type\":\"consent\",\"agent_id\":\"agent-7\",\"remote_control\":\"revoked\"}");
+    json_t *c = next_json(a, "consent");
+    assert_string_equal(str(c, "remote_control"), "revoked"); /* the agent is told revoked */
+    json_decref(c);
+    assert_int_equal(count_events(REV_CONTROL_REVOKED, "agent-7"), 1);
+    assert_string_equal(rsession_consent(s, "agent-7"), "revoked");
+    text(a, "{\"type\":\"click\",\"x\":1,\"y\":2}");
+    expect_refused(a, "click", "no_consent", NULL);
+    expect_empty(v); /* the click must not reach the visitor */
+
+    conn_free(a);
+    conn_free(v);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        T(test_frame_budget_5_per_second_accepts_5_frames_at_one_instant_and_slows_the_6th),
+        T(test_rsession_end_sends_session_ended_before_the_4001_close),
+        T(test_revocation_is_applied_after_many_decisions_about_absent_agents),
         T(test_in_order_frames_are_stored_and_fanned_out_to_every_agent_once_in_order),
         T(test_duplicates_are_dropped_and_counted_and_agents_see_each_seq_once),
         T(test_event_after_gap_is_dropped_visitor_gets_one_resend_and_missing_frame_resumes),
