@@ -42,13 +42,13 @@ function reSigned(token, { header = {}, payload = {}, hash = 'sha256' } = {}) {
   return signJwt({ ...j.header, ...header }, { ...j.payload, ...payload }, A.jwtSecret, hash);
 }
 
-test('the tokens the REST API mints are accepted, by subprotocol or Authorization header', async () => {
+test('the tokens the REST API mints are accepted, as ?access_token= or Authorization: Bearer', async () => {
   assert.equal(session.relay_url, A.relayUrl, 'session.relay_url is --relay-url');
   const v = track(await connectVisitor(A.relayUrl, visitorToken));
   assert.equal(v.ws.protocol, 'cobrowse.v1');
   assert.equal(v.hello.session_id, session.id);
   const a = track(await connectAgent(A.relayUrl, agentToken, { tokenVia: 'header' }));
-  assert.equal(a.ws.protocol, 'cobrowse.v1', 'answered with cobrowse.v1 when only it was offered');
+  assert.equal(a.ws.protocol, 'cobrowse.v1', 'answered with cobrowse.v1');
   assert.equal(a.hello.session_id, session.id);
   await a.close();
   // A token this test signs with A's secret and the same claims is accepted too, so the refusals
@@ -69,6 +69,8 @@ test('bad tokens are refused with 401 invalid_token', async () => {
     ['no token, only Authorization: Bearer with nothing', null, { headers: { Authorization: 'Bearer ' } }],
     ['garbage', 'garbage', {}],
     ['garbage in the header', 'garbage', { tokenVia: 'header' }],
+    ['the token as a subprotocol (not a place the relay reads)', null, { protocols: ['cobrowse.v1', `cobrowse.token.${visitorToken.slice(0, 60)}`] }],
+    ['wrong signature, in the header', signJwt(j.header, j.payload, otherKey), { tokenVia: 'header' }],
     ['two parts', `${h}.${p}`, {}],
     ['wrong signature (signed with another key)', signJwt(j.header, j.payload, otherKey), {}],
     ['a token of another server (another secret)', other.visitor_token, {}],
@@ -159,4 +161,19 @@ test('the agents_per_session limit: a second agent is refused with 403 agent_lim
   assert.equal(hello.role, 'agent');
   assert.ok(v.open);
   await sleep(10);
+});
+
+test('a token that expires while connected closes the connection with 4003', async () => {
+  // Valid for about 2 more seconds: exp is 28 s ago and the relay allows 30 s of clock skew.
+  const s = await PA.session(tenantA.id);
+  const v = track(await connectVisitor(A.relayUrl, s.visitor_token));
+  const tok = (await PA.agentToken(tenantA.id, s.id, { id: 'agent-exp' })).token;
+  const t0 = now();
+  const short = reSigned(tok, { payload: { exp: t0 - 28 } });
+  const a = track(await connectAgent(A.relayUrl, short));
+  const cl = await a.nextClose(6000);
+  assert.equal(cl.code, 4003, `close code: ${cl.code} ${cl.reason}`);
+  const when = cl.at / 1000 - (t0 - 28 + 30);
+  assert.ok(when >= -1.5 && when <= 2.5, `closed ${when.toFixed(1)} s after exp + 30 s`);
+  assert.ok(v.open, 'the visitor (whose token is valid) stays connected');
 });

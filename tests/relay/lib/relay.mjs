@@ -1,5 +1,8 @@
 // Relay client helpers for the tests (docs/protocol.md is the contract).
 //
+// The token travels as ?access_token=<JWT> (or, with {tokenVia: 'header'}, as Authorization:
+// Bearer); the subprotocol offered is cobrowse.v1.
+//
 //   const v = await connectVisitor(relayUrl, session.visitor_token);      // v.hello: the hello
 //   const a = await connectAgent(relayUrl, agentToken, { resume: 41 });
 //   const msg = await a.nextJson('reset');                                // waits for a message
@@ -277,23 +280,20 @@ export class HandshakeRejected extends Error {
  *
  * opts:
  *   resume        ?resume= value (any string or number)
- *   tokenVia      'subprotocol' (default: ['cobrowse.v1', 'cobrowse.token.'+jwt]), 'header'
- *                 (Authorization: Bearer, subprotocol cobrowse.v1 only)
- *   protocols     the offered subprotocols, overriding the above
+ *   tokenVia      'query' (default: ?access_token=<jwt>, as browsers do) or 'header'
+ *                 (Authorization: Bearer <jwt>)
+ *   protocols     the offered subprotocols (default ['cobrowse.v1'])
  *   headers       extra request headers
  *   record, queue, label: see RelayClient
  *   timeoutMs     handshake timeout (default 10 s)
  */
 export function handshake(relayUrl, token, opts = {}) {
-  const { resume, tokenVia = 'subprotocol', protocols, headers = {}, timeoutMs = 10_000, ...clientOpts } = opts;
+  const { resume, tokenVia = 'query', protocols = [SUBPROTOCOL], headers = {}, timeoutMs = 10_000, ...clientOpts } = opts;
   const url = new URL(relayUrl);
+  if (token && tokenVia === 'query') url.searchParams.set('access_token', token);
   if (resume !== undefined && resume !== null) url.searchParams.set('resume', String(resume));
   const hdrs = { ...headers };
-  let protos = protocols;
-  if (!protos) {
-    if (token && tokenVia === 'subprotocol') protos = [SUBPROTOCOL, `cobrowse.token.${token}`];
-    else protos = [SUBPROTOCOL];
-  }
+  const protos = protocols;
   if (token && tokenVia === 'header') hdrs.Authorization = `Bearer ${token}`;
   return new Promise((resolve, reject) => {
     let settled = false;
@@ -331,7 +331,9 @@ async function connect(relayUrl, token, opts, role) {
   const c = r.client;
   assert.equal(c.ws.protocol, SUBPROTOCOL, `the relay must answer with subprotocol ${SUBPROTOCOL}`);
   if (hello) {
-    const first = await c.next(() => true, helloTimeoutMs, 'the hello');
+    await c.waitFor((x) => x.items.length > 0, helloTimeoutMs, 'the hello');
+    const first = c.items[0];
+    if (c.queue[0] === first) c.queue.shift();
     assert.ok(first.t === 'json' && first.msg.type === 'hello',
       `${role}: the first message must be a hello, got ${JSON.stringify(first.msg ?? first)}`);
     assert.equal(first.msg.role, role, `${role}: hello.role`);
