@@ -206,3 +206,14 @@ test('consent and later connections: a decision for an absent agent is ignored, 
   assert.equal(b.hello.remote_control, 'granted', 'consent for every agent of the session');
   await forwarded(b, v, { type: 'scroll', x: 0, y: 5 }, oz);
 });
+
+test('the visitor\'s hello lists the connected agents; agent_joined and agent_left follow them', async () => {
+  const { s, v } = await liveSession();
+  const ann = { id: 'agent-ann', name: 'Ann' };
+  const a = await agentOn(s, ann);
+  assert.deepEqual((await v.nextJson('agent_joined')).agent, ann);
+  const v2 = track(await connectVisitor(srv.relayUrl, s.visitor_token, { resume: 1 }));
+  assert.deepEqual(v2.hello.agents, [ann], 'hello.agents of a reconnecting visitor');
+  await a.close();
+  assert.deepEqual((await v2.nextJson('agent_left')).agent, ann);
+});

@@ -177,3 +177,19 @@ test('a token that expires while connected closes the connection with 4003', asy
   assert.ok(when >= -1.5 && when <= 2.5, `closed ${when.toFixed(1)} s after exp + 30 s`);
   assert.ok(v.open, 'the visitor (whose token is valid) stays connected');
 });
+
+test('429 session_limit when the tenant\'s concurrent sessions on this node are all in use (limit from the token)', async () => {
+  // The REST API would refuse to create a session over the limit, so this test signs (with A's
+  // secret) a visitor token whose lim claim says 1 while one session of the tenant is live.
+  const t = await PA.tenant();
+  const live = await PA.session(t.id);
+  track(await connectVisitor(A.relayUrl, live.visitor_token));
+  const s = await PA.session(t.id);
+  const lim = parseJwt(s.visitor_token).payload.lim;
+  assert.equal(typeof lim, 'object', 'visitor tokens carry the tenant limits (claim lim)');
+  const one = reSigned(s.visitor_token, { payload: { lim: { ...lim, concurrent_sessions: 1 } } });
+  expectRejection(await rejection(A.relayUrl, one), 429, 'session_limit', 'second live session with concurrent_sessions 1');
+  const two = reSigned(s.visitor_token, { payload: { lim: { ...lim, concurrent_sessions: 2 } } });
+  const v = track(await connectVisitor(A.relayUrl, two));
+  assert.equal(v.hello.session_id, s.id, 'admitted when the limit leaves room');
+});

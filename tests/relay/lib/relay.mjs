@@ -437,7 +437,8 @@ export class VisitorPage {
     else if (m.type === 'slow_down') {
       this.counts.slow_down++;
       this.slowDowns.push(m);
-      this._scheduleResend(m.from, Math.max(1, Number(m.retry_after_ms) || 10));
+      // retry_after_ms, plus 2 ms: timers here may fire up to a millisecond early.
+      this._scheduleResend(m.from, Math.max(1, Number(m.retry_after_ms) || 10) + 2);
     } else if (m.type === 'snapshot_request') {
       this.counts.snapshot_request++;
       this.snapshotRequests.push({ ...m, atSeq: this.lastSeq });
