@@ -20,9 +20,9 @@
 
 _Static_assert(RELAY_PRE >= LWS_PRE, "RELAY_PRE must leave room for the WebSocket header");
 
-#define ENDED_BUCKETS       65536
-#define ENDED_KEEP_SECONDS  (25 * 3600) /* longer than any token lives */
-#define WRITES_PER_CALLBACK 64
+#define ENDED_BUCKETS      65536
+#define ENDED_KEEP_SECONDS (25 * 3600)  /* longer than any token lives */
+#define RELAY_BATCH_BYTES  (256 * 1024) /* one send() carries up to this many queued bytes */
 
 const struct relay_config *relay_cfg;
 static struct lws_context *ctx;
@@ -134,6 +134,12 @@ void relay_io_wake(struct rconn *c)
 {
     if (c->wsi && c->established)
         lws_callback_on_writable((struct lws *)c->wsi);
+}
+
+void relay_io_pause(struct rconn *c, int pause)
+{
+    if (c->wsi && c->established)
+        lws_rx_flow_control((struct lws *)c->wsi, pause ? 0 : 1);
 }
 
 double relay_io_now(void)
@@ -352,6 +358,65 @@ static int on_receive(struct lws *wsi, struct rconn *c, const void *in, size_t l
     return 0;
 }
 
+/* Writes a WebSocket frame header (server side: never masked) for a payload of len bytes. */
+static size_t ws_header(unsigned char *p, int binary, size_t len)
+{
+    p[0] = 0x80 | (binary ? 0x2 : 0x1);
+    if (len < 126) {
+        p[1] = (unsigned char)len;
+        return 2;
+    }
+    if (len < 65536) {
+        p[1] = 126;
+        p[2] = (unsigned char)(len >> 8);
+        p[3] = (unsigned char)len;
+        return 4;
+    }
+    p[1] = 127;
+    for (int i = 0; i < 8; i++)
+        p[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+    return 10;
+}
+
+/* Sends what is queued. Small messages are framed into one batch and written with one syscall
+ * (lws writes LWS_WRITE_HTTP data raw on a WebSocket connection), which is what makes fan-out
+ * of many small frames cheap: one copy into the batch, one send() for many frames. A message
+ * that alone fills a batch is written in place, without a copy. */
+static int flush_queue(struct lws *wsi, struct rconn *c)
+{
+    static unsigned char batch[LWS_PRE + RELAY_BATCH_BYTES];
+    size_t pos = 0;
+    while (c->qhead != NULL && !lws_send_pipe_choked(wsi)) {
+        struct rframe *f = c->qhead->f;
+        size_t need = f->len + 10;
+        if (need > RELAY_BATCH_BYTES / 2 && pos == 0) {
+            f = rconn_dequeue(c);
+            int n = lws_write(wsi, f->buf + RELAY_PRE, f->len,
+                              f->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+            __atomic_add_fetch(&relay_stats.frames_out, 1, __ATOMIC_RELAXED);
+            __atomic_add_fetch(&relay_stats.bytes_out, f->len, __ATOMIC_RELAXED);
+            rframe_unref(f);
+            if (n < 0)
+                return -1;
+            continue;
+        }
+        if (pos + need > RELAY_BATCH_BYTES)
+            break;
+        f = rconn_dequeue(c);
+        pos += ws_header(batch + LWS_PRE + pos, f->binary, f->len);
+        memcpy(batch + LWS_PRE + pos, f->buf + RELAY_PRE, f->len);
+        pos += f->len;
+        __atomic_add_fetch(&relay_stats.frames_out, 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&relay_stats.bytes_out, f->len, __ATOMIC_RELAXED);
+        rframe_unref(f);
+        if (pos >= RELAY_BATCH_BYTES / 2)
+            break;
+    }
+    if (pos > 0 && lws_write(wsi, batch + LWS_PRE, pos, LWS_WRITE_HTTP) < (int)pos)
+        return -1;
+    return 0;
+}
+
 static int on_writeable(struct lws *wsi, struct rconn *c)
 {
     if (c->close_code != 0 && (!c->close_after_flush || c->qhead == NULL)) {
@@ -360,26 +425,30 @@ static int on_writeable(struct lws *wsi, struct rconn *c)
         return -1;
     }
     if (c->ack_pending && c->s != NULL && c->s->visitor == c) {
-        unsigned char buf[LWS_PRE + 64];
-        int n = snprintf((char *)buf + LWS_PRE, 64, "{\"type\":\"ack\",\"seq\":%llu}",
-                         (unsigned long long)c->s->have);
+        char ack[64];
+        snprintf(ack, sizeof(ack), "{\"type\":\"ack\",\"seq\":%llu}",
+                 (unsigned long long)c->s->have);
         c->ack_pending = 0;
         c->last_acked = c->s->have;
-        if (lws_write(wsi, buf + LWS_PRE, (size_t)n, LWS_WRITE_TEXT) < n)
-            return -1;
+        struct rframe *f = rframe_text(ack); /* first in line: acks are never delayed */
+        if (f != NULL) {
+            struct rqitem *it = malloc(sizeof(*it));
+            if (it != NULL) {
+                it->f = f;
+                it->next = c->qhead;
+                c->qhead = it;
+                if (c->qtail == NULL)
+                    c->qtail = it;
+                c->qbytes += f->len;
+            } else {
+                rframe_unref(f);
+            }
+        }
     }
-    for (int i = 0; i < WRITES_PER_CALLBACK && !lws_send_pipe_choked(wsi); i++) {
-        struct rframe *f = rconn_dequeue(c);
-        if (f == NULL)
-            break;
-        int n = lws_write(wsi, f->buf + RELAY_PRE, f->len,
-                          f->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
-        __atomic_add_fetch(&relay_stats.frames_out, 1, __ATOMIC_RELAXED);
-        __atomic_add_fetch(&relay_stats.bytes_out, f->len, __ATOMIC_RELAXED);
-        rframe_unref(f);
-        if (n < 0)
-            return -1;
-    }
+    if (flush_queue(wsi, c) != 0)
+        return -1;
+    if (c->role == RROLE_AGENT)
+        rsession_agent_drained(c);
     if (c->qhead != NULL || c->close_code != 0)
         lws_callback_on_writable(wsi);
     return 0;
@@ -468,9 +537,14 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 
 static const struct lws_protocols protocols[] = {
     {"http", callback, 0, 0, 0, NULL, 0},
-    /* rx_buffer_size: lws allocates it per connection; messages arrive in pieces this big and
-     * are assembled in core/relay.c, so a small one keeps idle connections cheap. */
-    {"cobrowse.v1", callback, 0, 4096, 0, NULL, 0},
+    /* rx_buffer_size is a per-connection buffer and also the most lws reads per recv(). Agents
+     * (most connections) only send small control messages: 4 KiB keeps them cheap. Visitors
+     * stream big frames: with 64 KiB a 64 KiB frame costs one recv() instead of sixteen
+     * (measured in docs/benchmarks.md). Both roles may use either; the visitor SDK offers
+     * cobrowse.visitor.v1. tx_packet_size is the most lws writes per send(); it defaults to
+     * rx_buffer_size, which cut every write into 4 KiB sends. */
+    {"cobrowse.v1", callback, 0, 4096, 0, NULL, RELAY_BATCH_BYTES},
+    {"cobrowse.visitor.v1", callback, 0, 65536, 0, NULL, RELAY_BATCH_BYTES},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 

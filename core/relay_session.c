@@ -2,6 +2,7 @@
  * (docs/protocol.md). Relay thread only. Costs: a frame is stored once and referenced by the
  * history and every agent queue, so fan-out is O(agents) pointer pushes and no copies. */
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #define TENANT_BUCKETS     1024
 #define DEFAULT_LIMIT      1000000
 #define SLOW_AGAIN_SECONDS 10.0
+#define PAUSE_MAX_SECONDS  2.0
 
 struct relay_stats relay_stats;
 
@@ -359,6 +361,40 @@ static void agent_overflow(struct rconn *a)
     replay_history(a, "slow_consumer");
 }
 
+/* The smallest send queue among the session's agents. */
+static size_t min_agent_queue(const struct rsession *s)
+{
+    size_t min = SIZE_MAX;
+    for (const struct rconn *a = s->agents; a; a = a->next)
+        if (a->close_code == 0 && a->qbytes < min)
+            min = a->qbytes;
+    return min;
+}
+
+/* Flow control: when every agent is behind, the visitor sends faster than anyone can receive,
+ * so the relay stops reading from it and TCP slows it down, instead of treating all agents as
+ * slow consumers. One stuck agent does not hold the others back: the pause ends after
+ * PAUSE_MAX_SECONDS (rsession_tick) and that agent is then reset or closed as usual. */
+static void update_pause(struct rsession *s)
+{
+    if (s->visitor == NULL)
+        return;
+    size_t min = min_agent_queue(s);
+    if (s->paused_at == 0 && min != SIZE_MAX && min > relay_cfg->queue_bytes / 2) {
+        s->paused_at = relay_io_now();
+        relay_io_pause(s->visitor, 1);
+    } else if (s->paused_at > 0 && (min == SIZE_MAX || min <= relay_cfg->queue_bytes / 4)) {
+        s->paused_at = 0;
+        relay_io_pause(s->visitor, 0);
+    }
+}
+
+void rsession_agent_drained(struct rconn *a)
+{
+    if (a->s != NULL && a->s->paused_at > 0)
+        update_pause(a->s);
+}
+
 static void fan_out(struct rsession *s, struct rframe *f)
 {
     size_t limit = relay_cfg->queue_bytes + s->hist_bytes;
@@ -376,6 +412,8 @@ static void fan_out(struct rsession *s, struct rframe *f)
         else
             relay_io_wake(a);
     }
+    if (s->paused_at == 0 || relay_io_now() - s->paused_at < PAUSE_MAX_SECONDS)
+        update_pause(s);
 }
 
 void rsession_attach(struct rsession *s, struct rconn *c)
@@ -390,6 +428,7 @@ void rsession_attach(struct rsession *s, struct rconn *c)
             STAT_SUB(conns_visitor, 1);
         }
         s->visitor = c;
+        s->paused_at = 0;
         s->remote_control = c->claims.remote_control; /* the visitor token carries the session's */
         s->want_from = 0;
         s->snapshot_requested = 0;
@@ -635,6 +674,10 @@ static void tick_one(struct rsession *s, void *arg)
     for (struct rconn *a = s->agents; a; a = a->next)
         if (inow >= a->claims.exp + TOKEN_LEEWAY_SECONDS)
             rconn_close(a, 4003, "token expired");
+    if (s->paused_at > 0 && now - s->paused_at >= PAUSE_MAX_SECONDS && s->visitor) {
+        s->paused_at = 0; /* a stuck agent must not stall the page: it gets reset or closed */
+        relay_io_pause(s->visitor, 0);
+    }
     if (s->idle_since > 0 && now - s->idle_since >= relay_cfg->idle_seconds) {
         relay_worker_post(REV_SESSION_IDLE, s->id, s->tenant, NULL, NULL);
         rsession_end(s, "idle");

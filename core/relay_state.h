@@ -11,8 +11,8 @@
 #include "core/relay.h"
 #include "core/token.h"
 
-#define RELAY_PRE         32 /* headroom before each message for the WebSocket header (>= LWS_PRE) */
-#define RELAY_TEXT_MAX    4096
+#define RELAY_PRE      32 /* headroom before each message for the WebSocket header (>= LWS_PRE) */
+#define RELAY_TEXT_MAX 4096
 
 /* A message with room for the WebSocket header before it; shared by reference between the
  * history and every connection's queue, so fan-out never copies the payload. */
@@ -43,8 +43,8 @@ struct rconn {
     int has_resume;
     uint64_t resume;
     int established;
-    int fenced;     /* replaced by a newer visitor: its input is ignored */
-    int close_code; /* nonzero: close with it at the next writeable */
+    int fenced;            /* replaced by a newer visitor: its input is ignored */
+    int close_code;        /* nonzero: close with it at the next writeable */
     int close_after_flush; /* send what is queued first (a final message), then close */
     int waiting_snapshot;  /* agent joined without a usable page: events wait for a snapshot */
     int has_consent;       /* agent: the visitor decided for this connection's agent id */
@@ -77,9 +77,10 @@ struct rsession {
     struct rconn *visitor;
     struct rconn *agents;
     int n_agents;
-    double idle_since; /* when the last connection left (0: someone is connected) */
+    double idle_since;         /* when the last connection left (0: someone is connected) */
+    double paused_at;          /* the visitor's reads are paused since (0: not paused) */
     enum rconsent consent_all; /* the visitor's decision for every agent (agent_id omitted) */
-    struct rsession *hnext; /* hash chain */
+    struct rsession *hnext;    /* hash chain */
 };
 
 /* Node-wide counters (relay thread writes, any thread reads with relaxed atomics). */
@@ -97,7 +98,8 @@ extern struct relay_stats relay_stats;
 extern const struct relay_config *relay_cfg;
 
 /* --- provided by core/relay.c (the I/O layer) --- */
-void relay_io_wake(struct rconn *c); /* ask for a writeable callback */
+void relay_io_wake(struct rconn *c);             /* ask for a writeable callback */
+void relay_io_pause(struct rconn *c, int pause); /* stop or restart reading from c */
 double relay_io_now(void);
 
 /* --- core/relay_session.c --- */
@@ -136,6 +138,8 @@ const char *rsession_consent(const struct rsession *s, const char *agent_id);
 void rsession_text(struct rconn *c, const char *text, size_t len);
 /* Ends a session: every connection gets session_ended and close 4001; the state is freed. */
 void rsession_end(struct rsession *s, const char *reason);
+/* An agent's queue shrank: resume the visitor's reads if every agent has room again. */
+void rsession_agent_drained(struct rconn *a);
 /* Periodic work (once a second): acks, idle expiry, token expiry. */
 void rsession_tick(double now);
 

@@ -513,11 +513,13 @@ static void lg_send_upgrade(struct lg_conn *c)
                      "GET %s%s%s%s%s%s HTTP/1.1\r\nHost: %s:%s\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
                      "Sec-WebSocket-Version: 13\r\n%s%s%s"
-                     "Sec-WebSocket-Protocol: cobrowse.v1%s%s\r\n\r\n",
+                     "Sec-WebSocket-Protocol: %scobrowse.v1%s%s\r\n\r\n",
                      opt.path, *q || *resume ? "?" : "", *q ? "access_token=" : "", q,
                      *q && *resume ? "&" : "", resume, opt.host, opt.port, c->key,
                      *h ? "Authorization: Bearer " : "", h, *h ? "\r\n" : "",
-                     *sp ? ", cobrowse.token." : "", sp);
+                     /* visitors ask for the relay's large receive buffer (docs/protocol.md) */
+                     c->role == LG_AGENT ? "" : "cobrowse.visitor.v1, ", *sp ? ", cobrowse.token." : "",
+                     sp);
     memcpy(lg_wreserve(c, (size_t)n), req, (size_t)n);
     free(req);
     c->state = LG_ST_HANDSHAKE;
@@ -586,7 +588,7 @@ static long lg_handle_upgrade(struct lg_conn *c)
             return -1;
         }
         if (lg_header(hdr, "Sec-WebSocket-Protocol", val, sizeof(val)) ||
-            strcmp(val, "cobrowse.v1") != 0)
+            (strcmp(val, "cobrowse.v1") != 0 && strcmp(val, "cobrowse.visitor.v1") != 0))
             lg_violation("101 without subprotocol cobrowse.v1 (got \"%s\")",
                          lg_header(hdr, "Sec-WebSocket-Protocol", val, sizeof(val)) ? "" : val);
         free(hdr);
