@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds and runs every test: unit tests (cmocka under ctest), then integration tests against the
-# real binary and a fresh private PostgreSQL, the spec lint and the generated TypeScript client.
+# Builds and runs every test: unit tests (cmocka under ctest), then integration tests of the REST
+# API and of the WebSocket relay against the real binary and a fresh private PostgreSQL, the spec
+# lint and the generated TypeScript client.
 # Everything runs under AddressSanitizer and UndefinedBehaviorSanitizer. Idempotent.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -68,6 +69,7 @@ trap cleanup EXIT
 wait_http "$COBROWSE_BASE_URL/healthz" 60 || { cat "$T/server.log" >&2; die "server did not start"; }
 
 step "integration tests (node --test)" node --test --test-concurrency=4 "$ROOT"/tests/integration/*.test.mjs
+step "relay tests (node --test, real WebSockets)" node --test "$ROOT"/tests/relay/*.test.mjs
 step "TypeScript client generated from the spec" bash -c \
   "cd '$ROOT/tests' && npm run --silent sdk:generate && npm run --silent sdk:build && npm run --silent sdk:test"
 
