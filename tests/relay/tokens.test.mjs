@@ -45,8 +45,12 @@ function reSigned(token, { header = {}, payload = {}, hash = 'sha256' } = {}) {
 test('the tokens the REST API mints are accepted, as ?access_token= or Authorization: Bearer', async () => {
   assert.equal(session.relay_url, A.relayUrl, 'session.relay_url is --relay-url');
   const v = track(await connectVisitor(A.relayUrl, visitorToken));
-  assert.equal(v.ws.protocol, 'cobrowse.v1');
+  assert.equal(v.ws.protocol, 'cobrowse.visitor.v1', 'a visitor offering cobrowse.visitor.v1 gets it');
   assert.equal(v.hello.session_id, session.id);
+  // The same protocol under its general name works for a visitor too.
+  const v1 = track(await connectVisitor(A.relayUrl, visitorToken, { protocols: ['cobrowse.v1'], resume: 0 }));
+  assert.equal(v1.ws.protocol, 'cobrowse.v1');
+  assert.equal(v1.hello.role, 'visitor');
   const a = track(await connectAgent(A.relayUrl, agentToken, { tokenVia: 'header' }));
   assert.equal(a.ws.protocol, 'cobrowse.v1', 'answered with cobrowse.v1');
   assert.equal(a.hello.session_id, session.id);

@@ -1,7 +1,7 @@
 // Relay client helpers for the tests (docs/protocol.md is the contract).
 //
 // The token travels as ?access_token=<JWT> (or, with {tokenVia: 'header'}, as Authorization:
-// Bearer); the subprotocol offered is cobrowse.v1.
+// Bearer); visitors offer the subprotocol cobrowse.visitor.v1, agents cobrowse.v1.
 //
 //   const v = await connectVisitor(relayUrl, session.visitor_token);      // v.hello: the hello
 //   const a = await connectAgent(relayUrl, agentToken, { resume: 41 });
@@ -17,6 +17,7 @@ import { createHash, createHmac } from 'node:crypto';
 import WebSocket from 'ws';
 
 export const SUBPROTOCOL = 'cobrowse.v1';
+export const VISITOR_SUBPROTOCOL = 'cobrowse.visitor.v1'; // the same protocol, a bigger receive buffer
 export const KIND_SNAPSHOT = 1;
 export const KIND_EVENT = 2;
 export const HEADER_BYTES = 16;
@@ -326,10 +327,11 @@ export function handshake(relayUrl, token, opts = {}) {
 
 async function connect(relayUrl, token, opts, role) {
   const { hello = true, helloTimeoutMs = 5000, ...rest } = opts;
-  const r = await handshake(relayUrl, token, { label: role, ...rest });
+  const protocols = rest.protocols || [role === 'visitor' ? VISITOR_SUBPROTOCOL : SUBPROTOCOL];
+  const r = await handshake(relayUrl, token, { label: role, ...rest, protocols });
   if (r.rejected) throw new HandshakeRejected(r.rejected);
   const c = r.client;
-  assert.equal(c.ws.protocol, SUBPROTOCOL, `the relay must answer with subprotocol ${SUBPROTOCOL}`);
+  assert.equal(c.ws.protocol, protocols[0], `the relay must answer with the subprotocol offered, ${protocols[0]}`);
   if (hello) {
     await c.waitFor((x) => x.items.length > 0, helloTimeoutMs, 'the hello');
     const first = c.items[0];
@@ -342,7 +344,8 @@ async function connect(relayUrl, token, opts, role) {
   return c;
 }
 
-/** connectVisitor(relayUrl, visitorToken, {resume, ...}) -> RelayClient with .hello (throws HandshakeRejected) */
+/** connectVisitor(relayUrl, visitorToken, {resume, ...}) -> RelayClient with .hello (throws HandshakeRejected).
+ * Offers cobrowse.visitor.v1 (as docs/protocol.md asks of visitors) unless opts.protocols says otherwise. */
 export function connectVisitor(relayUrl, token, opts = {}) { return connect(relayUrl, token, opts, 'visitor'); }
 /** connectAgent(relayUrl, agentToken, {resume, ...}) -> RelayClient with .hello (throws HandshakeRejected) */
 export function connectAgent(relayUrl, token, opts = {}) { return connect(relayUrl, token, opts, 'agent'); }
