@@ -142,6 +142,11 @@ void relay_io_pause(struct rconn *c, int pause)
         lws_rx_flow_control((struct lws *)c->wsi, pause ? 0 : 1);
 }
 
+double relay_io_wall(void)
+{
+    return time_now();
+}
+
 double relay_io_now(void)
 {
     return time_monotonic();
@@ -313,7 +318,7 @@ static void conn_free(struct lws *wsi, struct rconn *c)
 
 static int on_receive(struct lws *wsi, struct rconn *c, const void *in, size_t len)
 {
-    if (c->close_code != 0)
+    if (c->close_code != 0 || c->close_sent)
         return 0;
     if (lws_is_first_fragment(wsi) || c->rx == NULL) {
         rframe_unref(c->rx);
@@ -419,7 +424,13 @@ static int flush_queue(struct lws *wsi, struct rconn *c)
 
 static int on_writeable(struct lws *wsi, struct rconn *c)
 {
+    if (c->close_sent)
+        return 0;
     if (c->close_code != 0 && (!c->close_after_flush || c->qhead == NULL)) {
+        /* lws sends our close frame and waits for the peer's answer. Asking it to close a
+         * second time would make it hang up at once, and with the peer still sending, the
+         * kernel resets the connection before the peer reads the code. */
+        c->close_sent = 1;
         lws_close_reason(wsi, (enum lws_close_status)c->close_code,
                          (unsigned char *)c->close_reason, strlen(c->close_reason));
         return -1;

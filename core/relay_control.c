@@ -142,6 +142,9 @@ static void agent_action(struct rconn *a, json_t *msg)
         }
         json_object_set(clean, "key", k);
     }
+    json_t *ref = json_object_get(msg, "ref");
+    if (json_is_string(ref) && json_string_length(ref) <= 64)
+        json_object_set(clean, "ref", ref);
     int permitted = s->remote_control && a->claims.remote_control;
     const char *why = NULL;
     if (!rate_ok(a, relay_io_now()))

@@ -668,7 +668,7 @@ void rsession_end(struct rsession *s, const char *reason)
 static void tick_one(struct rsession *s, void *arg)
 {
     double now = *(double *)arg;
-    int64_t inow = (int64_t)now;
+    int64_t inow = (int64_t)relay_io_wall(); /* exp is wall-clock time */
     if (s->visitor && inow >= s->visitor->claims.exp + TOKEN_LEEWAY_SECONDS)
         rconn_close(s->visitor, 4003, "token expired");
     for (struct rconn *a = s->agents; a; a = a->next)

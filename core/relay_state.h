@@ -46,6 +46,7 @@ struct rconn {
     int fenced;            /* replaced by a newer visitor: its input is ignored */
     int close_code;        /* nonzero: close with it at the next writeable */
     int close_after_flush; /* send what is queued first (a final message), then close */
+    int close_sent;        /* lws is doing the closing handshake: hands off */
     int waiting_snapshot;  /* agent joined without a usable page: events wait for a snapshot */
     int has_consent;       /* agent: the visitor decided for this connection's agent id */
     enum rconsent consent;
@@ -100,7 +101,8 @@ extern const struct relay_config *relay_cfg;
 /* --- provided by core/relay.c (the I/O layer) --- */
 void relay_io_wake(struct rconn *c);             /* ask for a writeable callback */
 void relay_io_pause(struct rconn *c, int pause); /* stop or restart reading from c */
-double relay_io_now(void);
+double relay_io_now(void);                       /* monotonic seconds: rates, idle times */
+double relay_io_wall(void);                      /* seconds since the epoch: token expiry */
 
 /* --- core/relay_session.c --- */
 struct rframe *rframe_new(size_t cap, int binary);

@@ -509,17 +509,16 @@ static void lg_send_upgrade(struct lg_conn *c)
     char *req = malloc(cap);
     if (req == NULL)
         lg_die("out of memory");
-    int n = snprintf(req, cap,
-                     "GET %s%s%s%s%s%s HTTP/1.1\r\nHost: %s:%s\r\nUpgrade: websocket\r\n"
-                     "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-                     "Sec-WebSocket-Version: 13\r\n%s%s%s"
-                     "Sec-WebSocket-Protocol: %scobrowse.v1%s%s\r\n\r\n",
-                     opt.path, *q || *resume ? "?" : "", *q ? "access_token=" : "", q,
-                     *q && *resume ? "&" : "", resume, opt.host, opt.port, c->key,
-                     *h ? "Authorization: Bearer " : "", h, *h ? "\r\n" : "",
-                     /* visitors ask for the relay's large receive buffer (docs/protocol.md) */
-                     c->role == LG_AGENT ? "" : "cobrowse.visitor.v1, ", *sp ? ", cobrowse.token." : "",
-                     sp);
+    int n = snprintf(
+        req, cap,
+        "GET %s%s%s%s%s%s HTTP/1.1\r\nHost: %s:%s\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+        "Sec-WebSocket-Version: 13\r\n%s%s%s"
+        "Sec-WebSocket-Protocol: %scobrowse.v1%s%s\r\n\r\n",
+        opt.path, *q || *resume ? "?" : "", *q ? "access_token=" : "", q, *q && *resume ? "&" : "",
+        resume, opt.host, opt.port, c->key, *h ? "Authorization: Bearer " : "", h, *h ? "\r\n" : "",
+        /* visitors ask for the relay's large receive buffer (docs/protocol.md) */
+        c->role == LG_AGENT ? "" : "cobrowse.visitor.v1, ", *sp ? ", cobrowse.token." : "", sp);
     memcpy(lg_wreserve(c, (size_t)n), req, (size_t)n);
     free(req);
     c->state = LG_ST_HANDSHAKE;
