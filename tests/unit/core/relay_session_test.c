@@ -971,11 +971,11 @@ static void test_pointer_is_forwarded_to_the_visitor_as_control_with_agent_and_a
 
     text(a, "{\"type\":\"pointer\",\"x\":120,\"y\":340,\"ref\":\"c-16\",\"extra\":\"dropped\"}");
     json_t *got = next_json(v, "control");
-    json_t *want =
-        json_pack("{s:s, s:{s:s, s:s}, s:{s:s, s:i, s:i}}", "type", "control", "agent", "id",
-                  "agent-7", "name", "Bob", "action", "type", "pointer", "x", 120, "y", 340);
+    json_t *want = json_pack("{s:s, s:{s:s, s:s}, s:{s:s, s:i, s:i, s:s}}", "type", "control",
+                             "agent", "id", "agent-7", "name", "Bob", "action", "type", "pointer",
+                             "x", 120, "y", 340, "ref", "c-16");
     assert_true(
-        json_equal(got, want)); /* re-serialized: ref and unknown fields are not forwarded */
+        json_equal(got, want)); /* re-serialized: unknown fields are not forwarded, ref is */
     json_decref(want);
     json_decref(got);
 
@@ -1107,7 +1107,8 @@ static void test_consent_granted_forwards_click_and_revoked_refuses_again(void *
 
     text(a, "{\"type\":\"click\",\"x\":120,\"y\":340,\"ref\":\"c-17\"}");
     c = next_json(v, "control");
-    json_t *want = json_pack("{s:s, s:i, s:i}", "type", "click", "x", 120, "y", 340);
+    json_t *want =
+        json_pack("{s:s, s:i, s:i, s:s}", "type", "click", "x", 120, "y", 340, "ref", "c-17");
     assert_true(json_equal(json_object_get(c, "action"), want));
     json_decref(want);
     json_decref(c);
