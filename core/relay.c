@@ -31,104 +31,13 @@ static volatile int stopping, draining, drain_requested, drain_started;
 static lws_sorted_usec_list_t tick_sul;
 static struct rl_table *limits; /* node handshakes and tenants' new sessions */
 
-/* ---- ended sessions (relay thread) ---- */
+/* ---- helpers for the session layer ---- */
 
-struct ended {
-    char id[48];
-    double at;
-    struct ended *next;
-};
-static struct ended *ended_set[ENDED_BUCKETS];
-
-static unsigned ended_bucket(const char *id)
+void relay_io_cancel(void)
 {
-    unsigned h = 2166136261u;
-    for (; *id; id++)
-        h = (h ^ (unsigned char)*id) * 16777619u;
-    return h % ENDED_BUCKETS;
-}
-
-int relay_is_ended(const char *id)
-{
-    for (struct ended *e = ended_set[ended_bucket(id)]; e; e = e->next)
-        if (strcmp(e->id, id) == 0)
-            return 1;
-    return 0;
-}
-
-void relay_mark_ended(const char *id)
-{
-    if (relay_is_ended(id))
-        return;
-    struct ended *e = malloc(sizeof(*e));
-    if (e == NULL)
-        return;
-    snprintf(e->id, sizeof(e->id), "%s", id);
-    e->at = time_now();
-    unsigned b = ended_bucket(id);
-    e->next = ended_set[b];
-    ended_set[b] = e;
-}
-
-static void ended_expire(double now, int all)
-{
-    for (int b = 0; b < ENDED_BUCKETS; b++) {
-        struct ended **pp = &ended_set[b];
-        while (*pp) {
-            if (all || now - (*pp)->at > ENDED_KEEP_SECONDS) {
-                struct ended *dead = *pp;
-                *pp = dead->next;
-                free(dead);
-            } else {
-                pp = &(*pp)->next;
-            }
-        }
-    }
-}
-
-/* ---- inbox from other threads ---- */
-
-struct inbox_item {
-    char id[48];
-    char reason[64];
-    struct inbox_item *next;
-};
-static pthread_mutex_t inbox_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct inbox_item *inbox;
-
-void relay_notify_ended(const char *session_id, const char *reason)
-{
-    struct inbox_item *it = calloc(1, sizeof(*it));
-    if (it == NULL)
-        return;
-    snprintf(it->id, sizeof(it->id), "%s", session_id);
-    snprintf(it->reason, sizeof(it->reason), "%s", reason ? reason : "ended");
-    pthread_mutex_lock(&inbox_lock);
-    it->next = inbox;
-    inbox = it;
-    pthread_mutex_unlock(&inbox_lock);
     if (ctx)
         lws_cancel_service(ctx);
 }
-
-static void drain_inbox(void)
-{
-    pthread_mutex_lock(&inbox_lock);
-    struct inbox_item *list = inbox;
-    inbox = NULL;
-    pthread_mutex_unlock(&inbox_lock);
-    while (list) {
-        struct inbox_item *next = list->next;
-        relay_mark_ended(list->id);
-        struct rsession *s = rsession_find(list->id);
-        if (s)
-            rsession_end(s, list->reason);
-        free(list);
-        list = next;
-    }
-}
-
-/* ---- helpers for the session layer ---- */
 
 void relay_io_wake(struct rconn *c)
 {
@@ -490,7 +399,7 @@ static void tick(lws_sorted_usec_list_t *sul)
     double now = relay_io_now();
     rsession_tick(now);
     if (now - last_expire > 60) {
-        ended_expire(time_now(), 0);
+        relay_ended_expire(time_now(), 0);
         last_expire = now;
     }
     lws_sul_schedule(ctx, 0, sul, tick, LWS_US_PER_SEC);
@@ -535,7 +444,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             conn_free(wsi, c);
         return 0;
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-        drain_inbox();
+        relay_drain_inbox();
         if (drain_requested && !drain_started) {
             drain_started = 1;
             rsession_foreach(drain_one, NULL);
@@ -648,7 +557,7 @@ void relay_stop(void)
     lws_context_destroy(ctx);
     ctx = NULL;
     rsession_free_all();
-    drain_inbox(); /* what arrived after the thread stopped */
-    ended_expire(0, 1);
+    relay_drain_inbox(); /* what arrived after the thread stopped */
+    relay_ended_expire(0, 1);
     rl_free(limits);
 }

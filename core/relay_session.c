@@ -26,9 +26,6 @@ struct tcount {
 };
 static struct tcount *tenants[TENANT_BUCKETS];
 
-#define STAT_ADD(field, v) __atomic_add_fetch(&relay_stats.field, (v), __ATOMIC_RELAXED)
-#define STAT_SUB(field, v) __atomic_sub_fetch(&relay_stats.field, (v), __ATOMIC_RELAXED)
-
 static uint64_t hash_str(const char *s)
 {
     uint64_t h = 1469598103934665603ull;
@@ -37,115 +34,7 @@ static uint64_t hash_str(const char *s)
     return h;
 }
 
-/* ---- frames ---- */
-
-struct rframe *rframe_new(size_t cap, int binary)
-{
-    struct rframe *f = malloc(sizeof(*f) + RELAY_PRE + cap);
-    if (f == NULL)
-        return NULL;
-    f->refs = 1;
-    f->binary = binary;
-    f->kind = 0;
-    f->seq = 0;
-    f->len = 0;
-    f->cap = cap;
-    STAT_ADD(memory_bytes, cap);
-    return f;
-}
-
-struct rframe *rframe_reserve(struct rframe *f, size_t need)
-{
-    if (need <= f->cap)
-        return f;
-    size_t cap = f->cap * 2 > need ? f->cap * 2 : need;
-    struct rframe *n = realloc(f, sizeof(*f) + RELAY_PRE + cap);
-    if (n == NULL)
-        return NULL;
-    STAT_ADD(memory_bytes, cap - n->cap);
-    n->cap = cap;
-    return n;
-}
-
-struct rframe *rframe_text(const char *text)
-{
-    size_t len = strlen(text);
-    struct rframe *f = rframe_new(len, 0);
-    if (f == NULL)
-        return NULL;
-    memcpy(f->buf + RELAY_PRE, text, len);
-    f->len = len;
-    return f;
-}
-
-void rframe_ref(struct rframe *f)
-{
-    f->refs++;
-}
-
-void rframe_unref(struct rframe *f)
-{
-    if (f != NULL && --f->refs == 0) {
-        STAT_SUB(memory_bytes, f->cap);
-        free(f);
-    }
-}
-
-/* ---- connection queues ---- */
-
-static void queue_push(struct rconn *c, struct rframe *f)
-{
-    struct rqitem *it = malloc(sizeof(*it));
-    if (it == NULL)
-        return;
-    rframe_ref(f);
-    it->f = f;
-    it->next = NULL;
-    if (c->qtail)
-        c->qtail->next = it;
-    else
-        c->qhead = it;
-    c->qtail = it;
-    c->qbytes += f->len;
-    if (c->qbytes > relay_stats.queue_high_water)
-        __atomic_store_n(&relay_stats.queue_high_water, c->qbytes, __ATOMIC_RELAXED);
-}
-
-struct rframe *rconn_dequeue(struct rconn *c)
-{
-    struct rqitem *it = c->qhead;
-    if (it == NULL)
-        return NULL;
-    c->qhead = it->next;
-    if (c->qhead == NULL)
-        c->qtail = NULL;
-    c->qbytes -= it->f->len;
-    struct rframe *f = it->f;
-    free(it);
-    return f;
-}
-
-void rconn_clear_queue(struct rconn *c)
-{
-    struct rframe *f;
-    while ((f = rconn_dequeue(c)) != NULL)
-        rframe_unref(f);
-}
-
-void rconn_enqueue(struct rconn *c, struct rframe *f)
-{
-    if (c->close_code != 0 || f == NULL)
-        return;
-    queue_push(c, f);
-    relay_io_wake(c);
-}
-
-void rconn_send_text(struct rconn *c, const char *json)
-{
-    struct rframe *f = rframe_text(json);
-    rconn_enqueue(c, f);
-    rframe_unref(f);
-}
+/* ---- sessions ---- */
 
 static void send_json(struct rconn *c, json_t *msg)
 {
@@ -155,34 +44,6 @@ static void send_json(struct rconn *c, json_t *msg)
         rconn_send_text(c, text);
     free(text);
 }
-
-void rconn_close(struct rconn *c, int code, const char *reason)
-{
-    if (c->close_code != 0)
-        return;
-    rconn_clear_queue(c);
-    c->close_code = code;
-    snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
-    relay_io_wake(c);
-}
-
-void rconn_finish(struct rconn *c, int code, const char *reason, const char *final_json)
-{
-    if (c->close_code != 0)
-        return;
-    rconn_clear_queue(c);
-    struct rframe *f = rframe_text(final_json);
-    if (f != NULL) {
-        queue_push(c, f);
-        rframe_unref(f);
-    }
-    c->close_code = code;
-    c->close_after_flush = 1;
-    snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
-    relay_io_wake(c);
-}
-
-/* ---- sessions ---- */
 
 struct rsession *rsession_find(const char *id)
 {
@@ -326,7 +187,7 @@ static void replay_history(struct rconn *a, const char *reason)
     send_json(a, json_pack("{s:s, s:I, s:s}", "type", "reset", "seq", (json_int_t)s->snapshot_seq,
                            "reason", reason));
     for (size_t i = 0; i < s->hist_n; i++)
-        queue_push(a, s->hist[i]);
+        rconn_push(a, s->hist[i]);
     relay_io_wake(a);
 }
 
@@ -406,7 +267,7 @@ static void fan_out(struct rsession *s, struct rframe *f)
                 continue;
             a->waiting_snapshot = 0;
         }
-        queue_push(a, f);
+        rconn_push(a, f);
         if (a->qbytes > limit)
             agent_overflow(a);
         else
@@ -481,7 +342,7 @@ void rsession_attach(struct rsession *s, struct rconn *c)
     if (cont) {
         for (size_t i = 0; i < s->hist_n; i++)
             if (s->hist[i]->seq > c->resume)
-                queue_push(c, s->hist[i]);
+                rconn_push(c, s->hist[i]);
         relay_io_wake(c);
     } else if (history_usable(s)) {
         replay_history(c, c->has_resume ? "resume_too_old" : "join");

@@ -96,6 +96,8 @@ struct relay_stats {
     uint64_t slow_resets, slow_closes, control_forwarded, control_refused;
 };
 extern struct relay_stats relay_stats;
+#define STAT_ADD(field, v) __atomic_add_fetch(&relay_stats.field, (v), __ATOMIC_RELAXED)
+#define STAT_SUB(field, v) __atomic_sub_fetch(&relay_stats.field, (v), __ATOMIC_RELAXED)
 extern const struct relay_config *relay_cfg;
 
 /* --- provided by core/relay.c (the I/O layer) --- */
@@ -104,7 +106,7 @@ void relay_io_pause(struct rconn *c, int pause); /* stop or restart reading from
 double relay_io_now(void);                       /* monotonic seconds: rates, idle times */
 double relay_io_wall(void);                      /* seconds since the epoch: token expiry */
 
-/* --- core/relay_session.c --- */
+/* --- core/relay_queue.c --- */
 struct rframe *rframe_new(size_t cap, int binary);
 struct rframe *rframe_text(const char *text); /* a text message */
 void rframe_ref(struct rframe *f);
@@ -112,6 +114,7 @@ void rframe_unref(struct rframe *f);
 /* Grows f (realloc) to hold at least need bytes; returns the new pointer or NULL. */
 struct rframe *rframe_reserve(struct rframe *f, size_t need);
 
+/* --- core/relay_session.c --- */
 struct rsession *rsession_find(const char *id);
 /* Finds or creates the session of claims; *created tells which. NULL on out of memory. */
 struct rsession *rsession_get(const struct token_claims *claims, int *created);
@@ -120,7 +123,9 @@ void rsession_free_all(void);
 /* Calls fn for every live session (fn may end the session). */
 void rsession_foreach(void (*fn)(struct rsession *s, void *arg), void *arg);
 
-void rconn_enqueue(struct rconn *c, struct rframe *f); /* takes a new reference */
+/* --- core/relay_queue.c --- */
+void rconn_push(struct rconn *c, struct rframe *f);    /* queues a new reference, no wake */
+void rconn_enqueue(struct rconn *c, struct rframe *f); /* takes a new reference, wakes c */
 void rconn_send_text(struct rconn *c, const char *json);
 void rconn_close(struct rconn *c, int code, const char *reason); /* drops the queue */
 /* Drops the queue, sends final_json, then closes with code. */
@@ -163,8 +168,12 @@ int relay_worker_start(const char *database_url);
 void relay_worker_stop(void);
 /* Called by the worker (any thread): a session ended elsewhere; relay.c closes its sockets. */
 void relay_notify_ended(const char *session_id, const char *reason);
+/* --- core/relay_ended.c --- */
 /* Relay thread: 1 if the session is known to have ended. */
 int relay_is_ended(const char *session_id);
 void relay_mark_ended(const char *session_id);
+void relay_ended_expire(double now, int all); /* forgets entries older than tokens live */
+void relay_drain_inbox(void);                 /* relay thread: act on what other threads said */
+void relay_io_cancel(void);                   /* any thread: wake the relay thread */
 
 #endif
