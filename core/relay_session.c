@@ -545,7 +545,20 @@ static void tick_one(struct rsession *s, void *arg)
     }
 }
 
+/* Under memory pressure, sessions nobody is connected to give up their history first: a client
+ * that comes back gets waiting_snapshot and the visitor is asked for a new page. */
+static void shed_idle_history(struct rsession *s, void *arg)
+{
+    (void)arg;
+    if (s->idle_since > 0 && s->hist_n > 0) {
+        history_clear(s);
+        s->hist_incomplete = 1;
+    }
+}
+
 void rsession_tick(double now)
 {
     rsession_foreach(tick_one, &now);
+    if (relay_stats.memory_bytes > relay_cfg->max_memory / 10 * 9)
+        rsession_foreach(shed_idle_history, NULL);
 }

@@ -958,6 +958,35 @@ static void test_node_memory_ceiling_makes_the_visitor_slow_down_memory(void **s
     conn_free(v);
 }
 
+static void test_memory_pressure_makes_idle_sessions_drop_their_history(void **st)
+{
+    (void)st;
+    struct rconn *v = visitor_new(1);
+    struct rconn *v2 =
+        conn_new(RROLE_VISITOR, "ses_01M881EV6E9182A88VPH0A13T9", "visitor", NULL, 1);
+    struct rsession *idle = join(v), *busy = join(v2);
+    snap(v, 1);
+    events(v, 2, 5);
+    snap(v2, 1);
+    events(v2, 2, 5);
+    rsession_detach(v); /* nobody is connected to the first session any more */
+    assert_true(idle->hist_n > 0);
+
+    test_cfg.max_memory = (size_t)1 << 30; /* far from the ceiling: nothing is dropped */
+    rsession_tick(fake_now);
+    assert_true(idle->hist_n > 0);
+
+    test_cfg.max_memory = relay_stats.memory_bytes; /* at the ceiling */
+    rsession_tick(fake_now);
+    assert_int_equal(idle->hist_n, 0);
+    assert_int_equal(idle->hist_incomplete, 1);
+    assert_true(busy->hist_n > 0); /* a session with a visitor keeps its page */
+    test_cfg.max_memory = (size_t)1 << 30;
+
+    conn_free(v2);
+    conn_free(v);
+}
+
 /* ---- control policy ---- */
 
 static void test_pointer_is_forwarded_to_the_visitor_as_control_with_agent_and_action(void **st)
@@ -1434,6 +1463,7 @@ int main(void)
         T(test_frame_budget_slow_down_from_5th_frame_at_4_per_second_and_resend_accepted),
         T(test_byte_budget_slow_down_and_big_frame_passes_on_empty_bucket),
         T(test_node_memory_ceiling_makes_the_visitor_slow_down_memory),
+        T(test_memory_pressure_makes_idle_sessions_drop_their_history),
         T(test_pointer_is_forwarded_to_the_visitor_as_control_with_agent_and_action),
         T(test_click_without_consent_is_refused_no_consent_with_ref_echoed),
         T(test_request_control_refused_remote_control_off_by_token_or_session),
