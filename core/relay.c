@@ -28,8 +28,12 @@ const struct relay_config *relay_cfg;
 static struct lws_context *ctx;
 static pthread_t thread;
 static volatile int stopping, draining, drain_requested, drain_started;
+
+int relay_is_draining(void)
+{
+    return draining;
+}
 static lws_sorted_usec_list_t tick_sul;
-static struct rl_table *limits; /* node handshakes and tenants' new sessions */
 
 /* ---- helpers for the session layer ---- */
 
@@ -59,159 +63,6 @@ double relay_io_wall(void)
 double relay_io_now(void)
 {
     return time_monotonic();
-}
-
-/* ---- handshake ---- */
-
-/* Answers a refused upgrade with status, an optional Retry-After and a JSON body. Returns 1
- * (what LWS_CALLBACK_HTTP_CONFIRM_UPGRADE expects once it has answered itself). */
-static int refuse(struct lws *wsi, unsigned status, const char *code, const char *detail,
-                  int retry_after)
-{
-    unsigned char buf[LWS_PRE + 1024];
-    unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
-    char body[LWS_PRE + 384];
-    int n = snprintf(body + LWS_PRE, sizeof(body) - LWS_PRE, "{\"code\":\"%s\",\"detail\":\"%s\"}",
-                     code, detail);
-    if (lws_add_http_common_headers(wsi, status, "application/json", (lws_filepos_t)n, &p, end))
-        return -1;
-    if (retry_after > 0) {
-        char ra[16];
-        int rl = snprintf(ra, sizeof(ra), "%d", retry_after);
-        if (lws_add_http_header_by_name(
-                wsi, (const unsigned char *)"retry-after:", (const unsigned char *)ra, rl, &p, end))
-            return -1;
-    }
-    if (lws_finalize_write_http_header(wsi, start, &p, end))
-        return -1;
-    if (lws_write(wsi, (unsigned char *)body + LWS_PRE, (size_t)n, LWS_WRITE_HTTP_FINAL) != n)
-        return -1;
-    return 1;
-}
-
-/* Finds the token: the access_token query parameter (browsers), else a Bearer header. The URI
- * is never logged, since it carries the token. */
-static int find_token(struct lws *wsi, char *out, size_t size)
-{
-    char hdr[TOKEN_MAX_LEN + 32];
-    const char *q = lws_get_urlarg_by_name(wsi, "access_token=", hdr, (int)sizeof(hdr));
-    if (q != NULL && strlen(q) < size) {
-        snprintf(out, size, "%s", q);
-        return 0;
-    }
-    if (lws_hdr_copy(wsi, hdr, sizeof(hdr), WSI_TOKEN_HTTP_AUTHORIZATION) > 7 &&
-        strncasecmp(hdr, "Bearer ", 7) == 0 && strlen(hdr + 7) < size) {
-        snprintf(out, size, "%s", hdr + 7);
-        return 0;
-    }
-    return -1;
-}
-
-static int parse_resume(struct lws *wsi, int *has, uint64_t *value)
-{
-    /* As big as the token: lws stops looking at the first argument that does not fit. */
-    char buf[TOKEN_MAX_LEN + 32];
-    const char *v = lws_get_urlarg_by_name(wsi, "resume=", buf, (int)sizeof(buf));
-    *has = 0;
-    *value = 0;
-    if (v == NULL)
-        return 0;
-    if (*v == '\0' || strlen(v) > 19)
-        return -1;
-    for (const char *p = v; *p; p++) {
-        if (*p < '0' || *p > '9')
-            return -1;
-        *value = *value * 10 + (uint64_t)(*p - '0');
-    }
-    *has = 1;
-    return 0;
-}
-
-static int retry_seconds(double s)
-{
-    int r = (int)(s + 0.999);
-    return r < 1 ? 1 : r;
-}
-
-/* Decides a handshake. Returns 0 to upgrade (with the connection in the wsi's opaque data),
- * else the value LWS_CALLBACK_HTTP_CONFIRM_UPGRADE must return. */
-static int admit(struct lws *wsi)
-{
-    char uri[128], token[TOKEN_MAX_LEN + 1];
-    struct rl_result rr;
-    if (draining) {
-        __atomic_add_fetch(&relay_stats.rej_draining, 1, __ATOMIC_RELAXED);
-        return refuse(wsi, 503, "draining", "this node is shutting down; reconnect", 1);
-    }
-    if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 ||
-        strcmp(uri, "/v1/relay") != 0) {
-        __atomic_add_fetch(&relay_stats.rej_bad_request, 1, __ATOMIC_RELAXED);
-        return refuse(wsi, 400, "bad_request", "the relay path is /v1/relay", 0);
-    }
-    int has_resume;
-    uint64_t resume;
-    if (parse_resume(wsi, &has_resume, &resume) != 0) {
-        __atomic_add_fetch(&relay_stats.rej_bad_request, 1, __ATOMIC_RELAXED);
-        return refuse(wsi, 400, "bad_request", "resume must be an unsigned integer", 0);
-    }
-    struct token_claims claims;
-    int rc = find_token(wsi, token, sizeof(token));
-    if (rc == 0)
-        rc = token_verify(relay_cfg->jwt_secret, relay_cfg->jwt_secret_len, token,
-                          (int64_t)time_now(), NULL, &claims);
-    else
-        rc = TOKEN_EMALFORMED;
-    if (rc != TOKEN_OK) {
-        __atomic_add_fetch(&relay_stats.rej_invalid_token, 1, __ATOMIC_RELAXED);
-        return refuse(wsi, 401, "invalid_token", token_error_str(rc), 0);
-    }
-    if (relay_is_ended(claims.sid)) {
-        __atomic_add_fetch(&relay_stats.rej_ended, 1, __ATOMIC_RELAXED);
-        return refuse(wsi, 404, "session_ended", "this session has ended", 0);
-    }
-    struct rsession *s = rsession_find(claims.sid);
-    int agents_max = claims.lim.agents_per_session > 0 ? claims.lim.agents_per_session : 1000000;
-    if (claims.role == TOKEN_ROLE_AGENT && s != NULL && s->n_agents >= agents_max) {
-        __atomic_add_fetch(&relay_stats.rej_agent_limit, 1, __ATOMIC_RELAXED);
-        return refuse(wsi, 403, "agent_limit", "this session has all the agents it may have", 0);
-    }
-    double now = time_monotonic();
-    int hps = relay_cfg->handshakes_per_second;
-    /* The priority lane: a resume draws from the node's handshake budget but is never refused
-     * by it, so during a reconnect storm ongoing sessions get in while new ones wait. */
-    rl_take(limits, "\x01node", hps, hps, now, &rr);
-    if (!has_resume) {
-        if (s == NULL && claims.lim.concurrent_sessions > 0 &&
-            rsession_count_tenant(claims.tid) >= claims.lim.concurrent_sessions) {
-            __atomic_add_fetch(&relay_stats.rej_session_limit, 1, __ATOMIC_RELAXED);
-            return refuse(wsi, 429, "session_limit",
-                          "the tenant has all the live sessions it may have on this node", 30);
-        }
-        if (!rr.allowed) {
-            __atomic_add_fetch(&relay_stats.rej_saturated, 1, __ATOMIC_RELAXED);
-            return refuse(wsi, 429, "rate_limited", "this node is busy; retry shortly",
-                          retry_seconds(rr.retry_after));
-        }
-        if (s == NULL && claims.lim.sessions_per_minute > 0) {
-            double rate = claims.lim.sessions_per_minute / 60.0;
-            int burst = rate < 1 ? 1 : (int)rate;
-            rl_take(limits, claims.tid, rate, burst, now, &rr);
-            if (!rr.allowed) {
-                __atomic_add_fetch(&relay_stats.rej_rate, 1, __ATOMIC_RELAXED);
-                return refuse(wsi, 429, "rate_limited", "the tenant starts sessions too fast",
-                              retry_seconds(rr.retry_after));
-            }
-        }
-    }
-    struct rconn *c = calloc(1, sizeof(*c));
-    if (c == NULL)
-        return -1;
-    c->claims = claims;
-    c->role = claims.role == TOKEN_ROLE_AGENT ? RROLE_AGENT : RROLE_VISITOR;
-    c->has_resume = has_resume;
-    c->resume = resume;
-    lws_set_opaque_user_data(wsi, c);
-    return 0;
 }
 
 /* ---- connections ---- */
@@ -414,9 +265,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     struct rconn *c = lws_get_opaque_user_data(wsi);
     switch (reason) {
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
-        return admit(wsi);
+        return relay_admit(wsi);
     case LWS_CALLBACK_HTTP: {
-        int r = refuse(wsi, 400, "bad_request", "the relay speaks WebSocket only, at /v1/relay", 0);
+        int r = relay_refuse(wsi, 400, "bad_request",
+                             "the relay speaks WebSocket only, at /v1/relay", 0);
         return r < 0 || lws_http_transaction_completed(wsi) ? -1 : 0;
     }
     case LWS_CALLBACK_ESTABLISHED: {
@@ -491,8 +343,7 @@ static void *service(void *arg)
 int relay_start(const struct relay_config *cfg)
 {
     relay_cfg = cfg;
-    limits = rl_new(65536);
-    if (limits == NULL)
+    if (relay_admit_init() != 0)
         return -1;
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_log);
     struct lws_context_creation_info info;
@@ -513,13 +364,13 @@ int relay_start(const struct relay_config *cfg)
         log_json(LOG_ERROR, "relay could not listen",
                  json_pack("{s:s, s:i, s:s}", "host", cfg->listen_host, "port", cfg->listen_port,
                            "hint", "is the port free? change --relay-listen"));
-        rl_free(limits);
+        relay_admit_free();
         return -1;
     }
     if (relay_worker_start(cfg->database_url) != 0) {
         lws_context_destroy(ctx);
         ctx = NULL;
-        rl_free(limits);
+        relay_admit_free();
         return -1;
     }
     lws_sul_schedule(ctx, 0, &tick_sul, tick, LWS_US_PER_SEC);
@@ -559,5 +410,5 @@ void relay_stop(void)
     rsession_free_all();
     relay_drain_inbox(); /* what arrived after the thread stopped */
     relay_ended_expire(0, 1);
-    rl_free(limits);
+    relay_admit_free();
 }

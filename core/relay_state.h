@@ -168,6 +168,18 @@ int relay_worker_start(const char *database_url);
 void relay_worker_stop(void);
 /* Called by the worker (any thread): a session ended elsewhere; relay.c closes its sockets. */
 void relay_notify_ended(const char *session_id, const char *reason);
+/* --- core/relay_admit.c (struct lws is opaque here) --- */
+struct lws;
+int relay_admit_init(void);
+void relay_admit_free(void);
+/* Decides an upgrade: 0 admits it (the connection is in the wsi's opaque user data), else what
+ * LWS_CALLBACK_HTTP_CONFIRM_UPGRADE must return. */
+int relay_admit(struct lws *wsi);
+/* Answers with status, a JSON {"code","detail"} body and Retry-After when retry_after > 0. */
+int relay_refuse(struct lws *wsi, unsigned status, const char *code, const char *detail,
+                 int retry_after);
+int relay_is_draining(void);
+
 /* --- core/relay_ended.c --- */
 /* Relay thread: 1 if the session is known to have ended. */
 int relay_is_ended(const char *session_id);
