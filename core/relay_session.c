@@ -458,11 +458,11 @@ void rsession_visitor_frame(struct rconn *c, struct rframe *f)
             STAT_ADD(drop_memory, 1);
         else
             STAT_ADD(drop_rate, 1);
-        if (s->want_from != h.seq) {
-            s->want_from = h.seq;
-            send_json(c, json_pack("{s:s, s:I, s:i, s:s}", "type", "slow_down", "from",
-                                   (json_int_t)h.seq, "retry_after_ms", retry_ms, "reason", why));
-        }
+        /* Always answered: this is the frame the relay expects (later ones are dropped above as
+         * a gap), so a resend that is still over budget gets a new slow_down, never silence. */
+        s->want_from = h.seq;
+        send_json(c, json_pack("{s:s, s:I, s:i, s:s}", "type", "slow_down", "from",
+                               (json_int_t)h.seq, "retry_after_ms", retry_ms, "reason", why));
         rframe_unref(f);
         return;
     }

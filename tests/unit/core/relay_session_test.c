@@ -885,7 +885,10 @@ test_frame_budget_slow_down_from_5th_frame_at_4_per_second_and_resend_accepted(v
     assert_true(num(sd, "retry_after_ms") > 0 && num(sd, "retry_after_ms") <= 1000);
     json_decref(sd);
     event(v, 6); /* pipelined behind 5: a gap now, and no second message */
-    event(v, 5); /* resent too early: refused again, no second slow_down */
+    event(v, 5); /* resent too early: refused again, and told so (never silence) */
+    json_t *again = next_json(v, "slow_down");
+    assert_int_equal(num(again, "from"), 5);
+    json_decref(again);
     expect_empty(v);
     expect_frames(a, 1, 4);
     expect_empty(a);
