@@ -15,7 +15,6 @@
 
 #define JOIN_CODE_ATTEMPTS 8
 
-static const char *const remote_control_values[] = {"off", "ask", NULL};
 static const char *const status_values[] = {"pending", "active", "ended", NULL};
 static const struct vfield visitor_fields[] = {
     {"external_id", V_STRING, 0, 1, 1, 200, VF_NONE, NULL, NULL, 0},
@@ -24,13 +23,9 @@ static const struct vfield visitor_fields[] = {
     {"custom", V_FREE_OBJECT, 0, 0, 0, 50, VF_NONE, NULL, NULL, 0},
     {NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, 0},
 };
-static const struct vfield permission_fields[] = {
-    {"remote_control", V_ENUM, 0, 0, 0, 0, VF_NONE, remote_control_values, NULL, 0},
-    {NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, 0},
-};
 static const struct vfield create_fields[] = {
     {"visitor", V_OBJECT, 0, 0, 0, 0, VF_NONE, NULL, visitor_fields, 0},
-    {"permissions", V_OBJECT, 0, 0, 0, 0, VF_NONE, NULL, permission_fields, 0},
+    {"permissions", V_OBJECT, 0, 0, 0, 0, VF_NONE, NULL, validate_permission_fields, 0},
     {"expires_in_seconds", V_INT, 0, 0, 60, 86400, VF_NONE, NULL, NULL, 0},
     {NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, 0},
 };
@@ -41,7 +36,7 @@ static const struct vfield agent_fields[] = {
 };
 static const struct vfield token_fields[] = {
     {"agent", V_OBJECT, 1, 0, 0, 0, VF_NONE, NULL, agent_fields, 0},
-    {"permissions", V_OBJECT, 0, 0, 0, 0, VF_NONE, NULL, permission_fields, 0},
+    {"permissions", V_OBJECT, 0, 0, 0, 0, VF_NONE, NULL, validate_permission_fields, 0},
     {"ttl_seconds", V_INT, 0, 0, 60, 86400, VF_NONE, NULL, NULL, 0},
     {NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, 0},
 };

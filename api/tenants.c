@@ -12,7 +12,6 @@
 #include "api/validate.h"
 #include "core/ids.h"
 
-static const char *const remote_control_values[] = {"off", "ask", NULL};
 static const char *const limit_names[] = {"concurrent_sessions",
                                           "sessions_per_minute",
                                           "frames_per_second",
@@ -34,10 +33,6 @@ static const struct vfield masking_fields[] = {
     {"mask_all_inputs", V_BOOL, 0, 0, 0, 0, VF_NONE, NULL, NULL, 0},
     {NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, 0},
 };
-static const struct vfield permission_fields[] = {
-    {"remote_control", V_ENUM, 0, 0, 0, 0, VF_NONE, remote_control_values, NULL, 0},
-    {NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, 0},
-};
 static const struct vfield limit_fields[] = {
     {"concurrent_sessions", V_INT, 0, 0, 1, 1000000, VF_NONE, NULL, NULL, 0},
     {"sessions_per_minute", V_INT, 0, 0, 1, 1000000, VF_NONE, NULL, NULL, 0},
@@ -51,7 +46,7 @@ static const struct vfield limit_fields[] = {
     {"branding", V_OBJECT, 0, 0, 0, 0, VF_NONE, NULL, branding_fields, 0},                         \
         {"allowed_origins", V_STR_ARRAY, 0, 0, 0, 50, VF_ORIGIN, NULL, NULL, 255},                 \
         {"masking", V_OBJECT, 0, 0, 0, 0, VF_NONE, NULL, masking_fields, 0},                       \
-        {"permissions", V_OBJECT, 0, 0, 0, 0, VF_NONE, NULL, permission_fields, 0},                \
+        {"permissions", V_OBJECT, 0, 0, 0, 0, VF_NONE, NULL, validate_permission_fields, 0},       \
         {"limits", V_OBJECT, 0, 0, 0, 0, VF_NONE, NULL, limit_fields, 0},                          \
     {                                                                                              \
         NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, 0                                                      \
@@ -312,9 +307,14 @@ done:
     target_free(&t);
 }
 
-/* Common to delete, suspend and reactivate: only a parent (or the admin) acts on a tenant. */
+/* Common to delete, suspend and reactivate: opens a transaction and checks that the caller is
+ * the tenant's parent (or the admin); only then may it act on the tenant. */
 static int load_managed(struct http_ctx *c, const char *id)
 {
+    PGresult *b = http_db(c, &q_begin, 0, NULL);
+    if (b == NULL)
+        return -1;
+    PQclear(b);
     struct target t;
     if (load_target(c, id, &t) != 0)
         return -1;
@@ -344,14 +344,10 @@ void tenants_delete(struct http_ctx *c)
         "SELECT (SELECT count(*) FROM doomed), (SELECT count(*) FROM s), (SELECT count(*) FROM k)",
         0};
     const char *id = http_param(c, "id");
-    PGresult *r = http_db(c, &q_begin, 0, NULL);
-    if (r == NULL)
-        return;
-    PQclear(r);
     if (load_managed(c, id) != 0)
         return;
     const char *params[] = {id};
-    r = http_db(c, &q, 1, params);
+    PGresult *r = http_db(c, &q, 1, params);
     if (r == NULL)
         return;
     PQclear(r);
@@ -386,13 +382,10 @@ static void set_status(struct http_ctx *c, const char *status)
     if (http_validate_body(c, empty_fields) != 0)
         return;
     const char *id = http_param(c, "id");
-    PGresult *r = http_db(c, &q_begin, 0, NULL);
-    if (r == NULL)
-        return;
-    PQclear(r);
     if (load_managed(c, id) != 0)
         return;
     const char *params[] = {id};
+    PGresult *r;
     int suspend = strcmp(status, "suspended") == 0;
     if (suspend) {
         r = http_db(c, &q_end_sessions, 1, params);

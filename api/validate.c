@@ -11,6 +11,12 @@ static const char *const scope_names[] = {
     "tenants:read",  "tenants:write",  "api_keys:read",      "api_keys:write",
     "sessions:read", "sessions:write", "agent_tokens:write", NULL};
 
+static const char *const remote_control_values[] = {"off", "ask", NULL};
+const struct vfield validate_permission_fields[] = {
+    {"remote_control", V_ENUM, 0, 0, 0, 0, VF_NONE, remote_control_values, NULL, 0},
+    {NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, 0},
+};
+
 size_t validate_utf8_length(const char *s)
 {
     size_t n = 0;

@@ -53,6 +53,9 @@ struct verror {
     char detail[320];
 };
 
+/* {"remote_control": "off" | "ask"}: the permissions object of tenants, sessions and tokens. */
+extern const struct vfield validate_permission_fields[];
+
 /* Validates obj against fields. Returns 0 or -1 with *err filled. */
 int validate_object(const json_t *obj, const struct vfield *fields, struct verror *err);
 

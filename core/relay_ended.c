@@ -20,10 +20,7 @@ static struct ended *ended_set[ENDED_BUCKETS];
 
 static unsigned ended_bucket(const char *id)
 {
-    unsigned h = 2166136261u;
-    for (; *id; id++)
-        h = (h ^ (unsigned char)*id) * 16777619u;
-    return h % ENDED_BUCKETS;
+    return (unsigned)(relay_hash(id) % ENDED_BUCKETS);
 }
 
 int relay_is_ended(const char *id)

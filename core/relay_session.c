@@ -26,14 +26,6 @@ struct tcount {
 };
 static struct tcount *tenants[TENANT_BUCKETS];
 
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
-
 /* ---- sessions ---- */
 
 static void send_json(struct rconn *c, json_t *msg)
@@ -47,7 +39,7 @@ static void send_json(struct rconn *c, json_t *msg)
 
 struct rsession *rsession_find(const char *id)
 {
-    for (struct rsession *s = buckets[hash_str(id) % SESSION_BUCKETS]; s; s = s->hnext)
+    for (struct rsession *s = buckets[relay_hash(id) % SESSION_BUCKETS]; s; s = s->hnext)
         if (strcmp(s->id, id) == 0)
             return s;
     return NULL;
@@ -55,7 +47,7 @@ struct rsession *rsession_find(const char *id)
 
 static struct tcount *tenant_slot(const char *tenant, int create)
 {
-    struct tcount **head = &tenants[hash_str(tenant) % TENANT_BUCKETS];
+    struct tcount **head = &tenants[relay_hash(tenant) % TENANT_BUCKETS];
     for (struct tcount *t = *head; t; t = t->next)
         if (strcmp(t->tenant, tenant) == 0)
             return t;
@@ -101,7 +93,7 @@ struct rsession *rsession_get(const struct token_claims *claims, int *created)
     s->lim.agents_per_session = or_default(s->lim.agents_per_session);
     s->remote_control = claims->remote_control;
     s->idle_since = relay_io_now();
-    uint64_t b = hash_str(s->id) % SESSION_BUCKETS;
+    uint64_t b = relay_hash(s->id) % SESSION_BUCKETS;
     s->hnext = buckets[b];
     buckets[b] = s;
     t->n++;
@@ -121,7 +113,7 @@ static void history_clear(struct rsession *s)
 
 static void session_free(struct rsession *s)
 {
-    struct rsession **pp = &buckets[hash_str(s->id) % SESSION_BUCKETS];
+    struct rsession **pp = &buckets[relay_hash(s->id) % SESSION_BUCKETS];
     while (*pp && *pp != s)
         pp = &(*pp)->hnext;
     if (*pp)

@@ -84,6 +84,15 @@ struct rsession {
     struct rsession *hnext;    /* hash chain */
 };
 
+/* FNV-1a of a NUL-terminated string: the relay's hash tables key on session and tenant ids. */
+static inline uint64_t relay_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
 /* Node-wide counters (relay thread writes, any thread reads with relaxed atomics). */
 struct relay_stats {
     uint64_t conns_visitor, conns_agent, sessions_live;
