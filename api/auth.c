@@ -36,10 +36,18 @@ struct ac_entry {
     struct principal p; /* allowed_origins owned by the entry */
 };
 
+struct tc_entry {
+    char tenant[48];
+    uint64_t gen;
+    double fetched;
+    struct tenant_info info;
+};
+
 struct auth_cache {
     uint64_t gen;
     pthread_mutex_t locks[AC_LOCKS];
     struct ac_entry slots[AC_SLOTS];
+    struct tc_entry tenants[AC_SLOTS];
 };
 
 struct auth_cache *auth_cache_new(void)
@@ -377,5 +385,64 @@ int auth_resolve_tenant(struct http_ctx *c)
     }
     snprintf(c->tenant_id, sizeof(c->tenant_id), "%s", h);
     c->tenant_is_self = 0;
+    return 0;
+}
+
+static void parse_limits(const char *text, struct token_limits *lim)
+{
+    json_t *j = json_loads(text, 0, NULL);
+    lim->concurrent_sessions = (int)json_integer_value(json_object_get(j, "concurrent_sessions"));
+    lim->sessions_per_minute = (int)json_integer_value(json_object_get(j, "sessions_per_minute"));
+    lim->frames_per_second = (int)json_integer_value(json_object_get(j, "frames_per_second"));
+    lim->bytes_per_second = (int)json_integer_value(json_object_get(j, "bytes_per_second"));
+    lim->agents_per_session = (int)json_integer_value(json_object_get(j, "agents_per_session"));
+    json_decref(j);
+}
+
+int auth_tenant_info(struct http_ctx *c, const char *tenant_id, struct tenant_info *out)
+{
+    static struct db_stmt q = {
+        "auth_tenant_info",
+        "SELECT t.settings->'permissions'->>'remote_control', "
+        "  limits_min(t.settings->'limits', p.settings->'limits')::text "
+        "FROM tenants t LEFT JOIN tenants p ON p.id = t.parent_id WHERE t.id = $1",
+        0};
+    struct auth_cache *ac = c->srv->auth;
+    uint64_t gen = __atomic_load_n(&ac->gen, __ATOMIC_SEQ_CST);
+    double now = time_now();
+    uint64_t h = 1469598103934665603ull;
+    for (const char *p = tenant_id; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    uint64_t slot = h % AC_SLOTS;
+    pthread_mutex_t *lock = &ac->locks[slot % AC_LOCKS];
+    struct tc_entry *e = &ac->tenants[slot];
+    pthread_mutex_lock(lock);
+    int hit = c->cfg->key_cache_seconds > 0 && e->gen == gen && strcmp(e->tenant, tenant_id) == 0 &&
+              now - e->fetched < c->cfg->key_cache_seconds;
+    if (hit)
+        *out = e->info;
+    pthread_mutex_unlock(lock);
+    if (hit)
+        return 0;
+
+    const char *params[] = {tenant_id};
+    PGresult *r = http_db(c, &q, 1, params);
+    if (r == NULL)
+        return -1;
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        http_not_found(c, "tenant");
+        return -1;
+    }
+    memset(out, 0, sizeof(*out));
+    out->remote_control_ask = strcmp(PQgetvalue(r, 0, 0), "ask") == 0;
+    parse_limits(PQgetvalue(r, 0, 1), &out->lim);
+    PQclear(r);
+    pthread_mutex_lock(lock);
+    snprintf(e->tenant, sizeof(e->tenant), "%s", tenant_id);
+    e->gen = gen;
+    e->fetched = now;
+    e->info = *out;
+    pthread_mutex_unlock(lock);
     return 0;
 }

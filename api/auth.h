@@ -10,6 +10,7 @@
 #define COBROWSE_API_AUTH_H
 
 #include "api/http.h"
+#include "core/token.h"
 
 struct auth_cache *auth_cache_new(void);
 void auth_cache_free(struct auth_cache *cache);
@@ -23,6 +24,15 @@ int auth_authenticate(struct http_ctx *c);
 /* Applies the Cobrowse-Tenant header: sets c->tenant_id. Returns 0, or -1 after answering
  * 400/403/404. */
 int auth_resolve_tenant(struct http_ctx *c);
+
+/* What session creation and agent tokens need to know about a tenant: its default remote control
+ * permission and its effective limits (capped by its parent's). Cached per node like keys. */
+struct tenant_info {
+    int remote_control_ask;
+    struct token_limits lim;
+};
+/* Fills *out for tenant_id. Returns 0, or -1 after answering (404 if it does not exist). */
+int auth_tenant_info(struct http_ctx *c, const char *tenant_id, struct tenant_info *out);
 
 /* Scope names <-> bits. */
 const char *auth_scope_name(unsigned bit);

@@ -63,18 +63,6 @@ void sessions_preflight(struct http_ctx *c)
     c->answered = 1;
 }
 
-/* Reads tenant_effective_limits() JSON into lim (the relay enforces them from the token). */
-static void parse_limits(const char *text, struct token_limits *lim)
-{
-    json_t *j = json_loads(text, 0, NULL);
-    lim->concurrent_sessions = (int)json_integer_value(json_object_get(j, "concurrent_sessions"));
-    lim->sessions_per_minute = (int)json_integer_value(json_object_get(j, "sessions_per_minute"));
-    lim->frames_per_second = (int)json_integer_value(json_object_get(j, "frames_per_second"));
-    lim->bytes_per_second = (int)json_integer_value(json_object_get(j, "bytes_per_second"));
-    lim->agents_per_session = (int)json_integer_value(json_object_get(j, "agents_per_session"));
-    json_decref(j);
-}
-
 static json_t *visitor_json(json_t *in)
 {
     json_t *v = json_pack("{s:n, s:n, s:n, s:{}}", "external_id", "name", "email", "custom");
@@ -88,11 +76,6 @@ static json_t *visitor_json(json_t *in)
 
 void sessions_create(struct http_ctx *c)
 {
-    static struct db_stmt q_tenant = {
-        "sessions_tenant_limits",
-        "SELECT t.settings->'permissions'->>'remote_control', tenant_effective_limits(t.id)::text "
-        "FROM tenants t WHERE t.id = $1",
-        0};
     /* Claims a live-session slot and inserts in one statement: if the tenant is at its limit
      * the slot CTE returns nothing and nothing is inserted. The trigger sessions_release_slot
      * gives the slot back when the session ends. */
@@ -109,22 +92,15 @@ void sessions_create(struct http_ctx *c)
         0};
     if (http_validate_body(c, create_fields) != 0)
         return;
-    const char *params1[] = {c->tenant_id};
-    PGresult *r = http_db(c, &q_tenant, 1, params1);
-    if (r == NULL)
+    struct tenant_info ti;
+    if (auth_tenant_info(c, c->tenant_id, &ti) != 0)
         return;
-    if (PQntuples(r) != 1) {
-        PQclear(r);
-        http_not_found(c, "tenant");
-        return;
-    }
-    char default_rc[8], max_live[16];
-    snprintf(default_rc, sizeof(default_rc), "%s", PQgetvalue(r, 0, 0));
-    struct token_limits lim;
-    parse_limits(PQgetvalue(r, 0, 1), &lim);
-    PQclear(r);
+    const char *default_rc = ti.remote_control_ask ? "ask" : "off";
+    struct token_limits lim = ti.lim;
+    char max_live[16];
     snprintf(max_live, sizeof(max_live), "%d", lim.concurrent_sessions);
     int per_minute = lim.sessions_per_minute;
+    PGresult *r;
 
     struct rl_result rr;
     rl_take(c->srv->tenant_limits, c->tenant_id, per_minute / 60.0, per_minute, time_monotonic(),
@@ -351,8 +327,7 @@ void sessions_agent_token(struct http_ctx *c)
     static struct db_stmt q = {
         "sessions_for_token",
         "SELECT status = 'ended' OR expires_at <= now(), permissions->>'remote_control', "
-        "extract(epoch FROM expires_at)::bigint, tenant_effective_limits(tenant_id)::text "
-        "FROM sessions WHERE id = $1 AND tenant_id = $2",
+        "extract(epoch FROM expires_at)::bigint FROM sessions WHERE id = $1 AND tenant_id = $2",
         0};
     if (http_validate_body(c, token_fields) != 0)
         return;
@@ -373,9 +348,11 @@ void sessions_agent_token(struct http_ctx *c)
     int ended = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
     int session_ask = strcmp(PQgetvalue(r, 0, 1), "ask") == 0;
     long long session_exp = atoll(PQgetvalue(r, 0, 2));
-    struct token_limits lim;
-    parse_limits(PQgetvalue(r, 0, 3), &lim);
     PQclear(r);
+    struct tenant_info ti;
+    if (auth_tenant_info(c, c->tenant_id, &ti) != 0)
+        return;
+    struct token_limits lim = ti.lim;
     if (ended) {
         http_problem(c, 409, "session_ended", NULL,
                      "This session has ended; create a new session.");

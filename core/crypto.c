@@ -40,6 +40,15 @@ int crypto_hex_decode(const char *hex, unsigned char *out, size_t out_size)
     return (int)(n / 2);
 }
 
+int crypto_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t msg_len,
+                       unsigned char out[32])
+{
+    unsigned int mac_len = 0;
+    if (HMAC(EVP_sha256(), key, (int)key_len, msg, msg_len, out, &mac_len) == NULL || mac_len != 32)
+        return -1;
+    return 0;
+}
+
 int crypto_hmac_hex(const void *key, size_t key_len, const void *msg, size_t msg_len,
                     char out[CRYPTO_HEX_SHA256])
 {

@@ -6,6 +6,10 @@
 
 #define CRYPTO_HEX_SHA256 65 /* 64 hex chars + NUL */
 
+/* HMAC-SHA256(key, msg) into out[32]. Returns 0 or -1. */
+int crypto_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t msg_len,
+                       unsigned char out[32]);
+
 /* HMAC-SHA256(key, msg) as lowercase hex into out[65]. Returns 0 or -1. */
 int crypto_hmac_hex(const void *key, size_t key_len, const void *msg, size_t msg_len,
                     char out[CRYPTO_HEX_SHA256]);

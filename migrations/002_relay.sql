@@ -21,11 +21,16 @@ CREATE TRIGGER sessions_notify_ended AFTER UPDATE OF status ON sessions
     FOR EACH ROW WHEN (OLD.status <> 'ended' AND NEW.status = 'ended')
     EXECUTE FUNCTION sessions_notify_ended();
 
--- A sub-tenant's limits are capped by its parent's: each limit is the smaller of the two.
-CREATE FUNCTION tenant_effective_limits(tid text) RETURNS jsonb LANGUAGE sql STABLE AS $$
-    SELECT jsonb_object_agg(k, LEAST((t.settings->'limits'->>k)::bigint,
-                                     COALESCE((p.settings->'limits'->>k)::bigint, 9223372036854775807)))
-    FROM tenants t LEFT JOIN tenants p ON p.id = t.parent_id,
-         jsonb_object_keys(t.settings->'limits') AS k
-    WHERE t.id = tid
+-- A sub-tenant's limits are capped by its parent's: each limit is the smaller of the two. A plain
+-- expression (no FROM) so PostgreSQL inlines it: the session-creation path calls it every time.
+-- The keys are the ones api/tenants.c validates; a new limit is added here too.
+CREATE FUNCTION limits_min(own jsonb, parent jsonb) RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN parent IS NULL THEN own ELSE jsonb_build_object(
+        'concurrent_sessions', LEAST((own->>'concurrent_sessions')::bigint, (parent->>'concurrent_sessions')::bigint),
+        'sessions_per_minute', LEAST((own->>'sessions_per_minute')::bigint, (parent->>'sessions_per_minute')::bigint),
+        'frames_per_second', LEAST((own->>'frames_per_second')::bigint, (parent->>'frames_per_second')::bigint),
+        'bytes_per_second', LEAST((own->>'bytes_per_second')::bigint, (parent->>'bytes_per_second')::bigint),
+        'agents_per_session', LEAST((own->>'agents_per_session')::bigint, (parent->>'agents_per_session')::bigint),
+        'api_requests_per_second', LEAST((own->>'api_requests_per_second')::bigint, (parent->>'api_requests_per_second')::bigint))
+    END
 $$;
