@@ -426,14 +426,9 @@ int auth_tenant_info(struct http_ctx *c, const char *tenant_id, struct tenant_in
         return 0;
 
     const char *params[] = {tenant_id};
-    PGresult *r = http_db(c, &q, 1, params);
+    PGresult *r = http_db_one(c, &q, 1, params, "tenant");
     if (r == NULL)
         return -1;
-    if (PQntuples(r) != 1) {
-        PQclear(r);
-        http_not_found(c, "tenant");
-        return -1;
-    }
     memset(out, 0, sizeof(*out));
     out->remote_control_ask = strcmp(PQgetvalue(r, 0, 0), "ask") == 0;
     parse_limits(PQgetvalue(r, 0, 1), &out->lim);

@@ -268,6 +268,18 @@ int http_validate_body(struct http_ctx *c, const struct vfield *fields)
     return 0;
 }
 
+PGresult *http_db_one(struct http_ctx *c, struct db_stmt *stmt, int n, const char *const *params,
+                      const char *what)
+{
+    PGresult *r = http_db(c, stmt, n, params);
+    if (r != NULL && PQntuples(r) != 1) {
+        PQclear(r);
+        http_not_found(c, what);
+        return NULL;
+    }
+    return r;
+}
+
 int http_reply_one(struct http_ctx *c, struct db_stmt *stmt, int n, const char *const *params,
                    const char *what)
 {

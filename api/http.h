@@ -106,6 +106,10 @@ void http_reply_list(struct http_ctx *c, PGresult *res, int limit);
  * Returns 0, or -1 after answering 400 invalid_parameter. */
 int http_check_query(struct http_ctx *c, const char *const *allowed);
 
+/* Runs stmt and returns its result if it has exactly one row; otherwise answers 404 for `what`
+ * (or the database error) and returns NULL. The caller PQclear()s the result. */
+PGresult *http_db_one(struct http_ctx *c, struct db_stmt *stmt, int n, const char *const *params,
+                      const char *what);
 /* Runs stmt and answers 200 with column 0 of its single row, or 404 for `what` when it returns no
  * row. Returns 1 if a row was found, 0 if not, -1 on a database error (answered too). */
 int http_reply_one(struct http_ctx *c, struct db_stmt *stmt, int n, const char *const *params,

@@ -337,14 +337,9 @@ void sessions_agent_token(struct http_ctx *c)
         return;
     }
     const char *params[] = {id, c->tenant_id};
-    PGresult *r = http_db(c, &q, 2, params);
+    PGresult *r = http_db_one(c, &q, 2, params, "session");
     if (r == NULL)
         return;
-    if (PQntuples(r) != 1) {
-        PQclear(r);
-        http_not_found(c, "session");
-        return;
-    }
     int ended = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
     int session_ask = strcmp(PQgetvalue(r, 0, 1), "ask") == 0;
     long long session_exp = atoll(PQgetvalue(r, 0, 2));

@@ -124,14 +124,9 @@ void tenants_create(struct http_ctx *c)
     const char *parent = c->tenant_id[0] ? c->tenant_id : NULL;
     if (parent != NULL) {
         const char *params[] = {parent};
-        PGresult *r = http_db(c, &q_parent, 1, params);
+        PGresult *r = http_db_one(c, &q_parent, 1, params, "tenant");
         if (r == NULL)
             goto done;
-        if (PQntuples(r) != 1) {
-            PQclear(r);
-            http_not_found(c, "tenant");
-            goto done;
-        }
         int parent_is_sub = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
         parent_limits = json_loads(PQgetvalue(r, 0, 1), 0, NULL);
         PQclear(r);
@@ -218,14 +213,9 @@ static int load_target(struct http_ctx *c, const char *id, struct target *t)
         return -1;
     }
     const char *params[] = {id, c->tenant_id};
-    PGresult *r = http_db(c, &q, 2, params);
+    PGresult *r = http_db_one(c, &q, 2, params, "tenant");
     if (r == NULL)
         return -1;
-    if (PQntuples(r) != 1) {
-        PQclear(r);
-        http_not_found(c, "tenant");
-        return -1;
-    }
     t->found = 1;
     t->settings = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
     t->has_parent = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
