@@ -1,6 +1,6 @@
-/* The relay's I/O layer over libwebsockets: the service thread, handshake admission (tokens,
- * limits, the priority lane), message assembly, writes, the cross-thread inbox, drain.
- * The session logic is in core/relay_session.c and core/relay_control.c. */
+/* The relay's I/O layer over libwebsockets: the service thread, message assembly, batched
+ * writes, closing, drain. Admission is core/relay_admit.c, the session logic
+ * core/relay_session.c and core/relay_control.c, ended sessions core/relay_ended.c. */
 #include "core/relay.h"
 
 #include <jansson.h>
@@ -14,15 +14,12 @@
 
 #include "core/ids.h"
 #include "core/log.h"
-#include "core/ratelimit.h"
 #include "core/relay_state.h"
 #include "core/timeutil.h"
 
 _Static_assert(RELAY_PRE >= LWS_PRE, "RELAY_PRE must leave room for the WebSocket header");
 
-#define ENDED_BUCKETS      65536
-#define ENDED_KEEP_SECONDS (25 * 3600)  /* longer than any token lives */
-#define RELAY_BATCH_BYTES  (256 * 1024) /* one send() carries up to this many queued bytes */
+#define RELAY_BATCH_BYTES (256 * 1024) /* one send() carries up to this many queued bytes */
 
 const struct relay_config *relay_cfg;
 static struct lws_context *ctx;
@@ -82,14 +79,13 @@ static int on_receive(struct lws *wsi, struct rconn *c, const void *in, size_t l
         return 0;
     if (lws_is_first_fragment(wsi) || c->rx == NULL) {
         rframe_unref(c->rx);
-        size_t want = len + lws_remaining_packet_payload(wsi);
+        c->rx = NULL;
         c->rx_binary = lws_frame_is_binary(wsi);
-        c->rx = rframe_new(want < 256 ? 256 : want, c->rx_binary);
-        if (c->rx == NULL)
-            return -1;
     }
     size_t limit = c->rx_binary ? relay_cfg->max_frame_bytes : RELAY_TEXT_MAX;
-    if (c->rx->len + len > limit) {
+    /* Judge the size the frame announces before allocating anything for it. */
+    size_t have = c->rx ? c->rx->len : 0;
+    if (have + len + lws_remaining_packet_payload(wsi) > limit) {
         const char *why =
             c->rx_binary ? "message larger than max_frame_bytes" : "text message larger than 4 KiB";
         lws_close_reason(wsi,
@@ -97,6 +93,12 @@ static int on_receive(struct lws *wsi, struct rconn *c, const void *in, size_t l
                                       : LWS_CLOSE_STATUS_POLICY_VIOLATION,
                          (unsigned char *)why, strlen(why));
         return -1;
+    }
+    if (c->rx == NULL) {
+        size_t want = len + lws_remaining_packet_payload(wsi);
+        c->rx = rframe_new(want < 256 ? 256 : want, c->rx_binary);
+        if (c->rx == NULL)
+            return -1;
     }
     struct rframe *f = rframe_reserve(c->rx, c->rx->len + len);
     if (f == NULL)
