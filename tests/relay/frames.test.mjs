@@ -12,7 +12,9 @@ import {
   encodeFrame, KIND_SNAPSHOT, KIND_EVENT, HEADER_BYTES, sleep,
 } from './lib/relay.mjs';
 import { platform } from './lib/platform.mjs';
-import { startServer, assertCleanExit } from './lib/server.mjs';
+import { startServer, assertCleanExit, rssBytes } from './lib/server.mjs';
+import net from 'node:net';
+import crypto from 'node:crypto';
 
 const MAX_FRAME = 65536;
 const HISTORY = 65536;
@@ -58,6 +60,56 @@ test('a binary message over --relay-max-frame-bytes closes with 1009; one of exa
   assert.equal(ack.seq, 2, 'a message of exactly max_frame_bytes is stored');
   v.sendFrame({ kind: KIND_EVENT, seq: 3, payload: Buffer.alloc(MAX_FRAME - HEADER_BYTES + 1, 0x61) });
   await expectClose(v, 1009, 'max_frame_bytes + 1');
+});
+
+/** Opens a raw WebSocket (no library) and returns the socket once the 101 has arrived. */
+async function rawVisitor(url, token) {
+  const u = new URL(url);
+  const sock = net.connect(Number(u.port), u.hostname);
+  await new Promise((res, rej) => { sock.once('connect', res); sock.once('error', rej); });
+  const key = crypto.randomBytes(16).toString('base64');
+  sock.write(`GET ${u.pathname}?access_token=${token} HTTP/1.1\r\nHost: ${u.host}\r\n` +
+    `Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\n` +
+    'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: cobrowse.visitor.v1\r\n\r\n');
+  let buf = Buffer.alloc(0);
+  await new Promise((res, rej) => {
+    const t = setTimeout(() => rej(new Error('no 101')), 3000);
+    sock.on('data', function onData(d) {
+      buf = Buffer.concat([buf, d]);
+      if (buf.includes('\r\n\r\n')) { clearTimeout(t); sock.off('data', onData); res(); }
+    });
+  });
+  assert.match(buf.toString('latin1'), /^HTTP\/1\.1 101/, 'upgraded');
+  return sock;
+}
+
+test('a frame that only announces a huge length is refused with 1009 before anything is allocated for it', async () => {
+  const s = await PF.session(tf.id);
+  const sock = await rawVisitor(FS.relayUrl, s.visitor_token);
+  const before = await rssBytes(FS.pid);
+  // A masked binary frame header announcing 2^40 bytes, then 64 bytes of it and no more.
+  const hdr = Buffer.alloc(14);
+  hdr[0] = 0x82; hdr[1] = 0x80 | 127;
+  hdr.writeBigUInt64BE(1n << 40n, 2);
+  crypto.randomBytes(4).copy(hdr, 10);
+  const frames = [];
+  sock.on('data', (d) => frames.push(d));
+  const closed = new Promise((res) => sock.once('close', res));
+  sock.write(Buffer.concat([hdr, crypto.randomBytes(64)]));
+  await Promise.race([closed, sleep(3000)]);
+  const all = Buffer.concat(frames);
+  // The server's close frame: opcode 8, then the 2-byte code (after any hello/ack text frames).
+  let i = 0, code = null;
+  while (i + 2 <= all.length) {
+    const op = all[i] & 0x0f; let len = all[i + 1] & 0x7f, off = 2;
+    if (len === 126) { len = all.readUInt16BE(i + 2); off = 4; }
+    if (op === 8) { code = all.readUInt16BE(i + off); break; }
+    i += off + len;
+  }
+  assert.equal(code, 1009, `close code for an announced 1 TiB frame: ${code}`);
+  const after = await rssBytes(FS.pid);
+  assert.ok(after - before < 8 * 1024 * 1024, `server RSS grew by ${after - before} bytes`);
+  sock.destroy();
 });
 
 test('invalid UTF-8 in a text message closes with 1007 (visitor and agent)', async () => {
