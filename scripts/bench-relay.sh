@@ -41,7 +41,8 @@ B="$STATE/bench-relay"
 mkdir -p "$ROOT/build/bench-relay"
 LOADGEN="$ROOT/build/bench-relay/loadgen"
 say "building the load generator"
-cc -std=c11 -O2 -g -Wall -Wextra -Werror -Wshadow -Wvla -D_GNU_SOURCE -o "$LOADGEN" "$BR/loadgen.c" -lcrypto
+cc -std=c11 -O2 -g -Wall -Wextra -Werror -Wshadow -Wvla -D_GNU_SOURCE -o "$LOADGEN" "$BR/loadgen.c" \
+  "$BR/lg_ws.c" "$BR/lg_conn.c" "$BR/lg_session.c" "$BR/lg_stats.c" -lcrypto
 
 # 10,000 connections on each side, and the server's and PostgreSQL's own descriptors.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
