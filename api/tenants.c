@@ -252,6 +252,20 @@ void tenants_get(struct http_ctx *c)
 static struct db_stmt q_begin = {"begin", "BEGIN", 0};
 static struct db_stmt q_commit = {"commit", "COMMIT", 0};
 
+/* Commits the transaction of a tenant change and answers 200 with the changed tenant (column 0
+ * of r, which it frees). Cached keys and tenant info on this node are forgotten at once, since
+ * status, limits and origins may have changed. */
+static void commit_and_reply(struct http_ctx *c, PGresult *r)
+{
+    PGresult *cr = http_db(c, &q_commit, 0, NULL);
+    if (cr != NULL) {
+        http_reply_text(c, 200, PQgetvalue(r, 0, 0));
+        auth_cache_invalidate(c->srv->auth);
+    }
+    PQclear(cr);
+    PQclear(r);
+}
+
 void tenants_update(struct http_ctx *c)
 {
     static struct db_stmt q = {
@@ -284,13 +298,7 @@ void tenants_update(struct http_ctx *c)
     r = http_db(c, &q, 3, params);
     if (r == NULL)
         goto done;
-    PGresult *cr = http_db(c, &q_commit, 0, NULL);
-    if (cr != NULL) {
-        http_reply_text(c, 200, PQgetvalue(r, 0, 0));
-        auth_cache_invalidate(c->srv->auth);
-    }
-    PQclear(cr);
-    PQclear(r);
+    commit_and_reply(c, r);
 done:
     free(text);
     json_decref(settings);
@@ -386,13 +394,7 @@ static void set_status(struct http_ctx *c, const char *status)
     r = http_db(c, suspend ? &q_suspend : &q_reactivate, 1, params);
     if (r == NULL)
         return;
-    PGresult *cr = http_db(c, &q_commit, 0, NULL);
-    if (cr != NULL) {
-        http_reply_text(c, 200, PQgetvalue(r, 0, 0));
-        auth_cache_invalidate(c->srv->auth);
-    }
-    PQclear(cr);
-    PQclear(r);
+    commit_and_reply(c, r);
 }
 
 void tenants_suspend(struct http_ctx *c)
