@@ -5,11 +5,14 @@
 
 #include <jansson.h>
 #include <libwebsockets.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #include "core/ids.h"
@@ -19,7 +22,9 @@
 
 _Static_assert(RELAY_PRE >= LWS_PRE, "RELAY_PRE must leave room for the WebSocket header");
 
-#define RELAY_BATCH_BYTES (256 * 1024) /* one send() carries up to this many queued bytes */
+#define RELAY_IOV         256           /* frames per sendmsg() */
+#define RELAY_FLUSH_BYTES (1024 * 1024) /* the most one writable callback sends */
+#define RELAY_TX_PACKET   (256 * 1024)  /* the most lws itself writes per send() */
 
 const struct relay_config *relay_cfg;
 static struct lws_context *ctx;
@@ -145,42 +150,75 @@ static size_t ws_header(unsigned char *p, int binary, size_t len)
     return 10;
 }
 
-/* Sends what is queued. Small messages are framed into one batch and written with one syscall
- * (lws writes LWS_WRITE_HTTP data raw on a WebSocket connection), which is what makes fan-out
- * of many small frames cheap: one copy into the batch, one send() for many frames. A message
- * that alone fills a batch is written in place, without a copy. */
+static void count_out(struct rframe *f)
+{
+    STAT_ADD(frames_out, 1);
+    STAT_ADD(bytes_out, f->len);
+}
+
+/* Hands lws the rest of a frame the kernel took only part of. lws keeps what the socket does not
+ * take and sends it before anything else (its pongs and close frames included), so the stream is
+ * never cut inside a frame; lws_partial_buffered() stays true until it is out. The copy gives lws
+ * the LWS_PRE bytes of headroom its API asks for without touching the shared frame. */
+static int write_rest(struct lws *wsi, const unsigned char *rest, size_t n)
+{
+    unsigned char *tmp = malloc(LWS_PRE + n);
+    if (tmp == NULL)
+        return -1;
+    memcpy(tmp + LWS_PRE, rest, n);
+    int r = lws_write(wsi, tmp + LWS_PRE, n, LWS_WRITE_HTTP);
+    free(tmp);
+    return r < (int)n ? -1 : 0;
+}
+
+/* Sends what is queued, up to RELAY_FLUSH_BYTES per writable callback (fairness between
+ * connections), up to RELAY_IOV frames per sendmsg() and no copy in user space: each frame's
+ * header goes into its own headroom, the same bytes for every connection that shares it. The
+ * socket is not polled per frame (lws_send_pipe_choked() is a poll() syscall: it was 32 of them
+ * per send() with 1 KiB frames); this runs when the socket is writable, a short write means it
+ * is full, and then nothing more is written until the next callback. The relay listens without
+ * TLS (a proxy terminates it), which is what makes writing to the socket directly correct. */
 static int flush_queue(struct lws *wsi, struct rconn *c)
 {
-    static unsigned char batch[LWS_PRE + RELAY_BATCH_BYTES];
-    size_t pos = 0;
-    while (c->qhead != NULL && !lws_send_pipe_choked(wsi)) {
-        struct rframe *f = c->qhead->f;
-        size_t need = f->len + 10;
-        if (need > RELAY_BATCH_BYTES / 2 && pos == 0) {
-            f = rconn_dequeue(c);
-            int n = lws_write(wsi, f->buf + RELAY_PRE, f->len,
-                              f->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
-            __atomic_add_fetch(&relay_stats.frames_out, 1, __ATOMIC_RELAXED);
-            __atomic_add_fetch(&relay_stats.bytes_out, f->len, __ATOMIC_RELAXED);
-            rframe_unref(f);
-            if (n < 0)
-                return -1;
-            continue;
+    int fd = lws_get_socket_fd(wsi);
+    size_t sent = 0;
+    while (c->qlen > 0 && sent < RELAY_FLUSH_BYTES && !lws_partial_buffered(wsi)) {
+        struct iovec iov[RELAY_IOV];
+        int n = 0;
+        size_t want = 0;
+        for (unsigned i = 0; i < c->qlen && n < RELAY_IOV && sent + want < RELAY_FLUSH_BYTES; i++) {
+            struct rframe *f = c->q[(c->qhead + i) % c->qcap];
+            size_t hl = f->len < 126 ? 2 : f->len < 65536 ? 4 : 10;
+            unsigned char *h = f->buf + RELAY_PRE - hl;
+            ws_header(h, f->binary, f->len);
+            iov[n].iov_base = h;
+            iov[n].iov_len = hl + f->len;
+            want += iov[n++].iov_len;
         }
-        if (pos + need > RELAY_BATCH_BYTES)
-            break;
-        f = rconn_dequeue(c);
-        pos += ws_header(batch + LWS_PRE + pos, f->binary, f->len);
-        memcpy(batch + LWS_PRE + pos, f->buf + RELAY_PRE, f->len);
-        pos += f->len;
-        __atomic_add_fetch(&relay_stats.frames_out, 1, __ATOMIC_RELAXED);
-        __atomic_add_fetch(&relay_stats.bytes_out, f->len, __ATOMIC_RELAXED);
-        rframe_unref(f);
-        if (pos >= RELAY_BATCH_BYTES / 2)
-            break;
+        /* MSG_NOSIGNAL: a peer that is gone is EPIPE (and lws closes it), never SIGPIPE. */
+        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+        ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+        }
+        size_t left = (size_t)w;
+        for (int i = 0; i < n && left > 0; i++) {
+            struct rframe *f = rconn_dequeue(c);
+            count_out(f);
+            sent += f->len;
+            int r = 0;
+            if (left < iov[i].iov_len)
+                r = write_rest(wsi, (unsigned char *)iov[i].iov_base + left, iov[i].iov_len - left);
+            left -= left < iov[i].iov_len ? left : iov[i].iov_len;
+            rframe_unref(f);
+            if (r != 0)
+                return -1;
+        }
+        if ((size_t)w < want)
+            break; /* the socket is full */
     }
-    if (pos > 0 && lws_write(wsi, batch + LWS_PRE, pos, LWS_WRITE_HTTP) < (int)pos)
-        return -1;
     return 0;
 }
 
@@ -188,7 +226,7 @@ static int on_writeable(struct lws *wsi, struct rconn *c)
 {
     if (c->close_sent)
         return 0;
-    if (c->close_code != 0 && (!c->close_after_flush || c->qhead == NULL)) {
+    if (c->close_code != 0 && (!c->close_after_flush || c->qlen == 0)) {
         /* lws sends our close frame and waits for the peer's answer. Asking it to close a
          * second time would make it hang up at once, and with the peer still sending, the
          * kernel resets the connection before the peer reads the code. */
@@ -205,24 +243,15 @@ static int on_writeable(struct lws *wsi, struct rconn *c)
         c->last_acked = c->s->have;
         struct rframe *f = rframe_text(ack); /* first in line: acks are never delayed */
         if (f != NULL) {
-            struct rqitem *it = malloc(sizeof(*it));
-            if (it != NULL) {
-                it->f = f;
-                it->next = c->qhead;
-                c->qhead = it;
-                if (c->qtail == NULL)
-                    c->qtail = it;
-                c->qbytes += f->len;
-            } else {
-                rframe_unref(f);
-            }
+            rconn_push_front(c, f);
+            rframe_unref(f);
         }
     }
     if (flush_queue(wsi, c) != 0)
         return -1;
     if (c->role == RROLE_AGENT)
         rsession_agent_drained(c);
-    if (c->qhead != NULL || c->close_code != 0)
+    if (c->qlen > 0 || c->close_code != 0)
         lws_callback_on_writable(wsi);
     return 0;
 }
@@ -317,8 +346,8 @@ static const struct lws_protocols protocols[] = {
      * (measured in docs/benchmarks.md). Both roles may use either; the visitor SDK offers
      * cobrowse.visitor.v1. tx_packet_size is the most lws writes per send(); it defaults to
      * rx_buffer_size, which cut every write into 4 KiB sends. */
-    {"cobrowse.v1", callback, 0, 4096, 0, NULL, RELAY_BATCH_BYTES},
-    {"cobrowse.visitor.v1", callback, 0, 65536, 0, NULL, RELAY_BATCH_BYTES},
+    {"cobrowse.v1", callback, 0, 4096, 0, NULL, RELAY_TX_PACKET},
+    {"cobrowse.visitor.v1", callback, 0, 262144, 0, NULL, RELAY_TX_PACKET},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 

@@ -102,18 +102,18 @@ int relay_admit(struct lws *wsi)
     char uri[128], token[TOKEN_MAX_LEN + 1];
     struct rl_result rr;
     if (relay_is_draining()) {
-        __atomic_add_fetch(&relay_stats.rej_draining, 1, __ATOMIC_RELAXED);
+        STAT_ADD(rej_draining, 1);
         return relay_refuse(wsi, 503, "draining", "this node is shutting down; reconnect", 1);
     }
     if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 ||
         strcmp(uri, "/v1/relay") != 0) {
-        __atomic_add_fetch(&relay_stats.rej_bad_request, 1, __ATOMIC_RELAXED);
+        STAT_ADD(rej_bad_request, 1);
         return relay_refuse(wsi, 400, "bad_request", "the relay path is /v1/relay", 0);
     }
     int has_resume;
     uint64_t resume;
     if (parse_resume(wsi, &has_resume, &resume) != 0) {
-        __atomic_add_fetch(&relay_stats.rej_bad_request, 1, __ATOMIC_RELAXED);
+        STAT_ADD(rej_bad_request, 1);
         return relay_refuse(wsi, 400, "bad_request", "resume must be an unsigned integer", 0);
     }
     struct token_claims claims;
@@ -124,17 +124,17 @@ int relay_admit(struct lws *wsi)
     else
         rc = TOKEN_EMALFORMED;
     if (rc != TOKEN_OK) {
-        __atomic_add_fetch(&relay_stats.rej_invalid_token, 1, __ATOMIC_RELAXED);
+        STAT_ADD(rej_invalid_token, 1);
         return relay_refuse(wsi, 401, "invalid_token", token_error_str(rc), 0);
     }
     if (relay_is_ended(claims.sid)) {
-        __atomic_add_fetch(&relay_stats.rej_ended, 1, __ATOMIC_RELAXED);
+        STAT_ADD(rej_ended, 1);
         return relay_refuse(wsi, 404, "session_ended", "this session has ended", 0);
     }
     struct rsession *s = rsession_find(claims.sid);
     int agents_max = claims.lim.agents_per_session > 0 ? claims.lim.agents_per_session : 1000000;
     if (claims.role == TOKEN_ROLE_AGENT && s != NULL && s->n_agents >= agents_max) {
-        __atomic_add_fetch(&relay_stats.rej_agent_limit, 1, __ATOMIC_RELAXED);
+        STAT_ADD(rej_agent_limit, 1);
         return relay_refuse(wsi, 403, "agent_limit", "this session has all the agents it may have",
                             0);
     }
@@ -146,13 +146,13 @@ int relay_admit(struct lws *wsi)
     if (!has_resume) {
         if (s == NULL && claims.lim.concurrent_sessions > 0 &&
             rsession_count_tenant(claims.tid) >= claims.lim.concurrent_sessions) {
-            __atomic_add_fetch(&relay_stats.rej_session_limit, 1, __ATOMIC_RELAXED);
+            STAT_ADD(rej_session_limit, 1);
             return relay_refuse(wsi, 429, "session_limit",
                                 "the tenant has all the live sessions it may have on this node",
                                 30);
         }
         if (!rr.allowed) {
-            __atomic_add_fetch(&relay_stats.rej_saturated, 1, __ATOMIC_RELAXED);
+            STAT_ADD(rej_saturated, 1);
             return relay_refuse(wsi, 429, "rate_limited", "this node is busy; retry shortly",
                                 retry_seconds(rr.retry_after));
         }
@@ -161,7 +161,7 @@ int relay_admit(struct lws *wsi)
             int burst = rate < 1 ? 1 : (int)rate;
             rl_take(limits, claims.tid, rate, burst, now, &rr);
             if (!rr.allowed) {
-                __atomic_add_fetch(&relay_stats.rej_rate, 1, __ATOMIC_RELAXED);
+                STAT_ADD(rej_rate, 1);
                 return relay_refuse(wsi, 429, "rate_limited", "the tenant starts sessions too fast",
                                     retry_seconds(rr.retry_after));
             }

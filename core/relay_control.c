@@ -97,7 +97,7 @@ static void refuse(struct rconn *a, json_t *msg, const char *type, const char *r
     if (text)
         rconn_send_text(a, text);
     free(text);
-    __atomic_add_fetch(&relay_stats.control_refused, 1, __ATOMIC_RELAXED);
+    STAT_ADD(control_refused, 1);
 }
 
 static int rate_ok(struct rconn *a, double now)
@@ -177,7 +177,7 @@ static void agent_action(struct rconn *a, json_t *msg)
         if (text)
             rconn_send_text(s->visitor, text);
         free(text);
-        __atomic_add_fetch(&relay_stats.control_forwarded, 1, __ATOMIC_RELAXED);
+        STAT_ADD(control_forwarded, 1);
     } else {
         json_decref(clean);
     }

@@ -25,11 +25,6 @@ struct rframe {
     unsigned char buf[]; /* RELAY_PRE bytes of headroom, then len bytes of message */
 };
 
-struct rqitem {
-    struct rframe *f;
-    struct rqitem *next;
-};
-
 enum rrole { RROLE_VISITOR = 1, RROLE_AGENT = 2 };
 enum rconsent { RCONSENT_NONE = 0, RCONSENT_GRANTED, RCONSENT_DENIED, RCONSENT_REVOKED };
 
@@ -51,7 +46,8 @@ struct rconn {
     int has_consent;       /* agent: the visitor decided for this connection's agent id */
     enum rconsent consent;
     char close_reason[124];
-    struct rqitem *qhead, *qtail;
+    struct rframe **q; /* send queue: a ring of qcap references, qlen of them from qhead */
+    unsigned qhead, qlen, qcap;
     size_t qbytes;
     struct rframe *rx; /* message being received */
     int rx_binary;
@@ -93,7 +89,10 @@ static inline uint64_t relay_hash(const char *s)
     return h;
 }
 
-/* Node-wide counters (relay thread writes, any thread reads with relaxed atomics). */
+/* Node-wide counters. The relay thread is their only writer, and any thread reads them with
+ * relaxed atomic loads; a single writer needs no locked read-modify-write (a `lock add` per
+ * counter was 4 % of the relay's time at 2 million frames/s), so STAT_ADD is a relaxed load and
+ * store. */
 struct relay_stats {
     uint64_t conns_visitor, conns_agent, sessions_live;
     uint64_t frames_in, bytes_in, frames_out, bytes_out;
@@ -105,8 +104,14 @@ struct relay_stats {
     uint64_t slow_resets, slow_closes, control_forwarded, control_refused;
 };
 extern struct relay_stats relay_stats;
-#define STAT_ADD(field, v) __atomic_add_fetch(&relay_stats.field, (v), __ATOMIC_RELAXED)
-#define STAT_SUB(field, v) __atomic_sub_fetch(&relay_stats.field, (v), __ATOMIC_RELAXED)
+#define STAT_ADD(field, v)                                                                         \
+    __atomic_store_n(&relay_stats.field,                                                           \
+                     __atomic_load_n(&relay_stats.field, __ATOMIC_RELAXED) + (v),                  \
+                     __ATOMIC_RELAXED)
+#define STAT_SUB(field, v)                                                                         \
+    __atomic_store_n(&relay_stats.field,                                                           \
+                     __atomic_load_n(&relay_stats.field, __ATOMIC_RELAXED) - (v),                  \
+                     __ATOMIC_RELAXED)
 extern const struct relay_config *relay_cfg;
 
 /* --- provided by core/relay.c (the I/O layer) --- */
@@ -133,7 +138,12 @@ void rsession_free_all(void);
 void rsession_foreach(void (*fn)(struct rsession *s, void *arg), void *arg);
 
 /* --- core/relay_queue.c --- */
-void rconn_push(struct rconn *c, struct rframe *f);    /* queues a new reference, no wake */
+void rconn_push(struct rconn *c, struct rframe *f);            /* queues a new reference, no wake */
+void rconn_push_front(struct rconn *c, struct rframe *f);      /* first in line (acks), no wake */
+static inline struct rframe *rconn_peek(const struct rconn *c) /* the next to send, or NULL */
+{
+    return c->qlen ? c->q[c->qhead] : NULL;
+}
 void rconn_enqueue(struct rconn *c, struct rframe *f); /* takes a new reference, wakes c */
 void rconn_send_text(struct rconn *c, const char *json);
 void rconn_close(struct rconn *c, int code, const char *reason); /* drops the queue */

@@ -312,15 +312,16 @@ static inline void expect_frames(struct rconn *c, uint64_t from, uint64_t to)
 
 static inline void expect_empty(struct rconn *c)
 {
-    if (c->qhead != NULL) {
-        struct rframe *f = c->qhead->f;
+    struct rframe *f = rconn_peek(c);
+    if (f != NULL) {
         if (f->binary)
             fprintf(stderr, "unexpected frame %llu in the queue\n", (unsigned long long)f->seq);
         else
             fprintf(stderr, "unexpected message in the queue: %.*s\n", (int)f->len,
                     f->buf + RELAY_PRE);
     }
-    assert_null(c->qhead);
+    assert_null(rconn_peek(c));
+    assert_int_equal(c->qlen, 0);
     assert_int_equal(c->qbytes, 0);
 }
 
