@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Relay benchmark (not a test): bench/relay/loadgen against our relay (a release cobrowsed with a
 # fresh private PostgreSQL) and against a Node.js `ws` room broadcast (bench/relay/baseline.mjs),
-# in the same run on the same machine, then a side-by-side table with the ratio and the targets:
+# in the same run on the same machine, then a side-by-side table with the ratio and the targets.
+# The throughput runs also go against bench/relay/ceiling.c, the least work any relay must do
+# (C, epoll, no checks): the rig's ceiling, which shows how far any relay can go on this machine.
 #   throughput  delivered frames/s and MB/s at agents, at saturation: 1 KiB and 64 KiB frames,
 #               1 and 5 agents per session
 #   latency     visitor-to-agent p50/p99 at 4,000 frames/s in
@@ -43,14 +45,17 @@ LOADGEN="$ROOT/build/bench-relay/loadgen"
 say "building the load generator"
 cc -std=c11 -O2 -g -Wall -Wextra -Werror -Wshadow -Wvla -D_GNU_SOURCE -o "$LOADGEN" "$BR/loadgen.c" \
   "$BR/lg_ws.c" "$BR/lg_conn.c" "$BR/lg_session.c" "$BR/lg_stats.c" -lcrypto
+CEILING="$ROOT/build/bench-relay/ceiling"
+cc -std=c11 -O2 -g -Wall -Wextra -Werror -Wshadow -Wvla -D_GNU_SOURCE -o "$CEILING" "$BR/ceiling.c" -lcrypto
 
 # 10,000 connections on each side, and the server's and PostgreSQL's own descriptors.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 [ "$(ulimit -n)" -ge $((IDLE_N + 2000)) ] || die "ulimit -n is $(ulimit -n): $((IDLE_N + 2000)) descriptors are needed"
 
-SPID="" NPID=""
+SPID="" NPID="" CPID=""
 cleanup() {
   [ -n "$SPID" ] && { kill "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null; }
+  [ -n "$CPID" ] && { kill "$CPID" 2>/dev/null; wait "$CPID" 2>/dev/null; }
   [ -n "$NPID" ] && { kill "$NPID" 2>/dev/null; wait "$NPID" 2>/dev/null; }
   [ $OURS -eq 1 ] && pg_stop "$B/pg"
   return 0
@@ -97,6 +102,13 @@ start_node() {
   wait_port "$NODE_PORT" 30 || die "the baseline did not start (see ${B#$ROOT/}/baseline.log)"
 }
 stop_node() { kill "$NPID" 2>/dev/null; wait "$NPID" 2>/dev/null || true; NPID=""; }
+start_ceiling() {
+  CEILING_PORT="$(free_port)"
+  "$CEILING" "$CEILING_PORT" >>"$B/ceiling.out" 2>>"$B/ceiling.log" &
+  CPID=$!
+  wait_port "$CEILING_PORT" 30 || die "the ceiling relay did not start (see ${B#$ROOT/}/ceiling.log)"
+}
+stop_ceiling() { kill "$CPID" 2>/dev/null; wait "$CPID" 2>/dev/null || true; CPID=""; }
 
 if [ $OURS -eq 1 ]; then
   start_ours
@@ -132,7 +144,8 @@ lg() {
   grep -m 3 '^WARN' "$B/$server-$name.err" >&2 || true
 }
 
-# run_pair NAME SETUP_SESSIONS SETUP_AGENTS LOADGEN_ARGS...: the same run against both servers.
+# run_pair NAME SETUP_SESSIONS SETUP_AGENTS LOADGEN_ARGS...: the same run against both servers,
+# and for the throughput figures (tp_*) against the ceiling too.
 run_pair() {
   local name="$1" ns="$2" na="$3"; shift 3
   local tf
@@ -149,6 +162,12 @@ run_pair() {
   say "baseline: $name"
   lg node "$name" "ws://127.0.0.1:$NODE_PORT/v1/relay" --tokens "$tf" --server-pid "$NPID" "$@"
   stop_node
+  if [[ "$name" == tp_* ]]; then
+    start_ceiling
+    say "ceiling: $name"
+    lg ceiling "$name" "ws://127.0.0.1:$CEILING_PORT/v1/relay" --tokens "$tf" --server-pid "$CPID" "$@"
+    stop_ceiling
+  fi
 }
 
 # idle SERVER PID URL TOKENS: holds IDLE_N connections and records the server's RSS growth.
@@ -230,23 +249,32 @@ def verdict(ok, text):
     return f"{text}: " + ("met" if ok else "NOT met")
 
 lines = []
-def row(label, o, n, ratio="", target=""):
-    lines.append(f"{label:<34}{o:>14}{n:>14}{ratio:>9}  {target}")
+def row(label, o, n, ratio="", target="", c=""):
+    lines.append(f"{label:<34}{o:>14}{n:>14}{ratio:>9}{c:>14}  {target}")
 
 print(f"\nRelay on {os.cpu_count()} cores: loadgen, server and PostgreSQL share them; "
       f"{secs} s per run")
-row("figure", "ours", "baseline", "ratio", "target")
+row("figure", "ours", "baseline", "ratio", "target", "ceiling")
+ceiling_notes = []
 for size, sl in ((1024, "1 KiB"), (65536, "64 KiB")):
     for agents in (1, 5):
         name = f"tp_{size}_{agents}"
         o, n = get("ours", name, "frames_per_s"), get("node", name, "frames_per_s")
+        c = get("ceiling", name, "frames_per_s")
         r = o / n if o is not None and n else None
-        row(f"frames/s {sl}, {agents} agent{'s' if agents > 1 else ''}", fmt(o), fmt(n),
-            fmt(r, "x", 2) if r is not None else "",
-            verdict(r is not None and r >= 5, ">= 5x baseline") if ours_ran else "")
+        label = f"frames/s {sl}, {agents} agent{'s' if agents > 1 else ''}"
+        row(label, fmt(o), fmt(n), fmt(r, "x", 2) if r is not None else "",
+            verdict(r is not None and r >= 5, ">= 5x baseline") if ours_ran else "", fmt(c))
+        if c is not None and n:
+            ceiling_notes.append(
+                f"  {label:<32} ceiling {c / n:5.2f}x baseline"
+                + (f", ours {o / c:4.0%} of it" if o is not None else "")
+                + ("  (5x baseline is beyond this machine)" if c < 5 * n else ""))
         o, n = get("ours", name, "mb_per_s"), get("node", name, "mb_per_s")
+        c = get("ceiling", name, "mb_per_s")
         r = o / n if o is not None and n else None
-        row(f"  MB/s", fmt(o, "", 1), fmt(n, "", 1), fmt(r, "x", 2) if r is not None else "")
+        row(f"  MB/s", fmt(o, "", 1), fmt(n, "", 1), fmt(r, "x", 2) if r is not None else "",
+            c=fmt(c, "", 1))
 for pct in ("p50", "p99"):
     o, n = get("ours", "latency", f"{pct}_us"), get("node", "latency", f"{pct}_us")
     row(f"latency {pct} at 4,000 frames/s",
@@ -270,18 +298,22 @@ row("resume of 2,000 sessions", fmt(t, " s", 2), "n/a", "",
     if ours_ran else "")
 row("  frames lost", fmt(lost), "n/a")
 print("\n".join(lines))
+if ceiling_notes:
+    print("\nThe ceiling (bench/relay/ceiling.c: C, epoll, no token check, history, limits or"
+          " ordering;\nthe least work any relay must do) against the baseline, and ours against it:")
+    print("\n".join(ceiling_notes))
 
 # Which side was saturated: a server near 100 % of a core is the limit; a load generator near
 # 100 % means the figure is the rig's, not the server's.
 cpu = []
 for name in [f"tp_{s}_{a}" for s in (1024, 65536) for a in (1, 5)] + ["latency"]:
     cells = []
-    for server in ("ours", "node"):
+    for server in ("ours", "node", "ceiling"):
         sp, lp = get(server, name, "cpu_server_pct"), get(server, name, "cpu_loadgen_pct")
-        cells.append(f"{fmt(sp, '%')}/{fmt(lp, '%')}")
-    cpu.append(f"  {name:<14}{cells[0]:>14}{cells[1]:>14}")
+        cells.append(f"{fmt(sp, '%')}/{fmt(lp, '%')}" if sp is not None else "")
+    cpu.append(f"  {name:<14}{cells[0]:>14}{cells[1]:>14}{cells[2]:>14}")
 print("\nCPU while measuring, server/loadgen, % of one core:")
-print(f"  {'run':<14}{'ours':>14}{'baseline':>14}")
+print(f"  {'run':<14}{'ours':>14}{'baseline':>14}{'ceiling':>14}")
 print("\n".join(cpu))
 
 notes = []
