@@ -345,9 +345,10 @@ static const struct lws_protocols protocols[] = {
      * stream big frames: with 64 KiB a 64 KiB frame costs one recv() instead of sixteen
      * (measured in docs/benchmarks.md). Both roles may use either; the visitor SDK offers
      * cobrowse.visitor.v1. tx_packet_size is the most lws writes per send(); it defaults to
-     * rx_buffer_size, which cut every write into 4 KiB sends. */
+     * rx_buffer_size, which cut every write into 4 KiB sends. (Queued frames are sent by
+     * flush_queue() itself; lws writes its control frames and the rest of a short write.) */
     {"cobrowse.v1", callback, 0, 4096, 0, NULL, RELAY_TX_PACKET},
-    {"cobrowse.visitor.v1", callback, 0, 262144, 0, NULL, RELAY_TX_PACKET},
+    {"cobrowse.visitor.v1", callback, 0, 65536, 0, NULL, RELAY_TX_PACKET},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
