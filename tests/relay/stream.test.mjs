@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   connectVisitor, connectAgent, handshake, VisitorPage, agentView, assertFramesEqual,
-  payloadFor, encodeFrame, KIND_SNAPSHOT, KIND_EVENT, sleep,
+  payloadFor, encodeFrame, KIND_SNAPSHOT, KIND_EVENT, HEADER_BYTES, sleep,
 } from './lib/relay.mjs';
 import { platform, defaultServer } from './lib/platform.mjs';
 import { assertCleanExit } from './lib/server.mjs';
@@ -76,6 +76,35 @@ test('ordering under load: 5,000 events reach 3 agents in seq order, once each, 
     assert.equal(view.resets.length, a.hello.resume === 'reset' ? 1 : 0, `agent ${k}: no reset after the join: ${JSON.stringify(view.resets)}`);
     assertFramesEqual(view.frames, page, 1, last, `agent ${k}`);
   });
+});
+
+test('1 MiB frames reach agents byte for byte when the kernel takes only part of a write', async () => {
+  // An agent that stops reading fills its socket (about 4 MiB here): the relay's sendmsg() then
+  // comes back short in the middle of a frame, and the rest of that frame must go out before
+  // anything else (core/relay.c, flush_queue). A late joiner gets 8 MiB of history at once.
+  const size = (1 << 20) - HEADER_BYTES - 64; // just under the default frame limit
+  const s = await P.session(tenant.id);
+  const v = await visitorOn(s);
+  const page = new VisitorPage();
+  page.attach(v);
+  page.snapshot(payloadFor(1, size, 'snap'));
+  await page.acked(1, 30_000);
+  const paused = await agentOn(s, {}, { id: 'agent-big-paused' });
+  await paused.waitForSeq(1, 30_000);
+  paused.pause();
+  for (let k = 0; k < 7; k++) page.event(payloadFor(page.nextSeq, size));
+  await page.acked(8, 30_000);
+  await sleep(200);
+  const late = await agentOn(s, {}, { id: 'agent-big-late' });
+  paused.resume();
+  await Promise.all([late.waitForSeq(8, 30_000), paused.waitForSeq(8, 30_000)]);
+  await sleep(100);
+  for (const [a, name] of [[late, 'late agent'], [paused, 'paused agent']]) {
+    const view = agentView(a.items, name);
+    assertJoin(a, view, 1);
+    assert.deepEqual(view.resets.filter((r) => r.reason !== 'join'), [], `${name}: no reset`);
+    assertFramesEqual(view.frames, page, 1, 8, name);
+  }
 });
 
 test('late joiner gets the complete state: the snapshot and all 100 events', async () => {
