@@ -130,24 +130,20 @@ static int on_receive(struct lws *wsi, struct rconn *c, const void *in, size_t l
     return 0;
 }
 
-/* Writes a WebSocket frame header (server side: never masked) for a payload of len bytes. */
-static size_t ws_header(unsigned char *p, int binary, size_t len)
+/* The size of a server WebSocket frame header (never masked) for a payload of len bytes. */
+static size_t ws_header_len(size_t len)
 {
-    p[0] = 0x80 | (binary ? 0x2 : 0x1);
-    if (len < 126) {
-        p[1] = (unsigned char)len;
-        return 2;
-    }
-    if (len < 65536) {
-        p[1] = 126;
-        p[2] = (unsigned char)(len >> 8);
-        p[3] = (unsigned char)len;
-        return 4;
-    }
-    p[1] = 127;
-    for (int i = 0; i < 8; i++)
-        p[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
-    return 10;
+    return len < 126 ? 2 : len < 65536 ? 4 : 10;
+}
+
+/* Writes that header into the ws_header_len(len) bytes at h. */
+static void ws_header(unsigned char *h, int binary, size_t len)
+{
+    size_t hl = ws_header_len(len);
+    h[0] = 0x80 | (binary ? 0x2 : 0x1);
+    h[1] = hl == 2 ? (unsigned char)len : hl == 4 ? 126 : 127;
+    for (size_t i = 2; i < hl; i++)
+        h[i] = (unsigned char)((uint64_t)len >> (8 * (hl - 1 - i)));
 }
 
 static void count_out(struct rframe *f)
@@ -188,7 +184,7 @@ static int flush_queue(struct lws *wsi, struct rconn *c)
         size_t want = 0;
         for (unsigned i = 0; i < c->qlen && n < RELAY_IOV && sent + want < RELAY_FLUSH_BYTES; i++) {
             struct rframe *f = c->q[(c->qhead + i) % c->qcap];
-            size_t hl = f->len < 126 ? 2 : f->len < 65536 ? 4 : 10;
+            size_t hl = ws_header_len(f->len);
             unsigned char *h = f->buf + RELAY_PRE - hl;
             ws_header(h, f->binary, f->len);
             iov[n].iov_base = h;
