@@ -1,6 +1,6 @@
 /* The live relay: carries each session's page from its visitor to its agents over WebSockets
- * (libwebsockets), in order, resumable, under per-tenant limits with a priority lane for ongoing
- * sessions. The wire protocol is docs/protocol.md.
+ * (libwebsockets on a libev epoll loop), in order, resumable, under per-tenant limits with a
+ * priority lane for ongoing sessions. The wire protocol is docs/protocol.md.
  *
  * Threading: relay_start/relay_drain/relay_stop from the main thread. The relay runs on its own
  * service thread and never blocks on it: no SQL, no DNS, no disk. Lifecycle events go to a

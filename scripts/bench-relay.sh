@@ -6,7 +6,8 @@
 # (C, epoll, no checks): the rig's ceiling, which shows how far any relay can go on this machine.
 #   throughput  delivered frames/s and MB/s at agents, at saturation: 1 KiB and 64 KiB frames,
 #               1 and 5 agents per session
-#   latency     visitor-to-agent p50/p99 at 4,000 frames/s in
+#   latency     visitor-to-agent p50/p99 at 4,000 frames/s in, alone and with 10,000 idle
+#               connections held meanwhile (what a node with many quiet sessions sees)
 #   idle        server RSS delta / N for N = 10,000 idle connections held
 #   resume      N = 2,000 streaming sessions, every socket closed at once: time until every
 #               visitor has its hello and every agent every frame, and frames lost (ours only)
@@ -192,6 +193,23 @@ idle() {
   grep -m 3 '^WARN' "$B/$server-idle.err" >&2 || true
 }
 
+# latency_loaded SERVER PID URL IDLE_TOKENS LATENCY_TOKENS: the latency run while IDLE_N other
+# connections are open and idle (the server's event loop must not pay for each of them).
+latency_loaded() {
+  local server="$1" pid="$2" url="$3" itf="$4" ltf="$5"
+  say "$server: latency with $IDLE_N idle connections held"
+  "$LOADGEN" --url "$url" --tokens "$itf" --mode idle --connections "$IDLE_N" --agents-per-session 4 \
+    --seconds 600 >"$B/$server-held.out" 2>"$B/$server-held.err" &
+  local hpid=$! deadline=$((SECONDS + 90))
+  until grep -q '^READY' "$B/$server-held.out" 2>/dev/null; do
+    kill -0 $hpid 2>/dev/null && [ $SECONDS -lt $deadline ] || break
+    sleep 0.1
+  done
+  lg "$server" latency_loaded "$url" --tokens "$ltf" --server-pid "$pid" --mode latency \
+    --rate "$LAT_RATE" --size 1024 "${COMMON[@]}"
+  kill $hpid 2>/dev/null; wait $hpid 2>/dev/null || true
+}
+
 : >"$B/results.txt"
 COMMON=(--seconds "$SECS" --warmup "$WARMUP")
 for size in 1024 65536; do
@@ -207,11 +225,21 @@ if [ $OURS -eq 1 ]; then
   tf=$(tokens idle "$((IDLE_N / 5))" 4)
   idle ours "$SPID" "ws://127.0.0.1:$RPORT/v1/relay" "$tf"
   stop_ours
+  start_ours
+  htf=$(tokens held "$((IDLE_N / 5))" 4)
+  ltf=$(tokens latency_loaded "$LAT_SESSIONS" 1)
+  latency_loaded ours "$SPID" "ws://127.0.0.1:$RPORT/v1/relay" "$htf" "$ltf"
+  stop_ours
 else
   tf=$(tokens idle "$((IDLE_N / 5))" 4)
+  htf=$(tokens held "$((IDLE_N / 5))" 4)
+  ltf=$(tokens latency_loaded "$LAT_SESSIONS" 1)
 fi
 start_node
 idle node "$NPID" "ws://127.0.0.1:$NODE_PORT/v1/relay" "$tf"
+stop_node
+start_node
+latency_loaded node "$NPID" "ws://127.0.0.1:$NODE_PORT/v1/relay" "$htf" "$ltf"
 stop_node
 
 if [ $OURS -eq 1 ]; then
@@ -281,6 +309,12 @@ for pct in ("p50", "p99"):
         fmt(o / 1000 if o is not None else None, " ms", 2),
         fmt(n / 1000 if n is not None else None, " ms", 2), "",
         verdict(o is not None and o < 5000, "< 5 ms") if pct == "p99" and ours_ran else "")
+for pct in ("p50", "p99"):
+    o, n = get("ours", "latency_loaded", f"{pct}_us"), get("node", "latency_loaded", f"{pct}_us")
+    row(f"  with 10,000 idle held, {pct}",
+        fmt(o / 1000 if o is not None else None, " ms", 2),
+        fmt(n / 1000 if n is not None else None, " ms", 2), "",
+        verdict(o is not None and o < 5000, "< 5 ms") if pct == "p99" and ours_ran else "")
 def per_conn(server):
     a, b, c = (get(server, "idle", k) for k in ("rss_after_kib", "rss_before_kib", "connections"))
     return (a - b) / c if None not in (a, b, c) and c else None
@@ -306,14 +340,14 @@ if ceiling_notes:
 # Which side was saturated: a server near 100 % of a core is the limit; a load generator near
 # 100 % means the figure is the rig's, not the server's.
 cpu = []
-for name in [f"tp_{s}_{a}" for s in (1024, 65536) for a in (1, 5)] + ["latency"]:
+for name in [f"tp_{s}_{a}" for s in (1024, 65536) for a in (1, 5)] + ["latency", "latency_loaded"]:
     cells = []
     for server in ("ours", "node", "ceiling"):
         sp, lp = get(server, name, "cpu_server_pct"), get(server, name, "cpu_loadgen_pct")
         cells.append(f"{fmt(sp, '%')}/{fmt(lp, '%')}" if sp is not None else "")
-    cpu.append(f"  {name:<14}{cells[0]:>14}{cells[1]:>14}{cells[2]:>14}")
+    cpu.append(f"  {name:<16}{cells[0]:>14}{cells[1]:>14}{cells[2]:>14}")
 print("\nCPU while measuring, server/loadgen, % of one core:")
-print(f"  {'run':<14}{'ours':>14}{'baseline':>14}{'ceiling':>14}")
+print(f"  {'run':<16}{'ours':>14}{'baseline':>14}{'ceiling':>14}")
 print("\n".join(cpu))
 
 notes = []
