@@ -23,9 +23,9 @@
 
 _Static_assert(RELAY_PRE >= LWS_PRE, "RELAY_PRE must leave room for the WebSocket header");
 
-#define RELAY_IOV         256           /* frames per sendmsg() */
+#define RELAY_IOV         256               /* frames per sendmsg() */
 #define RELAY_FLUSH_BYTES (2 * 1024 * 1024) /* the most one writable callback sends */
-#define RELAY_TX_PACKET   (256 * 1024)  /* the most lws itself writes per send() */
+#define RELAY_TX_PACKET   (256 * 1024)      /* the most lws itself writes per send() */
 
 const struct relay_config *relay_cfg;
 static struct lws_context *ctx;
