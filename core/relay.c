@@ -224,6 +224,10 @@ static int on_writeable(struct lws *wsi, struct rconn *c)
 {
     if (c->close_sent)
         return 0;
+    if (lws_partial_buffered(wsi)) { /* lws still holds the rest of a frame: that goes first */
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
     if (c->close_code != 0 && (!c->close_after_flush || c->qlen == 0)) {
         /* lws sends our close frame and waits for the peer's answer. Asking it to close a
          * second time would make it hang up at once, and with the peer still sending, the
