@@ -91,9 +91,19 @@ static void queued(struct rconn *c, struct rframe *f)
         __atomic_store_n(&relay_stats.queue_high_water, c->qbytes, __ATOMIC_RELAXED);
 }
 
+/* A frame that cannot be queued must not leave a silent gap: the connection is closed with 1011
+ * and the client resumes from what it has. */
+static int room_or_close(struct rconn *c)
+{
+    if (ring_room(c) == 0)
+        return 0;
+    rconn_close(c, 1011, "relay out of memory");
+    return -1;
+}
+
 void rconn_push(struct rconn *c, struct rframe *f)
 {
-    if (ring_room(c) != 0)
+    if (c->close_code != 0 || room_or_close(c) != 0)
         return;
     c->q[(c->qhead + c->qlen++) % c->qcap] = f;
     queued(c, f);
@@ -101,7 +111,7 @@ void rconn_push(struct rconn *c, struct rframe *f)
 
 void rconn_push_front(struct rconn *c, struct rframe *f)
 {
-    if (ring_room(c) != 0)
+    if (c->close_code != 0 || room_or_close(c) != 0)
         return;
     c->qhead = (c->qhead + c->qcap - 1) % c->qcap;
     c->q[c->qhead] = f;
