@@ -226,6 +226,20 @@ static inline void snap(struct rconn *v, uint64_t seq)
     rsession_visitor_frame(v, make_frame(FRAME_KIND_SNAPSHOT, seq, PAYLOAD));
 }
 
+/* A live session: visitor *v has sent snapshot 1, agent "agent-1" (*a) has joined and both
+ * queues are empty again. */
+static inline struct rsession *live_pair(struct rconn **v, struct rconn **a)
+{
+    *v = visitor_new(1);
+    *a = agent_new("agent-1", NULL, 1);
+    struct rsession *s = join(*v);
+    snap(*v, 1);
+    join(*a);
+    rconn_clear_queue(*v);
+    rconn_clear_queue(*a);
+    return s;
+}
+
 static inline void event(struct rconn *v, uint64_t seq)
 {
     rsession_visitor_frame(v, make_frame(FRAME_KIND_EVENT, seq, PAYLOAD));

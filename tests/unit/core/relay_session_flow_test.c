@@ -72,12 +72,8 @@ static void test_in_order_frames_are_stored_and_fanned_out_to_every_agent_once_i
 static void test_duplicates_are_dropped_and_counted_and_agents_see_each_seq_once(void **st)
 {
     (void)st;
-    struct rconn *v = visitor_new(1), *a = agent_new("agent-1", NULL, 1);
-    struct rsession *s = join(v);
-    snap(v, 1);
-    join(a);
-    rconn_clear_queue(v);
-    rconn_clear_queue(a);
+    struct rconn *v, *a;
+    struct rsession *s = live_pair(&v, &a);
 
     events(v, 2, 3);
     event(v, 2);
@@ -287,12 +283,8 @@ static void test_agent_resume_inside_history_continues_and_older_than_snapshot_i
 static void test_history_overflow_requests_one_snapshot_and_new_snapshot_clears_history(void **st)
 {
     (void)st;
-    struct rconn *v = visitor_new(1), *a = agent_new("agent-1", NULL, 1);
-    struct rsession *s = join(v);
-    snap(v, 1);
-    join(a);
-    rconn_clear_queue(v);
-    rconn_clear_queue(a);
+    struct rconn *v, *a;
+    struct rsession *s = live_pair(&v, &a);
 
     events(v, 2, 10); /* 10 frames: exactly HISTORY - 48 bytes */
     assert_int_equal(s->hist_bytes, 10 * FRAME_BYTES);
