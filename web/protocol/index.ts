@@ -1,0 +1,3 @@
+export * from './frame';
+export * from './messages';
+export * from './backoff';
