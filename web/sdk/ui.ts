@@ -21,7 +21,7 @@ const CSS = `
   padding: 2px 7px; border-radius: 10px; white-space: nowrap; }
 .hl { position: fixed; border: 3px solid var(--a); border-radius: 6px; background: color-mix(in srgb, var(--a) 15%, transparent);
   transition: opacity .6s; pointer-events: none; }
-.card { position: fixed; right: 20px; bottom: 20px; width: min(360px, calc(100vw - 40px)); background: #fff; color: #1d2330;
+.card { position: fixed; right: 20px; bottom: 64px; width: min(360px, calc(100vw - 40px)); background: #fff; color: #1d2330;
   border-radius: 12px; box-shadow: 0 12px 40px rgba(16,24,40,.28); padding: 16px 18px; pointer-events: auto;
   border-top: 4px solid var(--p); font-size: 14px; line-height: 1.45; }
 .card h2 { margin: 0 0 6px; font-size: 15px; display: flex; align-items: center; gap: 8px; }
@@ -32,7 +32,7 @@ button { font: inherit; font-size: 13px; border-radius: 8px; padding: 7px 14px; 
   background: #fff; color: #1d2330; }
 button.primary { background: var(--p); border-color: var(--p); color: #fff; }
 button:focus-visible { outline: 3px solid var(--a); outline-offset: 2px; }
-.bar { position: fixed; left: 50%; transform: translateX(-50%); top: 10px; background: var(--p); color: #fff;
+.bar { position: fixed; left: 50%; transform: translateX(-50%); bottom: 14px; background: var(--p); color: #fff;
   border-radius: 22px; padding: 6px 8px 6px 14px; display: flex; align-items: center; gap: 10px; font-size: 13px;
   box-shadow: 0 6px 20px rgba(16,24,40,.25); pointer-events: auto; max-width: calc(100vw - 20px); }
 .bar .dot { width: 8px; height: 8px; border-radius: 50%; background: #ff4d4f; box-shadow: 0 0 0 3px rgba(255,77,79,.35); }
