@@ -1,0 +1,240 @@
+// The visitor's page, rebuilt by rrweb's Replayer in a sandboxed iframe (no allow-scripts).
+// One Replayer per snapshot: a snapshot frame destroys the previous one, so the events before the
+// latest snapshot are released (the memory bound of long sessions).
+import { Replayer } from '@rrweb/replay';
+
+/** The rrweb event fields the viewer reads. */
+export interface RREvent {
+  type: number;
+  timestamp: number;
+  data?: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  delay?: number;
+}
+
+const EV_META = 4;
+
+export const CANVAS_TAG = 'cb-canvas';
+
+export interface Viewport {
+  width: number;
+  height: number;
+}
+
+export class Replay {
+  private replayer: Replayer | null = null;
+  private viewport: Viewport | null = null;
+  private lastTs = 0; // the latest (rewritten) timestamp handed to the replayer
+  private canvasSeq = new Map<number, number>();
+  private scaleValue = 1;
+  replayersCreated = 0;
+  /** Called after the scale or position of the page changed. */
+  onLayout: () => void = () => {};
+  /** Called after a fresh page was built. */
+  onPage: () => void = () => {};
+
+  constructor(private readonly stage: HTMLElement, private readonly host: HTMLElement) {
+    window.addEventListener('resize', () => this.layout());
+    if (typeof ResizeObserver !== 'undefined') new ResizeObserver(() => this.layout()).observe(stage);
+  }
+
+  get hasPage(): boolean {
+    return this.replayer !== null;
+  }
+
+  get scale(): number {
+    return this.scaleValue;
+  }
+
+  get visitorViewport(): Viewport | null {
+    return this.viewport;
+  }
+
+  /** Events the current Replayer holds (0 without one). */
+  get eventsHeld(): number {
+    const r = this.replayer;
+    if (!r) return 0;
+    try {
+      return r.service.state.context.events.length;
+    } catch {
+      return 0;
+    }
+  }
+
+  get iframe(): HTMLIFrameElement | null {
+    return this.replayer ? this.replayer.iframe : null;
+  }
+
+  /** The rebuilt document (for tests and for scroll positions), or null. */
+  document(): Document | null {
+    return this.replayer?.iframe.contentDocument ?? null;
+  }
+
+  window(): Window | null {
+    return this.replayer?.iframe.contentWindow ?? null;
+  }
+
+  /** Drops the current page (reset, ended). */
+  clear(): void {
+    if (this.replayer) {
+      try {
+        this.replayer.destroy();
+      } catch (e) {
+        console.warn('viewer: replayer destroy', e);
+      }
+    }
+    this.replayer = null;
+    this.canvasSeq.clear();
+    this.host.replaceChildren();
+  }
+
+  /** A snapshot frame: a fresh Replayer with these events (Meta, FullSnapshot, ...). */
+  snapshot(events: RREvent[]): void {
+    this.clear();
+    const r = new Replayer([], {
+      root: this.host,
+      liveMode: true,
+      mouseTail: false,
+      UNSAFE_replayCanvas: false,
+      insertStyleRules: ['.cb-ui { display: none !important; }'],
+      triggerFocus: false,
+      showWarning: false,
+      // Live events are applied as they come (not fast-forwarded): the virtual DOM is only
+      // flushed by play(), which live mode never calls.
+      useVirtualDom: false,
+      pauseAnimation: false,
+    });
+    // The page is attacker-controlled: its iframe must never run scripts.
+    const sb = r.iframe.getAttribute('sandbox');
+    const tokens = (sb ?? '').split(/\s+/).filter(Boolean);
+    if (sb === null || tokens.includes('allow-scripts') || tokens.includes('allow-top-navigation')) {
+      r.iframe.setAttribute('sandbox', 'allow-same-origin');
+      // A sandbox set after the document exists does not apply to it: refuse this page.
+      r.destroy();
+      this.host.replaceChildren();
+      throw new Error('replay iframe is not sandboxed without scripts');
+    }
+    r.iframe.setAttribute('tabindex', '-1');
+    r.iframe.setAttribute('aria-hidden', 'true');
+    r.iframe.setAttribute('title', 'Visitor page');
+    r.on('resize', (d: unknown) => {
+      const v = d as Viewport;
+      if (v && v.width > 0 && v.height > 0) {
+        this.viewport = { width: v.width, height: v.height };
+        this.layout();
+      }
+    });
+    r.on('custom-event', (e: unknown) => this.custom(e as RREvent));
+    r.on('fullsnapshot-rebuilded', () => this.onPage());
+    this.replayer = r;
+    this.replayersCreated++;
+    const now = Date.now();
+    this.lastTs = now;
+    // Live mode against the viewer's clock: every event's timestamp is rewritten onto it (see
+    // add()), so that a visitor clock ahead of or behind ours neither delays nor batches events.
+    r.startLive(now);
+    for (const e of events) {
+      if (e && e.type === EV_META && e.data) {
+        this.viewport = { width: e.data.width, height: e.data.height };
+      }
+    }
+    this.add(events);
+    this.layout();
+  }
+
+  /** An event frame: more events for the current page; ignored before the first snapshot. */
+  events(events: RREvent[]): void {
+    if (!this.replayer) return;
+    this.add(events);
+  }
+
+  private add(events: RREvent[]): void {
+    const r = this.replayer;
+    if (!r || events.length === 0) return;
+    // The newest event of the frame maps to now; the others keep their spacing behind it, never
+    // before an event already handed over (order is rrweb's timestamp order).
+    let maxTs = -Infinity;
+    for (const e of events) if (typeof e.timestamp === 'number' && e.timestamp > maxTs) maxTs = e.timestamp;
+    const shift = Number.isFinite(maxTs) ? Date.now() - maxTs : 0;
+    for (const e of events) {
+      if (!e || typeof e.type !== 'number') continue;
+      const t = typeof e.timestamp === 'number' ? e.timestamp + shift : this.lastTs;
+      const ts = Math.max(t, this.lastTs);
+      this.lastTs = ts;
+      const copy = { ...e, timestamp: ts } as RREvent;
+      r.addEvent(copy as never);
+    }
+  }
+
+  /** Custom events: the SDK's canvas pictures. */
+  private custom(e: RREvent): void {
+    const d = e && e.data;
+    if (!d || d.tag !== CANVAS_TAG || !d.payload) return;
+    const { id, url } = d.payload as { id: number; url: string };
+    if (typeof id !== 'number' || typeof url !== 'string' || !/^data:image\/(png|jpeg|webp);/.test(url)) return;
+    const r = this.replayer;
+    if (!r) return;
+    const node = r.getMirror().getNode(id) as unknown as HTMLCanvasElement | null;
+    if (!node || node.nodeName !== 'CANVAS') return;
+    const n = (this.canvasSeq.get(id) ?? 0) + 1;
+    this.canvasSeq.set(id, n);
+    const img = new Image();
+    img.onload = () => {
+      if (this.canvasSeq.get(id) !== n || this.replayer !== r) return; // a newer picture or page
+      const ctx = node.getContext('2d');
+      if (!ctx) return;
+      ctx.clearRect(0, 0, node.width, node.height);
+      ctx.drawImage(img, 0, 0, node.width, node.height);
+    };
+    img.src = url;
+  }
+
+  /** Scales the visitor's viewport to fit the stage, centered, never above 1:1. */
+  layout(): void {
+    const r = this.replayer;
+    const v = this.viewport;
+    if (!r || !v || v.width <= 0 || v.height <= 0) return;
+    const areaW = this.stage.clientWidth;
+    const areaH = this.stage.clientHeight;
+    if (areaW <= 0 || areaH <= 0) return;
+    const pad = 16;
+    const s = Math.min(1, (areaW - pad * 2) / v.width, (areaH - pad * 2) / v.height);
+    this.scaleValue = s > 0 ? s : 1;
+    const w = v.width * this.scaleValue;
+    const h = v.height * this.scaleValue;
+    const left = Math.round((areaW - w) / 2);
+    const top = Math.round((areaH - h) / 2);
+    const wrap = r.wrapper;
+    wrap.style.position = 'absolute';
+    wrap.style.left = `${left}px`;
+    wrap.style.top = `${top}px`;
+    wrap.style.width = `${v.width}px`;
+    wrap.style.height = `${v.height}px`;
+    wrap.style.transformOrigin = '0 0';
+    wrap.style.transform = `scale(${this.scaleValue})`;
+    this.onLayout();
+  }
+
+  /** The page's rectangle in the viewer's CSS pixels (the scaled iframe), or null. */
+  rect(): DOMRect | null {
+    const f = this.iframe;
+    if (!f || !this.viewport) return null;
+    const r = f.getBoundingClientRect();
+    return r.width > 0 && r.height > 0 ? r : null;
+  }
+
+  /** The rebuilt page's current document scroll position and size. */
+  scrollState(): { x: number; y: number; maxX: number; maxY: number } | null {
+    const w = this.window();
+    const d = this.document();
+    if (!w || !d) return null;
+    const el = d.scrollingElement ?? d.documentElement;
+    const vw = this.viewport?.width ?? w.innerWidth;
+    const vh = this.viewport?.height ?? w.innerHeight;
+    return {
+      x: w.scrollX,
+      y: w.scrollY,
+      maxX: Math.max(0, (el?.scrollWidth ?? 0) - vw),
+      maxY: Math.max(0, (el?.scrollHeight ?? 0) - vh),
+    };
+  }
+}
