@@ -331,6 +331,36 @@ int auth_authenticate(struct http_ctx *c)
     return 0;
 }
 
+int auth_session_token(struct http_ctx *c)
+{
+    const char *h = http_header(c, "Authorization");
+    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0 || h[7] == '\0') {
+        http_problem(c, 401, "invalid_token", NULL,
+                     "Send the session token as 'Authorization: Bearer <JWT>' (the session's "
+                     "visitor_token or an agent token).");
+        return -1;
+    }
+    const char *token = h + 7;
+    if (strncmp(token, "sk_", 3) == 0 || strncmp(token, "pk_", 3) == 0 ||
+        strncmp(token, "adm_", 4) == 0) {
+        http_problem(c, 401, "invalid_token", NULL,
+                     "This route takes a session token (a JWT), not an API key.");
+        return -1;
+    }
+    int rc = token_verify(c->cfg->jwt_secret, sizeof(c->cfg->jwt_secret), token,
+                          (int64_t)time_now(), NULL, &c->session);
+    if (rc != TOKEN_OK) {
+        http_problem(c, 401, "invalid_token", NULL, "The session token is not valid: %s.",
+                     token_error_str(rc));
+        return -1;
+    }
+    c->who.kind = PRINCIPAL_SESSION;
+    snprintf(c->who.id, sizeof(c->who.id), "%s", c->session.jti);
+    snprintf(c->who.tenant_id, sizeof(c->who.tenant_id), "%s", c->session.tid);
+    snprintf(c->tenant_id, sizeof(c->tenant_id), "%s", c->session.tid);
+    return 0;
+}
+
 int auth_resolve_tenant(struct http_ctx *c)
 {
     static struct db_stmt q_any = {

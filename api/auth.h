@@ -21,6 +21,12 @@ void auth_cache_invalidate(struct auth_cache *cache);
  * 401/403/503. */
 int auth_authenticate(struct http_ctx *c);
 
+/* Authenticates 'Authorization: Bearer <session JWT>' (a visitor or agent token, core/token.h)
+ * into c->session, c->who (PRINCIPAL_SESSION, id = the token's jti) and c->tenant_id. Returns 0,
+ * or -1 after answering 401 invalid_token (missing, an API key, malformed, forged, expired,
+ * another algorithm). */
+int auth_session_token(struct http_ctx *c);
+
 /* Applies the Cobrowse-Tenant header: sets c->tenant_id. Returns 0, or -1 after answering
  * 400/403/404. */
 int auth_resolve_tenant(struct http_ctx *c);

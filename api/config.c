@@ -43,6 +43,9 @@ static const struct option_def options[] = {
     {"database-url", "DATABASE_URL", "URL", "PostgreSQL connection string (required)"},
     {"data-dir", "COBROWSE_DATA_DIR", "DIR",
      "folder for generated secrets in development (default ./.cobrowse)"},
+    {"web-root", "COBROWSE_WEB_ROOT", "DIR",
+     "browser files to serve (SDK, viewer); default <binary dir>/web, else "
+     "<binary dir>/../share/cobrowse/web"},
     {"log-level", "COBROWSE_LOG_LEVEL", "LEVEL", "debug, info, warn or error (default info)"},
     {"production", "COBROWSE_PRODUCTION", NULL,
      "require secrets from the environment; never generate or write them"},
@@ -107,6 +110,10 @@ static int set_value(struct config *cfg, const char *name, const char *val)
         snprintf(cfg->database_url, sizeof(cfg->database_url), "%s", val);
     } else if (strcmp(name, "data-dir") == 0) {
         snprintf(cfg->data_dir, sizeof(cfg->data_dir), "%s", val);
+    } else if (strcmp(name, "web-root") == 0) {
+        if (val[0] == '\0' || strlen(val) >= sizeof(cfg->web_root))
+            goto bad;
+        snprintf(cfg->web_root, sizeof(cfg->web_root), "%s", val);
     } else if (strcmp(name, "log-level") == 0) {
         if (strcmp(val, "debug") && strcmp(val, "info") && strcmp(val, "warn") &&
             strcmp(val, "error"))

@@ -17,6 +17,7 @@ struct config {
     char relay_url[512];
     char database_url[1024];
     char data_dir[512];
+    char web_root[1024]; /* --web-root; "" means the default search (api/static.h) */
     char log_level[16];
     int production;
     int http_threads;

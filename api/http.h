@@ -13,6 +13,7 @@
 
 #include "api/config.h"
 #include "core/db.h"
+#include "core/token.h"
 
 struct server;
 struct http_ctx;
@@ -35,6 +36,9 @@ enum route_flags {
     ROUTE_NEEDS_TENANT = 1u << 2,   /* needs an acting tenant (admins must send the header) */
     ROUTE_BODY = 1u << 3,           /* expects a JSON object body */
     ROUTE_BODY_OPTIONAL = 1u << 4,  /* a JSON object body may be sent, or none */
+    ROUTE_SESSION_TOKEN = 1u << 5,  /* authenticated by a session JWT (visitor or agent token),
+                                     * not an API key; answers carry Access-Control-Allow-Origin: *
+                                     */
 };
 
 struct route {
@@ -46,13 +50,13 @@ struct route {
     unsigned flags;
 };
 
-enum principal_kind { PRINCIPAL_NONE = 0, PRINCIPAL_ADMIN, PRINCIPAL_KEY };
+enum principal_kind { PRINCIPAL_NONE = 0, PRINCIPAL_ADMIN, PRINCIPAL_KEY, PRINCIPAL_SESSION };
 enum key_type { KEY_SECRET = 1, KEY_PUBLISHABLE = 2 };
 
 struct principal {
     enum principal_kind kind;
     enum key_type key_type;
-    char id[48];        /* key id or admin token id */
+    char id[48];        /* key id, admin token id, or a session token's jti */
     char tenant_id[48]; /* the key's tenant ("" for admins) */
     char parent_id[48]; /* that tenant's parent ("" if top-level) */
     unsigned scopes;
@@ -72,9 +76,10 @@ struct http_ctx {
     struct db_conn *db;
     json_t *body; /* parsed request body, or NULL */
     struct principal who;
-    char tenant_id[48]; /* acting tenant, "" when an admin acts at platform level */
-    int tenant_is_self; /* acting tenant == the key's own tenant */
-    int answered;       /* a response (success or problem) has been set */
+    struct token_claims session; /* the verified session token (ROUTE_SESSION_TOKEN routes) */
+    char tenant_id[48];          /* acting tenant, "" when an admin acts at platform level */
+    int tenant_is_self;          /* acting tenant == the key's own tenant */
+    int answered;                /* a response (success or problem) has been set */
     int status;
     const char *problem_code;
 };

@@ -33,5 +33,9 @@ void sessions_get_by_code(struct http_ctx *c);
 void sessions_end(struct http_ctx *c);
 void sessions_agent_token(struct http_ctx *c);
 void sessions_preflight(struct http_ctx *c);
+/* The session as a session token's holder sees it (/v1/token/session...), see openapi.yaml. */
+void sessions_token_get(struct http_ctx *c);
+void sessions_token_end(struct http_ctx *c);
+void sessions_token_preflight(struct http_ctx *c);
 
 #endif

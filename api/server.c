@@ -11,6 +11,7 @@
 #include "api/idempotency.h"
 #include "api/metrics.h"
 #include "api/routes.h"
+#include "api/static.h"
 #include "core/ids.h"
 #include "core/log.h"
 #include "core/timeutil.h"
@@ -52,6 +53,14 @@ const struct route server_routes[] = {
      ROUTE_NEEDS_TENANT | ROUTE_BODY_OPTIONAL},
     {"POST", "/v1/sessions/{id}/agent_tokens", "createAgentToken", sessions_agent_token,
      SCOPE_AGENT_TOKENS_WRITE, ROUTE_NEEDS_TENANT | ROUTE_BODY},
+
+    {"OPTIONS", "/v1/token/session", "tokenSessionPreflight", sessions_token_preflight, 0,
+     ROUTE_PUBLIC},
+    {"GET", "/v1/token/session", "getTokenSession", sessions_token_get, 0, ROUTE_SESSION_TOKEN},
+    {"OPTIONS", "/v1/token/session/end", "endTokenSessionPreflight", sessions_token_preflight, 0,
+     ROUTE_PUBLIC},
+    {"POST", "/v1/token/session/end", "endTokenSession", sessions_token_end, 0,
+     ROUTE_SESSION_TOKEN},
 };
 const int server_routes_count = (int)(sizeof(server_routes) / sizeof(server_routes[0]));
 
@@ -130,6 +139,43 @@ static int check_rate(struct http_ctx *c)
         return -1;
     }
     return 0;
+}
+
+/* Session tokens are checked without the database, so a flood costs little; still, a holder of
+ * a token gets TOKEN_ROUTE_RPS requests per second (per token), like a key's budget. */
+#define TOKEN_ROUTE_RPS 10
+
+static int check_token_rate(struct http_ctx *c)
+{
+    struct rl_result rr;
+    rl_take(c->srv->key_limits, c->session.jti, TOKEN_ROUTE_RPS, TOKEN_ROUTE_RPS, time_monotonic(),
+            &rr);
+    set_rate_headers(c, &rr);
+    if (!rr.allowed) {
+        char v[16];
+        http_set_retry_after(c, rr.retry_after, v);
+        http_problem(c, 429, "rate_limited", NULL,
+                     "Too many requests with this session token (%d per second). Retry after %s "
+                     "s.",
+                     rr.limit, v);
+        return -1;
+    }
+    return 0;
+}
+
+/* Routes of a session token are called by the SDK from any site and by the viewer: the
+ * credential is a bearer header (never a cookie), so any origin may read the answers. */
+static void run_token_route(struct http_ctx *c)
+{
+    http_set_header(c, "Access-Control-Allow-Origin", "*");
+    http_set_header(c, "Access-Control-Expose-Headers",
+                    "X-Request-Id, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, "
+                    "Retry-After");
+    if (auth_session_token(c) != 0 || check_token_rate(c) != 0)
+        return;
+    c->route->handler(c);
+    if (!c->answered)
+        http_problem(c, 500, "internal_error", NULL, "The handler gave no answer.");
 }
 
 static int media_type_is_json(const char *ct)
@@ -252,6 +298,10 @@ static void run_chain(struct http_ctx *c)
         rt->handler(c);
         return;
     }
+    if (rt->flags & ROUTE_SESSION_TOKEN) {
+        run_token_route(c);
+        return;
+    }
     if (auth_authenticate(c) != 0)
         return;
     cors_expose(c);
@@ -293,7 +343,7 @@ static void run_chain(struct http_ctx *c)
         idem_finish(c);
 }
 
-static void finish(struct http_ctx *c)
+void server_ctx_finish(struct http_ctx *c)
 {
     http_set_header(c, "X-Request-Id", c->request_id);
     double elapsed = time_monotonic() - c->started;
@@ -317,7 +367,7 @@ static void finish(struct http_ctx *c)
     free(c->who.allowed_origins);
 }
 
-static void ctx_init(struct http_ctx *c, struct server *srv, const struct _u_request *req,
+void server_ctx_init(struct http_ctx *c, struct server *srv, const struct _u_request *req,
                      struct _u_response *resp)
 {
     memset(c, 0, sizeof(*c));
@@ -337,11 +387,11 @@ static int dispatch(const struct _u_request *req, struct _u_response *resp, void
 {
     const struct route *rt = user_data;
     struct http_ctx c;
-    ctx_init(&c, the_server, req, resp);
+    server_ctx_init(&c, the_server, req, resp);
     c.route = rt;
     c.route_index = (int)(rt - server_routes);
     run_chain(&c);
-    finish(&c);
+    server_ctx_finish(&c);
     return U_CALLBACK_COMPLETE;
 }
 
@@ -349,7 +399,7 @@ static int not_found(const struct _u_request *req, struct _u_response *resp, voi
 {
     (void)user_data;
     struct http_ctx c;
-    ctx_init(&c, the_server, req, resp);
+    server_ctx_init(&c, the_server, req, resp);
     char allow[128] = "";
     for (int i = 0; i < server_routes_count; i++) {
         if (path_matches(server_routes[i].path, req->url_path)) {
@@ -364,7 +414,7 @@ static int not_found(const struct _u_request *req, struct _u_response *resp, voi
         http_problem(&c, 404, "route_not_found", NULL,
                      "No such route. The API reference is openapi/openapi.yaml.");
     }
-    finish(&c);
+    server_ctx_finish(&c);
     return U_CALLBACK_COMPLETE;
 }
 
@@ -380,6 +430,22 @@ int server_start(struct server *srv, const struct config *cfg)
     if (srv->db == NULL || srv->key_limits == NULL || srv->tenant_limits == NULL ||
         srv->auth == NULL)
         return -1;
+    char root[1024];
+    int found = static_resolve_root(cfg->web_root, root, sizeof(root));
+    if (found < 0)
+        return -1;
+    srv->web = static_load(found == 0 ? root : NULL);
+    if (srv->web == NULL)
+        return -1;
+    if (found == 0)
+        log_json(
+            LOG_INFO, "serving browser files",
+            json_pack("{s:s, s:I}", "web_root", root, "files", (json_int_t)static_count(srv->web)));
+    else
+        log_json(LOG_WARN, "no browser files to serve (SDK, viewer)",
+                 json_pack("{s:s}", "hint",
+                           "build them with `node web/build.mjs build/release/web` (scripts/run.sh "
+                           "does), or set --web-root"));
 
     struct sockaddr_in addr;
     memset(&addr, 0, sizeof(addr));
@@ -406,6 +472,8 @@ int server_start(struct server *srv, const struct config *cfg)
                                        dispatch, (void *)&server_routes[i]) != U_OK)
             return -1;
     }
+    if (static_register(&srv->instance, srv) != 0)
+        return -1;
     ulfius_set_default_endpoint(&srv->instance, not_found, NULL);
 
     struct MHD_OptionItem ops[] = {
@@ -437,6 +505,8 @@ void server_stop(struct server *srv)
         srv->started = 0;
     }
     auth_cache_free(srv->auth);
+    static_free(srv->web);
+    srv->web = NULL;
     rl_free(srv->key_limits);
     rl_free(srv->tenant_limits);
     db_pool_free(srv->db);

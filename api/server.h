@@ -19,6 +19,7 @@
 #include "core/ratelimit.h"
 
 struct auth_cache;
+struct static_site;
 
 struct server {
     const struct config *cfg;
@@ -26,6 +27,7 @@ struct server {
     struct rl_table *key_limits;    /* requests per second per API key */
     struct rl_table *tenant_limits; /* new sessions per minute per tenant */
     struct auth_cache *auth;
+    struct static_site *web; /* browser files (api/static.h), read-only once started */
     struct _u_instance instance;
     int started;
 };
@@ -36,6 +38,13 @@ extern const int server_routes_count;
 /* Opens the pool, builds the caches and starts listening. Returns 0 or -1 (logged). */
 int server_start(struct server *srv, const struct config *cfg);
 void server_stop(struct server *srv);
+
+/* For answers outside the route table (api/static.c): sets up a request context (request id,
+ * clock) and, once answered, finishes it like a route's (X-Request-Id, metrics, the request's
+ * log line labelled with c->route->path when c->route is set, database connection released). */
+void server_ctx_init(struct http_ctx *c, struct server *srv, const struct _u_request *req,
+                     struct _u_response *resp);
+void server_ctx_finish(struct http_ctx *c);
 
 /* Prints the route table as a JSON array of {"method","path","operationId"} on stdout. */
 void server_print_routes(void);

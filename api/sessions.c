@@ -88,7 +88,9 @@ void sessions_create(struct http_ctx *c)
         "  permissions, expires_at) "
         "SELECT $1, $2, $3, $4, $5::jsonb, $6::jsonb, now() + make_interval(secs => $7::int) "
         "FROM slot RETURNING session_json(sessions, $9)::text, "
-        "  extract(epoch FROM expires_at)::bigint, extract(epoch FROM created_at)::bigint",
+        "  extract(epoch FROM expires_at)::bigint, extract(epoch FROM created_at)::bigint, "
+        "  (SELECT json_build_object('branding', t.settings->'branding', "
+        "     'masking', t.settings->'masking')::text FROM tenants t WHERE t.id = $2)",
         0};
     if (http_validate_body(c, create_fields) != 0)
         return;
@@ -182,7 +184,20 @@ void sessions_create(struct http_ctx *c)
         http_problem(c, 500, "internal_error", NULL, "The visitor token could not be signed.");
         goto done;
     }
-    http_reply_with_field(c, 201, PQgetvalue(r, 0, 0), "visitor_token", token);
+    /* The SDK gets what it needs to record (masking) and to brand its prompts with the session,
+     * without a second request. */
+    json_t *out = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
+    json_t *extra = json_loads(PQgetvalue(r, 0, 3), 0, NULL);
+    if (out != NULL && extra != NULL) {
+        json_object_update(out, extra);
+        json_object_set_new(out, "visitor_token", json_string(token));
+        http_reply_json(c, 201, out);
+        out = NULL;
+    } else {
+        http_problem(c, 500, "internal_error", NULL, "The session could not be encoded.");
+    }
+    json_decref(out);
+    json_decref(extra);
     free(token);
 done:
     PQclear(r);
@@ -391,14 +406,14 @@ void sessions_agent_token(struct http_ctx *c)
     time_format_rfc3339(exp, when, sizeof(when));
     /* The token travels in the fragment: browsers never send it to a server, so it stays out of
      * access logs. */
-    size_t ulen = strlen(c->cfg->public_url) + strlen(token) + 32;
+    size_t ulen = strlen(c->cfg->public_url) + strlen(c->tenant_id) + strlen(token) + 32;
     char *url = malloc(ulen);
     if (url == NULL) {
         free(token);
         http_problem(c, 500, "internal_error", NULL, "Out of memory.");
         return;
     }
-    snprintf(url, ulen, "%s/viewer/#token=%s", c->cfg->public_url, token);
+    snprintf(url, ulen, "%s/viewer/%s#token=%s", c->cfg->public_url, c->tenant_id, token);
     json_t *out = json_pack("{s:s, s:s, s:s, s:{s:s, s:s?}, s:{s:s}, s:s, s:s, s:s}", "object",
                             "agent_token", "id", tc.jti, "session_id", id, "agent", "id", tc.sub,
                             "name", name, "permissions", "remote_control", ask ? "ask" : "off",
@@ -408,4 +423,113 @@ void sessions_agent_token(struct http_ctx *c)
     http_reply_json(c, 201, out);
     free(url);
     free(token);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * /v1/token/session: the session seen by the holder of one of its tokens (the SDK with the
+ * visitor token, the viewer with an agent token). The token was verified by the dispatcher;
+ * every query is bound to its session and tenant (c->session.sid, c->session.tid). */
+
+void sessions_token_preflight(struct http_ctx *c)
+{
+    ulfius_set_empty_body_response(c->resp, 204);
+    http_set_header(c, "Access-Control-Allow-Origin", "*");
+    http_set_header(c, "Access-Control-Allow-Methods", "GET, POST");
+    http_set_header(c, "Access-Control-Allow-Headers", "Authorization, Content-Type");
+    http_set_header(c, "Access-Control-Max-Age", "600");
+    c->status = 204;
+    c->answered = 1;
+}
+
+/* Answers status with the session_context of the token's session; 404 if it is gone. */
+static void reply_context(struct http_ctx *c, int status)
+{
+    static struct db_stmt q = {
+        "sessions_token_context",
+        "SELECT json_build_object('object', 'session_context', 'session_id', s.id, "
+        "  'tenant_id', s.tenant_id, 'role', $3::text, 'status', s.status, "
+        "  'join_code', s.join_code, 'relay_url', $4::text, "
+        "  'permissions', json_build_object('remote_control', $5::text), 'agent', $6::json, "
+        "  'branding', t.settings->'branding', 'masking', t.settings->'masking', "
+        "  'allowed_origins', t.settings->'allowed_origins', 'ended_at', s.ended_at, "
+        "  'end_reason', s.end_reason, 'expires_at', s.expires_at, "
+        "  'token_expires_at', to_timestamp($7::bigint))::text "
+        "FROM sessions s JOIN tenants t ON t.id = s.tenant_id "
+        "WHERE s.id = $1 AND s.tenant_id = $2 AND t.status <> 'deleted'",
+        0};
+    const struct token_claims *tc = &c->session;
+    char *agent = NULL;
+    if (tc->role == TOKEN_ROLE_AGENT) {
+        json_t *a = json_pack("{s:s, s:s?}", "id", tc->sub, "name", tc->name[0] ? tc->name : NULL);
+        if (tc->name[0] == '\0')
+            json_object_set_new(a, "name", json_null());
+        agent = json_dumps(a, JSON_COMPACT);
+        json_decref(a);
+    } else {
+        agent = strdup("null");
+    }
+    char exp[24];
+    snprintf(exp, sizeof(exp), "%lld", (long long)tc->exp);
+    const char *params[] = {tc->sid,
+                            tc->tid,
+                            token_role_str(tc->role),
+                            c->cfg->relay_url,
+                            tc->remote_control ? "ask" : "off",
+                            agent,
+                            exp};
+    PGresult *r = agent != NULL ? http_db(c, &q, 7, params) : NULL;
+    if (agent == NULL)
+        http_problem(c, 500, "internal_error", NULL, "Out of memory.");
+    if (r != NULL) {
+        if (PQntuples(r) == 1)
+            http_reply_text(c, status, PQgetvalue(r, 0, 0));
+        else
+            http_not_found(c, "session");
+        PQclear(r);
+    }
+    free(agent);
+}
+
+void sessions_token_get(struct http_ctx *c)
+{
+    reply_context(c, 200);
+}
+
+void sessions_token_end(struct http_ctx *c)
+{
+    /* The same change as POST /v1/sessions/{id}/end: the NOTIFY trigger on sessions makes the
+     * relay close every connection of the session (4001). */
+    static struct db_stmt q = {
+        "sessions_token_end",
+        "UPDATE sessions SET status = 'ended', ended_at = now(), end_reason = $3 "
+        "WHERE id = $1 AND tenant_id = $2 AND status <> 'ended' "
+        "AND EXISTS (SELECT 1 FROM tenants t WHERE t.id = $2 AND t.status <> 'deleted') "
+        "RETURNING 1",
+        0};
+    static struct db_stmt q_exists = {
+        "sessions_token_exists",
+        "SELECT 1 FROM sessions s JOIN tenants t ON t.id = s.tenant_id "
+        "WHERE s.id = $1 AND s.tenant_id = $2 AND t.status <> 'deleted'",
+        0};
+    const struct token_claims *tc = &c->session;
+    const char *reason = tc->role == TOKEN_ROLE_AGENT ? "ended_by_agent" : "ended_by_visitor";
+    const char *params[] = {tc->sid, tc->tid, reason};
+    PGresult *r = http_db(c, &q, 3, params);
+    if (r == NULL)
+        return;
+    int ended_now = PQntuples(r) == 1;
+    PQclear(r);
+    if (ended_now) {
+        reply_context(c, 200);
+        return;
+    }
+    r = http_db(c, &q_exists, 2, params);
+    if (r == NULL)
+        return;
+    if (PQntuples(r) == 1)
+        http_problem(c, 409, "session_ended", NULL,
+                     "This session has already ended; GET /v1/token/session says when and why.");
+    else
+        http_not_found(c, "session");
+    PQclear(r);
 }
