@@ -11,9 +11,11 @@ export interface RREvent {
   delay?: number;
 }
 
+const EV_INCREMENTAL = 3;
 const EV_META = 4;
 
 export const CANVAS_TAG = 'cb-canvas';
+const DATA_IMAGE = /^data:image\/(png|jpeg|webp);base64,[A-Za-z0-9+/]+={0,2}$/;
 
 export interface Viewport {
   width: number;
@@ -24,7 +26,6 @@ export class Replay {
   private replayer: Replayer | null = null;
   private viewport: Viewport | null = null;
   private lastTs = 0; // the latest (rewritten) timestamp handed to the replayer
-  private canvasSeq = new Map<number, number>();
   private scaleValue = 1;
   replayersCreated = 0;
   /** Called after the scale or position of the page changed. */
@@ -83,7 +84,11 @@ export class Replay {
       }
     }
     this.replayer = null;
-    this.canvasSeq.clear();
+    this.canvasPics.clear();
+    this.canvasSizes.clear();
+    this.canvasDraws.clear();
+    this.canvasStyle = null;
+    this.canvasList = null;
     this.host.replaceChildren();
   }
 
@@ -124,7 +129,15 @@ export class Replay {
       }
     });
     r.on('custom-event', (e: unknown) => this.custom(e as RREvent));
-    r.on('fullsnapshot-rebuilded', () => this.onPage());
+    r.on('fullsnapshot-rebuilded', () => {
+      this.sizeCanvases();
+      this.onPage();
+    });
+    r.on('event-cast', (ev: unknown) => {
+      const x = ev as RREvent;
+      // DOM mutations (source 0) may add canvases or change their size attributes
+      if (x && x.type === EV_INCREMENTAL && x.data && x.data.source === 0) this.sizeCanvases();
+    });
     this.replayer = r;
     this.replayersCreated++;
     const now = Date.now();
@@ -170,22 +183,84 @@ export class Replay {
     const d = e && e.data;
     if (!d || d.tag !== CANVAS_TAG || !d.payload) return;
     const { id, url } = d.payload as { id: number; url: string };
-    if (typeof id !== 'number' || typeof url !== 'string' || !/^data:image\/(png|jpeg|webp);/.test(url)) return;
+    if (typeof id !== 'number' || typeof url !== 'string' || !DATA_IMAGE.test(url)) return;
     const r = this.replayer;
     if (!r) return;
     const node = r.getMirror().getNode(id) as unknown as HTMLCanvasElement | null;
     if (!node || node.nodeName !== 'CANVAS') return;
-    const n = (this.canvasSeq.get(id) ?? 0) + 1;
-    this.canvasSeq.set(id, n);
+    this.canvasPics.set(id, url);
+    this.sizeCanvases();
+    this.writeCanvasRules();
+    // Also onto the bitmap, for whoever reads its pixels (getImageData): the latest picture wins.
+    const n = (this.canvasDraws.get(id) ?? 0) + 1;
+    this.canvasDraws.set(id, n);
     const img = new Image();
     img.onload = () => {
-      if (this.canvasSeq.get(id) !== n || this.replayer !== r) return; // a newer picture or page
+      if (this.canvasDraws.get(id) !== n || this.replayer !== r) return;
       const ctx = node.getContext('2d');
       if (!ctx) return;
       ctx.clearRect(0, 0, node.width, node.height);
       ctx.drawImage(img, 0, 0, node.width, node.height);
     };
     img.src = url;
+  }
+
+  // Canvas pictures. In an iframe sandboxed without allow-scripts scripting is disabled, and a
+  // <canvas> then shows its fallback content, not its bitmap (HTML spec): drawing on it shows
+  // nothing and it has no intrinsic size. So each canvas gets, in a style sheet of ours placed
+  // before the page's styles, its default size at zero specificity (the page's own CSS wins, as it
+  // would over the intrinsic size) and its latest picture as a background image.
+  private canvasPics = new Map<number, string>();
+  private canvasSizes = new Map<number, string>();
+  private canvasDraws = new Map<number, number>();
+  private canvasStyle: HTMLStyleElement | null = null;
+  private canvasList: HTMLCollectionOf<HTMLCanvasElement> | null = null;
+
+  /** Gives every canvas of the page its default size (after a rebuild and after mutations). */
+  private sizeCanvases(): void {
+    const r = this.replayer;
+    const doc = this.document();
+    if (!r || !doc) return;
+    if (!this.canvasList || this.canvasList[0]?.ownerDocument !== doc) this.canvasList = doc.getElementsByTagName('canvas');
+    if (this.canvasList.length === 0 && this.canvasSizes.size === 0) return;
+    let changed = false;
+    const mirror = r.getMirror();
+    for (const c of Array.from(this.canvasList)) {
+      const id = mirror.getId(c as never);
+      if (id < 0) continue;
+      if (c.getAttribute('data-cb-canvas') !== String(id)) c.setAttribute('data-cb-canvas', String(id));
+      const w = Number(c.getAttribute('width') ?? 300) || 300;
+      const h = Number(c.getAttribute('height') ?? 150) || 150;
+      const size = `${w}/${h}`;
+      if (this.canvasSizes.get(id) !== size) {
+        this.canvasSizes.set(id, size);
+        changed = true;
+      }
+    }
+    if (changed) this.writeCanvasRules();
+  }
+
+  private writeCanvasRules(): void {
+    const doc = this.document();
+    if (!doc || !doc.documentElement) return;
+    let st = this.canvasStyle;
+    if (!st || st.ownerDocument !== doc || !st.isConnected) {
+      st = doc.createElement('style');
+      st.setAttribute('data-cb-viewer', '');
+      doc.documentElement.insertBefore(st, doc.head ?? doc.documentElement.firstChild);
+      this.canvasStyle = st;
+    }
+    const out: string[] = [];
+    for (const [id, size] of this.canvasSizes) {
+      const [w, h] = size.split('/');
+      out.push(`:where(canvas[data-cb-canvas="${id}"]){display:inline-block;width:${w}px;aspect-ratio:${w}/${h}}`);
+    }
+    for (const [id, url] of this.canvasPics) {
+      // url matched DATA_IMAGE: base64 characters only, nothing that could leave the string.
+      out.push(`canvas[data-cb-canvas="${id}"]{background-image:url("${url}")!important;background-size:100% 100%!important;background-repeat:no-repeat!important}`);
+    }
+    const text = out.join('\n');
+    if (st.textContent !== text) st.textContent = text;
   }
 
   /** Scales the visitor's viewport to fit the stage, centered, never above 1:1. */

@@ -58,7 +58,7 @@ export class Tools {
   /** Places the overlay exactly over the scaled replay iframe. */
   layout(): void {
     const r = this.replay.rect();
-    const parent = this.overlay.offsetParent as HTMLElement | null;
+    const parent = this.overlay.parentElement;
     if (!r || !parent) {
       this.overlay.style.display = 'none';
       return;
