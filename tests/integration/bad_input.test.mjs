@@ -509,6 +509,26 @@ for (const [what, value, code] of AUTH_CASES) {
     });
   }
 }
+// Session-token routes: every bad Authorization above, and an API key, is 401 invalid_token.
+for (const [what, value] of [...AUTH_CASES.map(([w, v]) => [w, v]), ['a valid secret key', () => `Bearer ${F.sk}`],
+  ['Bearer JWT-shaped garbage', () => 'Bearer eyJhbGciOiJIUzI1NiJ9.e30.AAAA'], ['Bearer with an empty token', () => 'Bearer ']]) {
+  for (const [m, p] of [['GET', '/v1/token/session'], ['POST', '/v1/token/session/end']]) {
+    test(`${what} on ${m} ${p} -> 401 invalid_token`, async () => {
+      const res = await call(m, p, { headers: { authorization: value() } });
+      expectProblem(res, 401, 'invalid_token');
+      assert.equal(res.headers.get('access-control-allow-origin'), '*', 'readable by the browser');
+    });
+  }
+}
+test('session-token routes: hostile query strings and bodies do not matter (token checked first)', async () => {
+  const token = F.session.visitor_token;
+  expectStatus(await call('GET', '/v1/token/session?x=%27%3B--&limit=abc', { token }), 200);
+  expectProblem(await call('GET', '/v1/token/session?x=%FF', { token }), 400, 'invalid_utf8');
+  const big = 'x'.repeat(70000);
+  expectProblem(await call('POST', '/v1/token/session/end', { token, rawBody: big }), 413, 'body_too_large');
+  expectStatus(await call('GET', '/v1/token/session', { token }), 200, 'not ended by any of it');
+});
+
 test('Bearer with an empty token -> 401', async () => {
   const res = await call('GET', '/v1/sessions', { headers: { authorization: 'Bearer ' } });
   assert.equal(res.status, 401, show(res));

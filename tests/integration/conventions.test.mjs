@@ -104,6 +104,9 @@ test('every response has a distinct X-Request-Id; problem request_id matches it'
     ['GET', '/v1/no_such_route', { token: s.sk, spec: false }], // 404 route_not_found
     ['PUT', '/v1/sessions', { token: s.sk, body: {}, spec: false }], // 405
     ['OPTIONS', '/v1/sessions', { headers: { origin: ORIGIN, 'access-control-request-method': 'POST' }, spec: false }],
+    ['GET', '/v1/token/session', {}], // 401 invalid_token
+    ['POST', '/v1/token/session/end', { token: s.sk }], // 401 invalid_token: a key is no session token
+    ['OPTIONS', '/v1/token/session', { headers: { origin: ORIGIN, 'access-control-request-method': 'GET' } }],
   ];
   const ids = new Set();
   for (const [m, p, o] of calls) {

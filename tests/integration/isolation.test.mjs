@@ -301,6 +301,48 @@ for (const r of orderRoutes(ROUTES.filter((x) => x.destructive))) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Session-token routes take a session JWT, never an API key (of any kind, however valid); a
+// session token is no API key on the other routes; one session's token never reaches another
+// session, not even of the same tenant.
+
+const TOKEN_ROUTES = [
+  { m: 'GET', p: '/v1/token/session' },
+  { m: 'POST', p: '/v1/token/session/end' },
+];
+const KEY_KINDS = [
+  ['admin token', () => ADMIN_TOKEN],
+  ['reseller secret key', () => F.A.secret],
+  ['sub-tenant secret key', () => F.A1.secret],
+  ['publishable key', () => F.pk.secret],
+  ['revoked key', () => F.revoked.secret],
+  ['expired key', () => F.expired.secret],
+];
+for (const r of TOKEN_ROUTES) {
+  for (const [what, tok] of KEY_KINDS) {
+    test(`${what} -> ${label(r)} -> 401 invalid_token`, async () => {
+      const res = await api(r.m, r.p, { token: tok(), headers: { origin: ORIGIN } });
+      expectProblem(res, 401, 'invalid_token');
+      for (const m of F.A1.markers) assert.ok(!res.text.includes(m), `leaks ${m}`);
+    });
+  }
+}
+for (const r of ROUTES.filter((x) => !x.destructive)) {
+  test(`A1's visitor token -> ${label(r)} -> 401 invalid_api_key`, async () => {
+    const res = await api(r.m, r.on ? fill(r.p, A1objs()) : r.p, { token: F.A1.session.visitor_token, body: r.body && r.body() });
+    expectProblem(res, 401, 'invalid_api_key');
+  });
+}
+test('a session token sees its own session only: B1\'s token answers B1\'s session, none of A1\'s', async () => {
+  const res = await api('GET', '/v1/token/session', { token: F.B1.session.visitor_token });
+  const b = expectStatus(res, 200);
+  assert.equal(b.session_id, F.B1.session.id);
+  assert.equal(b.tenant_id, F.B1.tenant.id);
+  for (const m of [...F.A1.markers, F.A1.session.join_code]) assert.ok(!res.text.includes(m), `leaks ${m}`);
+  const a = expectStatus(await api('GET', '/v1/token/session', { token: F.A1.session.visitor_token }), 200);
+  assert.equal(a.session_id, F.A1.session.id);
+});
+
+// ---------------------------------------------------------------------------------------------
 // Nothing was changed by the refused calls.
 
 for (const name of ['A', 'A1', 'A2', 'B', 'B1']) {
