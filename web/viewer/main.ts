@@ -382,8 +382,8 @@ class Viewer {
 
   private refresh(): void {
     const cs = this.connState();
-    this.ui.setConn(cs);
     const hasPage = this.replay.hasPage;
+    this.ui.setConn(cs, hasPage);
     const live = cs === 'live' && hasPage;
     this.tools.enabled = live;
     this.ui.setToolsEnabled(live);

@@ -176,9 +176,10 @@ export class Ui {
     if (accent) root.setProperty('--accent', accent);
   }
 
-  setConn(s: ConnState): void {
+  /** hasPage: a page is shown (before the first one, "visitor away" reads "waiting for visitor"). */
+  setConn(s: ConnState, hasPage = true): void {
     this.badge.dataset.state = s;
-    this.badgeLabel.textContent = STATE_LABEL[s];
+    this.badgeLabel.textContent = s === 'visitor_away' && !hasPage ? 'Waiting for visitor' : STATE_LABEL[s];
     document.body.dataset.conn = s;
     if (s === 'ended') this.latency.hidden = true;
   }
