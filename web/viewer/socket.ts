@@ -62,7 +62,7 @@ export class RelaySocket {
   }
 
   /** Stops for good (session ended, viewer closed). */
-  stop(code = CLOSE.NORMAL): void {
+  stop(): void {
     if (this.stoppedFor) return;
     this.stoppedFor = true;
     if (this.timer) clearTimeout(this.timer);
@@ -77,7 +77,6 @@ export class RelaySocket {
       }
     }
     this.hooks.state('closed');
-    void code;
   }
 
   private async connect(resumeFrom: number, state: SocketState): Promise<void> {
