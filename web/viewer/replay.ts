@@ -257,7 +257,7 @@ export class Replay {
     }
     for (const [id, url] of this.canvasPics) {
       // url matched DATA_IMAGE: base64 characters only, nothing that could leave the string.
-      out.push(`canvas[data-cb-canvas="${id}"]{background-image:url("${url}")!important;background-size:100% 100%!important;background-repeat:no-repeat!important}`);
+      out.push(`canvas[data-cb-canvas="${id}"]{background-image:url("${url}")!important;background-size:100% 100%!important;background-repeat:no-repeat!important;background-origin:content-box!important;background-clip:content-box!important}`);
     }
     const text = out.join('\n');
     if (st.textContent !== text) st.textContent = text;

@@ -81,6 +81,8 @@ export class Ui {
   private readonly banner: HTMLDivElement;
   private readonly toasts: HTMLDivElement;
   private control: ControlState = 'none';
+  private lastToast = '';
+  private lastToastAt = 0;
 
   constructor(root: HTMLElement, hooks: UiHooks) {
     root.replaceChildren();
@@ -255,6 +257,10 @@ export class Ui {
   }
 
   toast(text: string, kind: 'info' | 'ok' | 'warn' = 'info'): void {
+    const now = Date.now();
+    if (text === this.lastToast && now - this.lastToastAt < 3000) return; // no bursts of the same
+    this.lastToast = text;
+    this.lastToastAt = now;
     const t = el('div', `toast toast-${kind}`, text);
     this.toasts.append(t);
     while (this.toasts.childElementCount > 3) this.toasts.firstElementChild?.remove();
