@@ -167,10 +167,6 @@ static int check_token_rate(struct http_ctx *c)
  * credential is a bearer header (never a cookie), so any origin may read the answers. */
 static void run_token_route(struct http_ctx *c)
 {
-    http_set_header(c, "Access-Control-Allow-Origin", "*");
-    http_set_header(c, "Access-Control-Expose-Headers",
-                    "X-Request-Id, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, "
-                    "Retry-After");
     if (auth_session_token(c) != 0 || check_token_rate(c) != 0)
         return;
     c->route->handler(c);
@@ -285,6 +281,12 @@ static void cors_expose(struct http_ctx *c)
 static void run_chain(struct http_ctx *c)
 {
     const struct route *rt = c->route;
+    if (rt->flags & ROUTE_SESSION_TOKEN) { /* every answer, errors included, see run_token_route */
+        http_set_header(c, "Access-Control-Allow-Origin", "*");
+        http_set_header(c, "Access-Control-Expose-Headers",
+                        "X-Request-Id, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, "
+                        "Retry-After");
+    }
     if (c->req->binary_body_length > c->cfg->max_body_bytes) {
         http_problem(c, 413, "body_too_large", NULL, "The body is larger than %zu bytes.",
                      c->cfg->max_body_bytes);

@@ -523,9 +523,12 @@ for (const [what, value] of [...AUTH_CASES.map(([w, v]) => [w, v]), ['a valid se
 test('session-token routes: hostile query strings and bodies do not matter (token checked first)', async () => {
   const token = F.session.visitor_token;
   expectStatus(await call('GET', '/v1/token/session?x=%27%3B--&limit=abc', { token }), 200);
-  expectProblem(await call('GET', '/v1/token/session?x=%FF', { token }), 400, 'invalid_utf8');
-  const big = 'x'.repeat(70000);
-  expectProblem(await call('POST', '/v1/token/session/end', { token, rawBody: big }), 413, 'body_too_large');
+  const bad = await call('GET', '/v1/token/session?x=%FF', { token });
+  expectProblem(bad, 400, 'invalid_utf8');
+  assert.equal(bad.headers.get('access-control-allow-origin'), '*', '400 readable by the browser');
+  const big = await call('POST', '/v1/token/session/end', { token, rawBody: 'x'.repeat(70000) });
+  expectProblem(big, 413, 'body_too_large');
+  assert.equal(big.headers.get('access-control-allow-origin'), '*', '413 readable by the browser');
   expectStatus(await call('GET', '/v1/token/session', { token }), 200, 'not ended by any of it');
 });
 
