@@ -28,13 +28,34 @@ ensure_apt() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
-# Installs the JS tooling of the tests (spec lint, validators, SDK generator) from the lockfile.
-ensure_npm() {
+# Installs Node.js and npm from Debian when missing.
+ensure_node() {
   command -v node >/dev/null && command -v npm >/dev/null || ensure_apt nodejs npm
+}
+
+# Installs the JS tooling of the tests (spec lint, validators, SDK generator, playwright-core)
+# from the lockfile.
+ensure_npm() {
+  ensure_node
   if [ ! -d "$ROOT/tests/node_modules" ] || [ "$ROOT/tests/package-lock.json" -nt "$ROOT/tests/node_modules/.package-lock.json" ]; then
     say "installing test tooling from npm (tests/package-lock.json)"
     (cd "$ROOT/tests" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
   fi
+}
+
+# build_web OUTDIR: the browser code (web/: SDK, viewer, demo console) bundled into OUTDIR, the
+# tree cobrowsed serves (it looks in <its own dir>/web unless COBROWSE_WEB_ROOT says otherwise).
+build_web() {
+  local out="$1"
+  ensure_node
+  if [ ! -d "$ROOT/web/node_modules" ] || [ "$ROOT/web/package-lock.json" -nt "$ROOT/web/node_modules/.package-lock.json" ]; then
+    say "installing the web build's packages from npm (web/package-lock.json)"
+    (cd "$ROOT/web" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  fi
+  say "building the browser code into ${out#$ROOT/}"
+  local log; log="$(mktemp)"
+  node "$ROOT/web/build.mjs" "$out" >"$log" 2>&1 || { cat "$log" >&2; rm -f "$log"; die "web build failed"; }
+  rm -f "$log"
 }
 
 # build DIR [cmake args...]: configures once, then builds incrementally.

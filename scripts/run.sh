@@ -1,36 +1,130 @@
 #!/usr/bin/env bash
-# Builds and runs the platform. With no DATABASE_URL, starts a private PostgreSQL in .cobrowse/
-# and stops it on exit. Idempotent: installs what is missing, rebuilds what changed.
+# Builds and runs the platform and its demo: cobrowsed (REST API, relay, the browser code) and the
+# demo shop with its partner backend (web/demo/server.mjs) on a second origin. With no
+# DATABASE_URL, starts a private PostgreSQL in .cobrowse/. Ctrl-C stops everything.
+# Idempotent: installs what is missing, rebuilds what changed, reuses the demo tenant.
+# Arguments are passed to `cobrowsed serve`. COBROWSE_DEMO_LISTEN moves the demo (127.0.0.1:8090).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ensure_apt
 build "$ROOT/build/release" -DCMAKE_BUILD_TYPE=Release -DCOBROWSE_TESTS=OFF
 BIN="$ROOT/build/release/cobrowsed"
+build_web "$ROOT/build/release/web"
+export COBROWSE_WEB_ROOT="$ROOT/build/release/web"
 
 export COBROWSE_DATA_DIR="${COBROWSE_DATA_DIR:-$STATE}"
 mkdir -p "$COBROWSE_DATA_DIR"
+LOGS="$STATE/logs"
+mkdir -p "$LOGS"
+
+SERVER_PID="" DEMO_PID="" OWN_PG=""
+cleanup() {
+  trap - EXIT INT TERM
+  if [ -n "$DEMO_PID" ] && kill -0 "$DEMO_PID" 2>/dev/null; then
+    say "stopping the demo"
+    kill -TERM "$DEMO_PID" 2>/dev/null || true
+    wait "$DEMO_PID" 2>/dev/null || true
+  fi
+  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    say "stopping cobrowsed"
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  if [ -n "$OWN_PG" ]; then
+    say "stopping the private PostgreSQL"
+    pg_stop "$STATE/pg"
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
 if [ -z "${DATABASE_URL:-}" ]; then
+  OWN_PG=1
   DATABASE_URL="$(pg_start "$STATE/pg")"
   export DATABASE_URL
-  trap 'say "stopping the private PostgreSQL"; pg_stop "$STATE/pg"' EXIT
 fi
 export COBROWSE_LISTEN="${COBROWSE_LISTEN:-127.0.0.1:8080}"
-API="http://$COBROWSE_LISTEN"
+# A development run: clients are told to reconnect at once when it stops (production: 10 s).
+export COBROWSE_RELAY_DRAIN_SECONDS="${COBROWSE_RELAY_DRAIN_SECONDS:-1}"
+API="${COBROWSE_PUBLIC_URL:-http://${COBROWSE_LISTEN/#0.0.0.0:/127.0.0.1:}}"
+API="${API%/}"
+DEMO_LISTEN="${COBROWSE_DEMO_LISTEN:-127.0.0.1:8090}"
+DEMO_URL="http://${DEMO_LISTEN/#0.0.0.0:/127.0.0.1:}"
 
-if [ -f "$COBROWSE_DATA_DIR/admin-token" ]; then
-  cat <<MSG
+say "starting cobrowsed on $API (log: ${LOGS#$ROOT/}/cobrowsed.log)"
+# Children get a session of their own (setsid): Ctrl-C reaches this script only, which then stops
+# them in order (demo, cobrowsed, PostgreSQL).
+setsid "$BIN" serve "$@" >>"$LOGS/cobrowsed.out" 2>>"$LOGS/cobrowsed.log" &
+SERVER_PID=$!
+deadline=$((SECONDS + 60))
+until curl -fsS -o /dev/null "$API/healthz" 2>/dev/null; do
+  if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+    tail -n 20 "$LOGS/cobrowsed.log" >&2
+    die "cobrowsed stopped at start (is $COBROWSE_LISTEN already in use by another run?)"
+  fi
+  [ $SECONDS -lt $deadline ] || { tail -n 20 "$LOGS/cobrowsed.log" >&2; die "cobrowsed did not answer $API/healthz"; }
+  sleep 0.1
+done
+
+# A platform admin token in the data dir: cobrowsed writes one on its first start with an empty
+# database; when that file is missing or its token no longer works (a new database), make one.
+TOKEN_FILE="$COBROWSE_DATA_DIR/admin-token"
+token_works() {
+  [ -s "$TOKEN_FILE" ] &&
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "$API/v1/tenants?limit=1" -H "Authorization: Bearer $(tr -d '[:space:]' <"$TOKEN_FILE")")" = 200 ]
+}
+if ! token_works; then
+  say "creating a platform admin token in ${TOKEN_FILE#$ROOT/}"
+  (umask 077 && "$BIN" create-admin-token --name run.sh >"$TOKEN_FILE.tmp" 2>>"$LOGS/cobrowsed.log") ||
+    die "could not create an admin token (see ${LOGS#$ROOT/}/cobrowsed.log)"
+  mv "$TOKEN_FILE.tmp" "$TOKEN_FILE"
+  token_works || die "the new admin token does not work"
+fi
+chmod 600 "$TOKEN_FILE"
+
+say "starting the demo shop and its partner backend on $DEMO_URL (log: ${LOGS#$ROOT/}/demo.log)"
+setsid node "$ROOT/web/demo/server.mjs" --api "$API" --admin-token-file "$TOKEN_FILE" --listen "$DEMO_LISTEN" \
+  --state "$COBROWSE_DATA_DIR/demo.json" >>"$LOGS/demo.log" 2>&1 &
+DEMO_PID=$!
+deadline=$((SECONDS + 30))
+until curl -fsS -o /dev/null "$DEMO_URL/healthz" 2>/dev/null; do
+  if ! kill -0 "$DEMO_PID" 2>/dev/null; then
+    tail -n 10 "$LOGS/demo.log" >&2
+    die "the demo stopped at start (is $DEMO_LISTEN already in use?)"
+  fi
+  [ $SECONDS -lt $deadline ] || { tail -n 10 "$LOGS/demo.log" >&2; die "the demo did not answer $DEMO_URL/healthz"; }
+  sleep 0.1
+done
+
+CONSOLE_URL="$API/demo/console/"
+[ "$DEMO_URL" = "http://127.0.0.1:8090" ] || CONSOLE_URL="$API/demo/console/?partner=$DEMO_URL"
+cat <<MSG
+
+  Co-browse the demo: open these two in two browser windows side by side.
+    1. The visitor's shop:   $DEMO_URL/         press "Get help", note the 6-digit code
+    2. The agent console:    $CONSOLE_URL   press "Join" next to that code
 
   API:                  $API   (reference: openapi/openapi.yaml, guide: README.md)
-  Platform admin token: $(cat "$COBROWSE_DATA_DIR/admin-token")
-  Try:  curl -s $API/v1/tenants -H "Authorization: Bearer \$(cat ${COBROWSE_DATA_DIR#$ROOT/}/admin-token)"
+  Platform admin token: $(tr -d '[:space:]' <"$TOKEN_FILE")
+  Try:  curl -s $API/v1/tenants -H "Authorization: Bearer \$(cat ${TOKEN_FILE#$ROOT/})"
+  Logs: ${LOGS#$ROOT/}/cobrowsed.log, ${LOGS#$ROOT/}/demo.log
   Stop with Ctrl-C.
 
 MSG
-fi
-say "starting cobrowsed on $API"
+
+# Runs until Ctrl-C, or until one of the two stops by itself (then the other is stopped too).
 set +e
-"$BIN" serve "$@"
+wait -n "$SERVER_PID" "$DEMO_PID"
 status=$?
 set -e
-[ $status -eq 0 ] || [ $status -eq 130 ] || exit $status
+if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+  SERVER_PID=""
+  say "cobrowsed stopped (status $status); last lines of its log:"
+  tail -n 10 "$LOGS/cobrowsed.log" >&2
+elif ! kill -0 "$DEMO_PID" 2>/dev/null; then
+  DEMO_PID=""
+  say "the demo stopped (status $status); last lines of its log:"
+  tail -n 10 "$LOGS/demo.log" >&2
+fi
+exit 1

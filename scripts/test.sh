@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Builds and runs every test: unit tests (cmocka under ctest), then integration tests of the REST
-# API and of the WebSocket relay against the real binary and a fresh private PostgreSQL, the spec
-# lint and the generated TypeScript client.
+# API and of the WebSocket relay against the real binary and a fresh private PostgreSQL, browser
+# end-to-end tests (Debian's chromium driven by playwright-core, with the demo of web/demo), the
+# spec lint and the generated TypeScript client.
 # Everything runs under AddressSanitizer and UndefinedBehaviorSanitizer. Idempotent.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ensure_apt
+ensure_apt chromium
 ensure_npm
 BUILD="$ROOT/build/asan"
 build "$BUILD" -DCMAKE_BUILD_TYPE=Debug -DCOBROWSE_SANITIZE=ON
-export COBROWSED="$BUILD/cobrowsed"
+build_web "$BUILD/web"
+export COBROWSED="$BUILD/cobrowsed" COBROWSE_WEB_ROOT="$BUILD/web"
 export ASAN_OPTIONS="abort_on_error=0:detect_leaks=1:halt_on_error=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export REDOCLY_TELEMETRY=off
@@ -70,6 +72,10 @@ wait_http "$COBROWSE_BASE_URL/healthz" 60 || { cat "$T/server.log" >&2; die "ser
 
 step "integration tests (node --test)" node --test --test-concurrency=4 "$ROOT"/tests/integration/*.test.mjs
 step "relay tests (node --test, real WebSockets)" node --test "$ROOT"/tests/relay/*.test.mjs
+# One file at a time: two browsers at once on two cores make timings flaky. Screenshots of
+# failures are kept in the run's folder.
+export COBROWSE_E2E_ARTIFACTS="$T/e2e"
+step "browser end-to-end tests (Chromium)" node --test --test-concurrency=1 "$ROOT"/tests/e2e/*.test.mjs
 step "TypeScript client generated from the spec" bash -c \
   "cd '$ROOT/tests' && npm run --silent sdk:generate && npm run --silent sdk:build && npm run --silent sdk:test"
 
