@@ -36,6 +36,7 @@ export class Capture {
         if (e.type === 2) queueMicrotask(() => this.sampleCanvases());
       },
       blockClass: UI_CLASS,
+      blockSelector: this.policy.blockSelector,
       maskAllInputs: true, // every value goes through maskInputFn, which decides
       maskInputFn: this.policy.maskInput,
       maskTextSelector: this.policy.textSelector,

@@ -8,6 +8,8 @@ export const MASK = '••••••••';
 export const MASK_ATTR = 'data-cobrowse-mask';
 /** The SDK's own UI: never recorded (rrweb blockClass), hidden by the viewer. */
 export const UI_CLASS = 'cb-ui';
+/** Added (in the events only) to redacted elements, so that the viewer can show them as such. */
+export const REDACTED_CLASS = 'cb-redacted';
 
 const CARD_NAME = /(^|[^a-z])(cc|card|credit|cvc|cvv|csc|cid|iban|ssn|pin|otp|security.?code)([^a-z]|$)|cc-?num|cardnum|card-?number|expir/i;
 const VALUE_INPUTS = new Set(['INPUT', 'TEXTAREA', 'SELECT']);
@@ -50,7 +52,13 @@ export class MaskPolicy {
     }
     this.selector = sel.join(', ');
     this.textSelector = this.selector;
+    this.blockSelector = this.selector;
   }
+
+  /** Redacted elements (data-cobrowse-mask, the tenant's selectors): rrweb records them as
+   * empty placeholders of the same size, so that the layout stays exact and nothing inside them,
+   * not even the length of a text, is sent. */
+  readonly blockSelector: string;
 
   /** Whether an input-like element's value (and placeholder) must be masked. */
   isSensitiveInput(el: Element): boolean {
@@ -104,6 +112,10 @@ export class MaskPolicy {
 
   private walk(n: SNode, getNode: (id: number) => Node | null): void {
     if (n.type === 2) {
+      const a = n.attributes;
+      if (a && 'rr_width' in a && !String(a.class ?? '').includes(UI_CLASS)) {
+        a.class = `${a.class ? `${a.class} ` : ''}${REDACTED_CLASS}`;
+      }
       if (n.attributes && VALUE_INPUTS.has(String(n.tagName).toUpperCase())) this.fixAttributes(n.id, n.attributes, getNode);
       for (const c of n.childNodes ?? []) this.walk(c, getNode);
     } else if (n.type === 0) {

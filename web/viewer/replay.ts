@@ -100,7 +100,11 @@ export class Replay {
       liveMode: true,
       mouseTail: false,
       UNSAFE_replayCanvas: false,
-      insertStyleRules: ['.cb-ui { display: none !important; }'],
+      insertStyleRules: [
+        '.cb-ui { display: none !important; }',
+        // Redacted by the visitor's SDK (docs/sdk.md, "Masking"): an empty box of the same size.
+        '.cb-redacted { background: repeating-linear-gradient(135deg, rgba(100,116,139,.16) 0 6px, rgba(100,116,139,.05) 6px 12px) !important; border-radius: 4px; }',
+      ],
       triggerFocus: false,
       showWarning: false,
       // Live events are applied as they come (not fast-forwarded): the virtual DOM is only

@@ -125,3 +125,16 @@ export async function viewerPointOf(viewerPage, selector) {
     return { x: fr.left + (r.left + r.width / 2) * scale, y: fr.top + (r.top + r.height / 2) * scale };
   }, selector);
 }
+
+/**
+ * Scrolls the visitor's page so that selector's element is in the middle of the viewport, and
+ * waits until the viewer shows the same scroll position (so that a point in the viewer maps to
+ * that element on the visitor's page).
+ */
+export async function reveal(pair, selector) {
+  const y = await pair.visitor.page.evaluate((sel) => {
+    document.querySelector(sel).scrollIntoView({ block: 'center', behavior: 'instant' });
+    return Math.round(window.scrollY);
+  }, selector);
+  await waitInViewer(pair.agent.page, (doc, want) => Math.abs(doc.defaultView.scrollY - want) <= 1, y, `the viewer to scroll to ${y}`);
+}
