@@ -100,9 +100,12 @@ async function partner<T>(path: string, init: RequestInit = {}): Promise<T> {
   return body as T;
 }
 
+const EMPTY_TEXT = ui.empty.textContent ?? '';
+
 function setPartnerState(state: 'ok' | 'error' | 'connecting', text: string): void {
   ui.partnerState.dataset.state = state;
   ui.partnerText.textContent = text;
+  ui.empty.textContent = state === 'error' ? 'The list of sessions is unavailable until the shop backend answers.' : EMPTY_TEXT;
 }
 
 // ---- the session list ------------------------------------------------------------------
