@@ -56,17 +56,23 @@ export function framePayload(buf: ArrayBuffer | Uint8Array): Uint8Array {
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
+/** Payloads smaller than this go uncompressed: deflate saves little on them and costs the
+ * visitor's main thread a stream setup per frame. */
+export const COMPRESS_MIN_BYTES = 1024;
+
 async function pipe(data: Uint8Array, stream: CompressionStream | DecompressionStream): Promise<Uint8Array> {
-  const blob = new Blob([data as BlobPart]);
-  const out = await new Response(blob.stream().pipeThrough(stream)).arrayBuffer();
-  return new Uint8Array(out);
+  // Straight into the stream's writer: a Blob round trip cost more than the compression itself.
+  const w = stream.writable.getWriter();
+  void w.write(data as BufferSource).catch(() => undefined);
+  void w.close().catch(() => undefined);
+  return new Uint8Array(await new Response(stream.readable).arrayBuffer());
 }
 
-/** Serializes events into a payload: deflate-raw (flag set) when the browser has
- * CompressionStream, plain JSON otherwise. */
-export async function encodePayload(events: unknown[]): Promise<{ payload: Uint8Array; flags: number }> {
-  const json = enc.encode(JSON.stringify(events));
-  if (typeof CompressionStream === 'undefined') return { payload: json, flags: 0 };
+/** Serializes events (or their JSON text) into a payload: deflate-raw (flag set) when the
+ * browser has CompressionStream and the JSON is at least COMPRESS_MIN_BYTES, plain otherwise. */
+export async function encodePayload(events: unknown[] | string): Promise<{ payload: Uint8Array; flags: number }> {
+  const json = enc.encode(typeof events === 'string' ? events : JSON.stringify(events));
+  if (typeof CompressionStream === 'undefined' || json.byteLength < COMPRESS_MIN_BYTES) return { payload: json, flags: 0 };
   return { payload: await pipe(json, new CompressionStream('deflate-raw')), flags: FLAG_DEFLATE };
 }
 

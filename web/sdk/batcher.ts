@@ -1,6 +1,8 @@
-// rrweb events -> frames. Events are batched for up to BATCH_MS or BATCH_BYTES of JSON; a full
-// snapshot (rrweb's Meta event, then the FullSnapshot) always starts a frame of its own kind, so
-// that the relay can start a new history there.
+// rrweb events -> frames. At most one frame every BATCH_MS (or one per BATCH_BYTES of JSON): the
+// first change after a quiet period leaves at once (in the next task, with whatever the same
+// task changed), later ones wait for the rest of the window. Sparse changes thus cost no delay,
+// busy pages no more frames. A full snapshot (rrweb's Meta event, then the FullSnapshot) always
+// starts a frame of its own kind, so that the relay can start a new history there.
 
 export const BATCH_MS = 50;
 export const BATCH_BYTES = 64 * 1024;
@@ -16,6 +18,7 @@ export class Batcher {
   private bytes = 0;
   private snapshot = false;
   private timer: ReturnType<typeof setTimeout> | null = null;
+  private lastFlush = -Infinity;
 
   constructor(private readonly seal: (b: SealedBatch) => void) {}
 
@@ -32,7 +35,8 @@ export class Batcher {
     if (e.type === 2 || this.bytes >= BATCH_BYTES) {
       this.flush(); // a snapshot goes out at once: an agent is waiting for it
     } else if (this.timer === null) {
-      this.timer = setTimeout(() => this.flush(), BATCH_MS);
+      const wait = Math.max(0, BATCH_MS - (performance.now() - this.lastFlush));
+      this.timer = setTimeout(() => this.flush(), wait);
     }
   }
 
@@ -42,6 +46,7 @@ export class Batcher {
       this.timer = null;
     }
     if (this.parts.length === 0) return;
+    this.lastFlush = performance.now();
     const b = { snapshot: this.snapshot, json: `[${this.parts.join(',')}]`, count: this.parts.length };
     this.parts = [];
     this.bytes = 0;

@@ -44,7 +44,7 @@ export class Outbox {
     this.hooks.seqChanged(this.nextSeq);
     this.entries.push(e);
     this.chain = this.chain.then(async () => {
-      const { payload, flags } = await encodePayload(JSON.parse(b.json) as unknown[]).catch(() => ({
+      const { payload, flags } = await encodePayload(b.json).catch(() => ({
         payload: new TextEncoder().encode(b.json),
         flags: 0,
       }));

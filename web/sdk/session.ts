@@ -61,7 +61,7 @@ export class VisitorSession {
     this.outbox = new Outbox(stored.nextSeq, {
       send: (f) => this.conn.send(f),
       needSnapshot: () => this.capture.snapshot(),
-      seqChanged: () => this.persist(),
+      seqChanged: () => this.persistSoon(),
       tooLarge: (seq, bytes) => console.error(`[co-browsing] frame ${seq} is ${bytes} bytes, over the relay's limit: not sent`),
     });
     this.batcher = new Batcher((b) => this.outbox.add(b));
@@ -83,6 +83,7 @@ export class VisitorSession {
     if (this.viewConsent) this.capture.start();
     this.conn.start();
     window.addEventListener('online', this.onOnline);
+    window.addEventListener('pagehide', this.onPageHide);
   }
 
   /** Ends the session for everyone (the visitor pressed stop, or the host page called end()). */
@@ -114,6 +115,21 @@ export class VisitorSession {
 
   private onOnline = () => this.conn.reconnectNow();
 
+  /** nextSeq changes with every frame: written at most once a second, and when the page goes.
+   * A stale value after a crash is harmless: the relay's hello moves the numbering past it. */
+  private persistSoon(): void {
+    if (this.persistTimer !== null) return;
+    this.persistTimer = setTimeout(() => {
+      this.persistTimer = null;
+      if (this.state !== 'ended') this.persist();
+    }, 1000);
+  }
+
+  private persistTimer: ReturnType<typeof setTimeout> | null = null;
+  private onPageHide = () => {
+    if (this.state !== 'ended') this.persist();
+  };
+
   private persist(): void {
     store.save({ session: this.session, nextSeq: this.outbox.nextSeq, viewConsent: this.viewConsent });
   }
@@ -131,6 +147,8 @@ export class VisitorSession {
     if (this.state === 'ended') return;
     this.state = 'ended';
     window.removeEventListener('online', this.onOnline);
+    window.removeEventListener('pagehide', this.onPageHide);
+    if (this.persistTimer !== null) clearTimeout(this.persistTimer);
     this.conn.stop();
     this.capture.stop();
     this.batcher.discard();
