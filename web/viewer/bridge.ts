@@ -61,7 +61,13 @@ export class Bridge {
     if (key === this.last && !force) return;
     this.last = key;
     if (!this.embedded) return;
-    for (const origin of this.origins) {
+    // Where the browser tells the parent's origin (location.ancestorOrigins: Chromium, Safari),
+    // post to it alone when it is allowed, and to nobody when it is not; elsewhere to each
+    // allowed origin (the browser delivers only to the one the parent has).
+    const ancestors = (location as Location & { ancestorOrigins?: DOMStringList }).ancestorOrigins;
+    const parentOrigin = ancestors && ancestors.length > 0 ? ancestors[0] : null;
+    const targets = parentOrigin !== null ? this.origins.filter((o) => o === parentOrigin) : this.origins;
+    for (const origin of targets) {
       try {
         window.parent.postMessage(ev, origin); // delivered only if the parent has this origin
       } catch (e) {
