@@ -271,7 +271,8 @@ try {
   line(`\nmain thread, ${sdk[0].nodes}-node page, 1,000 mutations 5 ms apart (median of ${runs})`);
   line(`  without the SDK (baseline)   ${(bBusy * 1000).toFixed(0).padStart(6)} ms busy in ${wall.toFixed(2)} s`);
   line(`  with the SDK recording       ${(sBusy * 1000).toFixed(0).padStart(6)} ms busy`);
-  line(`  added by the SDK             ${(added * 1000).toFixed(0).padStart(6)} ms = ${addedShare.toFixed(1)} % of the main thread's time   target < 5 %: ${addedShare < 5 ? 'met' : 'NOT met'}`);
+  line(`  added by the SDK             ${(added * 1000).toFixed(0).padStart(6)} ms = ${addedShare.toFixed(1)} % of the elapsed time   target < 5 %: ${addedShare < 5 ? 'met' : 'NOT met'}`);
+  line(`                               (${((added / bBusy) * 100).toFixed(0)} % on top of the page's own main-thread work)`);
   line(`\nlatency of a change, ${lb.length} samples          p50       p95`);
   line(`  visitor page -> viewer page ${String(median(lb)).padStart(6)} ms ${String(pct(lb, 95)).padStart(6)} ms   target p95 < 50 ms: ${pct(lb, 95) < 50 ? 'met' : 'NOT met'}`);
   line(`  baseline: relay alone (Node) ${String(median(lr)).padStart(5)} ms ${String(pct(lr, 95)).padStart(6)} ms`);

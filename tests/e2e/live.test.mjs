@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { launch, waitFor } from './lib/browser.mjs';
-import { allow, embedUrl, openPair, openViewer, openVisitor, viewerState, waitInViewer } from './lib/cobrowse.mjs';
-import { startStack } from './lib/stack.mjs';
+import { allow, embedUrl, inViewer, openPair, openViewer, openVisitor, viewerState, waitInViewer } from './lib/cobrowse.mjs';
+import { platformCall, startStack } from './lib/stack.mjs';
 
 let stack;
 let browser;
@@ -184,6 +184,42 @@ describe('live page', () => {
       assert.equal(await page.evaluate(() => window.Cobrowse.sessionId()), pair.sessionId);
     } finally {
       await pair.close();
+    }
+  });
+
+  test("over the tenant's frame rate the SDK honours slow_down and resends: nothing is lost", async () => {
+    const { baseUrl, adminToken } = stack;
+    const t = await platformCall(baseUrl, adminToken, 'POST', '/v1/tenants', {
+      body: { name: `slow ${Date.now()}`, allowed_origins: [stack.demo.origin], limits: { frames_per_second: 4 } },
+    });
+    assert.equal(t.status, 201, JSON.stringify(t.body));
+    const pk = await platformCall(baseUrl, adminToken, 'POST', '/v1/api_keys', { tenant: t.body.id, body: { type: 'publishable', name: 'site' } });
+    const visitor = await openVisitor(browser, stack.shopUrl('/form.html'));
+    await visitor.page.evaluate((key) => window.Cobrowse.init({ key, askBeforeViewing: false }), pk.body.secret);
+    const { sessionId } = await visitor.page.evaluate(() => window.Cobrowse.start());
+    const tok = await platformCall(baseUrl, adminToken, 'POST', `/v1/sessions/${sessionId}/agent_tokens`, { tenant: t.body.id, body: { agent: { id: 'slow-agent' } } });
+    const agent = await openViewer(browser, tok.body.embed_url);
+    try {
+      await waitInViewer(agent.page, (doc) => !!doc.querySelector('#name'));
+      // 40 changes 30 ms apart: about 20 frames a second, five times the tenant's limit.
+      await visitor.page.evaluate(async () => {
+        for (let i = 0; i < 40; i++) {
+          const s = document.createElement('span');
+          s.className = 'burst';
+          s.textContent = String(i);
+          document.body.append(s);
+          await new Promise((r) => setTimeout(r, 30));
+        }
+      });
+      await waitInViewer(agent.page, (doc) => doc.querySelectorAll('.burst').length === 40, undefined, 'every change despite the rate limit');
+      const order = await inViewer(agent.page, (doc) => [...doc.querySelectorAll('.burst')].map((s) => s.textContent).join(','));
+      assert.equal(order, Array.from({ length: 40 }, (_, i) => i).join(','));
+      const slowDowns = await visitor.page.evaluate(() => window.Cobrowse._stats().slowDowns);
+      assert.ok(slowDowns > 0, 'the relay did ask the visitor to slow down');
+    } finally {
+      await visitor.page.evaluate(() => window.Cobrowse.end()).catch(() => {});
+      await visitor.ctx.close();
+      await agent.ctx.close();
     }
   });
 });

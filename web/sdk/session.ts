@@ -51,6 +51,7 @@ export class VisitorSession {
   private readonly conn: Connection;
   private readonly executor: ControlExecutor;
   private viewPrompt: Promise<boolean> | null = null;
+  private slowDowns = 0;
 
   constructor(stored: store.Stored, private readonly opts: SessionOptions) {
     this.session = stored.session;
@@ -103,6 +104,7 @@ export class VisitorSession {
       framesSent: this.outbox.framesSent,
       pendingFrames: this.outbox.pending,
       canvasPicturesSent: this.capture.canvasPicturesSent,
+      slowDowns: this.slowDowns,
       recording: this.capture.running,
       agents: [...this.agents.values()],
     };
@@ -177,6 +179,7 @@ export class VisitorSession {
         if (!this.outbox.rewind(m.from)) this.capture.snapshot();
         break;
       case 'slow_down':
+        this.slowDowns++;
         if (!this.outbox.rewind(m.from, m.retry_after_ms)) setTimeout(() => this.capture.snapshot(), m.retry_after_ms);
         break;
       case 'snapshot_request':
