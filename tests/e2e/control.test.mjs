@@ -3,22 +3,15 @@
 // goes into the field the agent focused, never into a masked one; the visitor takes control back.
 
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import WebSocket from 'ws';
-import { launch, waitFor } from './lib/browser.mjs';
+import { waitFor } from './lib/browser.mjs';
 import { openPair, reveal, viewerPointOf } from './lib/cobrowse.mjs';
-import { platformCall, startStack } from './lib/stack.mjs';
+import { platformCall, useStack } from './lib/stack.mjs';
 
 let stack;
 let browser;
-before(async () => {
-  stack = await startStack();
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
+useStack((s, b) => ((stack = s), (browser = b)));
 
 const orders = (page) => page.evaluate(() => Number(document.documentElement.getAttribute('data-orders') ?? 0));
 

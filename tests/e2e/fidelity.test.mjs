@@ -6,10 +6,10 @@ import assert from 'node:assert/strict';
 import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { extname, join, normalize, sep } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { launch, pixelDiff, saveArtifact, screenshot, waitFor } from './lib/browser.mjs';
+import { after, describe, test } from 'node:test';
+import { pixelDiff, saveArtifact, screenshot, waitFor } from './lib/browser.mjs';
 import { openPair } from './lib/cobrowse.mjs';
-import { startStack } from './lib/stack.mjs';
+import { useStack } from './lib/stack.mjs';
 
 const MAX_DIFF = 0.01;
 
@@ -49,9 +49,9 @@ async function docsSite(api, key) {
 let stack;
 let browser;
 let docs;
-before(async () => {
-  stack = await startStack();
-  browser = await launch();
+useStack(async (s, b) => {
+  stack = s;
+  browser = b;
   docs = await docsSite(stack.baseUrl, stack.demo.publishableKey);
   // The docs site is one more origin of the demo tenant.
   const t = await stack.api('GET', `/v1/tenants/${stack.demo.tenantId}`);
@@ -60,9 +60,7 @@ before(async () => {
   assert.equal(p.status, 200, JSON.stringify(p.body));
 });
 after(async () => {
-  await browser?.close();
   await docs?.close();
-  await stack?.stop();
 });
 
 /** Both sides at rest: the visitor has nothing unacknowledged, the viewer applied all of it. */

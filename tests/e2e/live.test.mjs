@@ -3,21 +3,14 @@
 // and a single-page-app navigation.
 
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { launch, waitFor } from './lib/browser.mjs';
+import { describe, test } from 'node:test';
+import { waitFor } from './lib/browser.mjs';
 import { allow, embedUrl, inViewer, openPair, openViewer, openVisitor, viewerState, waitInViewer } from './lib/cobrowse.mjs';
-import { platformCall, startStack } from './lib/stack.mjs';
+import { platformCall, useStack } from './lib/stack.mjs';
 
 let stack;
 let browser;
-before(async () => {
-  stack = await startStack();
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
+useStack((s, b) => ((stack = s), (browser = b)));
 
 describe('live page', () => {
   test('typing and DOM changes in the visitor appear in the viewer', async () => {

@@ -4,23 +4,16 @@
 
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import { after, before, describe, test } from 'node:test';
-import { launch, newContext, waitFor } from './lib/browser.mjs';
+import { describe, test } from 'node:test';
+import { newContext, waitFor } from './lib/browser.mjs';
 import { allow, inViewer, openPair, openViewer, openVisitor, viewerState, waitInViewer } from './lib/cobrowse.mjs';
-import { platformCall, startStack } from './lib/stack.mjs';
+import { platformCall, useStack } from './lib/stack.mjs';
 
 const MASK = '••••••••';
 
 let stack;
 let browser;
-before(async () => {
-  stack = await startStack();
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
+useStack((s, b) => ((stack = s), (browser = b)));
 
 /** A one-page site on its own loopback origin: html(origin) is served at /. */
 async function foreignSite(html) {

@@ -3,21 +3,13 @@
 // and a visitor's "Get help" shows up there with its join code.
 
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { captureSentFrames, launch, newContext, screenshot, waitFor } from './lib/browser.mjs';
-import { startStack } from './lib/stack.mjs';
+import { describe, test } from 'node:test';
+import { captureSentFrames, newContext, screenshot, waitFor } from './lib/browser.mjs';
+import { useStack } from './lib/stack.mjs';
 
 let stack;
 let browser;
-
-before(async () => {
-  stack = await startStack();
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
+useStack((s, b) => ((stack = s), (browser = b)));
 
 /** Page errors, console errors (CSP violations show up there) and failed requests, to assert
  * there are none. "Failed to load resource" console lines are left to the response listener,

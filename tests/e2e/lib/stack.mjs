@@ -7,6 +7,8 @@
 //   after(() => stack.stop());
 
 import assert from 'node:assert/strict';
+import { after, before } from 'node:test';
+import { launch } from './browser.mjs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -69,4 +71,24 @@ function quietLog(level, msg, fields = {}) {
   if (level === 'warn' || level === 'error' || process.env.COBROWSE_E2E_VERBOSE) {
     process.stderr.write(JSON.stringify({ level, component: 'demo', msg, ...fields }) + '\n');
   }
+}
+
+/**
+ * The fixture of a test file: before its tests, the stack and a browser; after them, both
+ * stopped. onReady(stack, browser) hands them over (awaited: a file's own setup can go there).
+ *   let stack, browser;
+ *   useStack((s, b) => ((stack = s), (browser = b)));
+ */
+export function useStack(onReady) {
+  let stack = null;
+  let browser = null;
+  before(async () => {
+    stack = await startStack();
+    browser = await launch();
+    await onReady(stack, browser);
+  });
+  after(async () => {
+    await browser?.close();
+    await stack?.stop();
+  });
 }
