@@ -19,6 +19,7 @@ const ROOT = join(here, '..', '..');
 const require = createRequire(join(ROOT, 'tests', 'package.json'));
 const { chromium } = require('playwright-core');
 const WebSocket = require('ws');
+const esbuild = createRequire(join(ROOT, 'web', 'package.json'))('esbuild');
 
 const API = process.env.COBROWSE_BASE_URL.replace(/\/+$/, '');
 const ADMIN = process.env.COBROWSE_ADMIN_TOKEN;
@@ -36,9 +37,12 @@ async function call(method, path, body, tenant) {
 }
 
 // ---- the bench site: a 5,000-node page, on its own origin --------------------------------
-const PAGE = (withSdk, key) => `<!doctype html><html><head><meta charset="utf-8"><title>bench</title>
+// variant: 'plain' (no script), 'rrweb' (rrweb's recorder alone, events dropped: the floor any
+// rrweb-based SDK starts from), 'sdk' (ours, recording and streaming).
+const PAGE = (variant, key) => `<!doctype html><html><head><meta charset="utf-8"><title>bench</title>
 <style>.cell{font:10px monospace}.hot{color:#c00}</style>
-${withSdk ? `<script src="${API}/sdk/v1/cobrowse.js"></script><script>Cobrowse.init({key:${JSON.stringify(key)},askBeforeViewing:false})</script>` : ''}
+${variant === 'sdk' ? `<script src="${API}/sdk/v1/cobrowse.js"></script><script>Cobrowse.init({key:${JSON.stringify(key)},askBeforeViewing:false})</script>` : ''}
+${variant === 'rrweb' ? '<script src="/rrweb-alone.js"></script>' : ''}
 </head><body><div id="stamp">0</div><div id="grid"></div><script>
 const grid = document.getElementById('grid');
 for (let r = 0; r < 250; r++) { const row = document.createElement('div'); for (let c = 0; c < 19; c++) { const d = document.createElement('div'); d.className = 'cell'; d.textContent = r * 19 + c; row.append(d); } grid.append(row); }
@@ -56,10 +60,33 @@ window.burst = (n) => new Promise((done) => {
 });
 </script></body></html>`;
 
+// rrweb's recorder with the SDK's recording options, emitting into nothing, behind the same
+// window.Cobrowse calls the runs make.
+const RRWEB_ALONE = (
+  await esbuild.build({
+    stdin: {
+      contents: `import { record } from '@rrweb/record';
+        window.Cobrowse = { async start() { record({ emit() {}, maskAllInputs: true, recordCanvas: false,
+          sampling: { mousemove: 50, scroll: 100, media: 800 } }); return {}; },
+          _stats() { return { framesSent: 1, pendingFrames: 0 }; }, end() {} };`,
+      resolveDir: join(ROOT, 'web'),
+    },
+    bundle: true,
+    minify: true,
+    format: 'iife',
+    write: false,
+  })
+).outputFiles[0].text;
+
 async function site(key) {
   const server = createServer((req, res) => {
+    if (req.url === '/rrweb-alone.js') {
+      res.setHeader('Content-Type', 'text/javascript');
+      res.end(RRWEB_ALONE);
+      return;
+    }
     res.setHeader('Content-Type', 'text/html; charset=utf-8');
-    res.end(PAGE(!req.url.startsWith('/plain'), key));
+    res.end(PAGE(req.url.startsWith('/plain') ? 'plain' : req.url.startsWith('/rrweb') ? 'rrweb' : 'sdk', key));
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   return { origin: `http://127.0.0.1:${server.address().port}`, close: () => server.close() };
@@ -87,11 +114,11 @@ async function taskSeconds(page) {
   return async () => (await cdp.send('Performance.getMetrics')).metrics.find((m) => m.name === 'TaskDuration').value;
 }
 
-async function cpuRun(browser, url, withSdk, mutations, interval) {
+async function cpuRun(browser, url, started, mutations, interval) {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await ctx.newPage();
   await page.goto(url);
-  if (withSdk) {
+  if (started) {
     await page.evaluate(() => window.Cobrowse.start());
     await page.waitForFunction(() => { const s = window.Cobrowse._stats(); return s && s.framesSent >= 1 && s.pendingFrames === 0; }, null, { timeout: 20000 });
   }
@@ -101,10 +128,10 @@ async function cpuRun(browser, url, withSdk, mutations, interval) {
   const t0 = await busy();
   const w0 = Date.now();
   await page.evaluate(([n, i]) => window.runMutations(n, i), [mutations, interval]);
-  if (withSdk) await page.waitForFunction(() => window.Cobrowse._stats().pendingFrames === 0, null, { timeout: 20000 });
+  if (started) await page.waitForFunction(() => window.Cobrowse._stats().pendingFrames === 0, null, { timeout: 20000 });
   const t1 = await busy();
   const wall = (Date.now() - w0) / 1000;
-  if (withSdk) await page.evaluate(() => window.Cobrowse.end());
+  if (started) await page.evaluate(() => window.Cobrowse.end());
   await ctx.close();
   return { busy: t1 - t0, wall, nodes };
 }
@@ -240,14 +267,17 @@ const line = (s = '') => out.push(s);
 try {
   const sz = sizes();
   const runs = QUICK ? 1 : 5;
-  say(`cpu: 1,000 mutations on a 5,000-node page, with and without the SDK (${runs} runs each, alternating)`);
+  say(`cpu: 1,000 mutations on a 5,000-node page: without any script, with rrweb alone, with the SDK (${runs} runs each, alternating)`);
   const base = [];
+  const rr = [];
   const sdk = [];
   for (let i = 0; i < runs; i++) {
     base.push(await cpuRun(browser, `${bench.origin}/plain`, false, 1000, 5));
+    rr.push(await cpuRun(browser, `${bench.origin}/rrweb`, true, 1000, 5));
     sdk.push(await cpuRun(browser, `${bench.origin}/`, true, 1000, 5));
   }
   const bBusy = median(base.map((r) => r.busy));
+  const rBusy = median(rr.map((r) => r.busy));
   const sBusy = median(sdk.map((r) => r.busy));
   const wall = median(sdk.map((r) => r.wall));
   const added = sBusy - bBusy;
@@ -270,6 +300,7 @@ try {
   line(`  viewer script (not a target) ${kb(sz.viewer).padStart(9)}`);
   line(`\nmain thread, ${sdk[0].nodes}-node page, 1,000 mutations 5 ms apart (median of ${runs})`);
   line(`  without the SDK (baseline)   ${(bBusy * 1000).toFixed(0).padStart(6)} ms busy in ${wall.toFixed(2)} s`);
+  line(`  rrweb's recorder alone       ${(rBusy * 1000).toFixed(0).padStart(6)} ms busy (+${((rBusy - bBusy) * 1000).toFixed(0)} ms: the floor of an rrweb-based SDK)`);
   line(`  with the SDK recording       ${(sBusy * 1000).toFixed(0).padStart(6)} ms busy`);
   line(`  added by the SDK             ${(added * 1000).toFixed(0).padStart(6)} ms = ${addedShare.toFixed(1)} % of the elapsed time   target < 5 %: ${addedShare < 5 ? 'met' : 'NOT met'}`);
   line(`                               (${((added / bBusy) * 100).toFixed(0)} % on top of the page's own main-thread work)`);

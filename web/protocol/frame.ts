@@ -56,8 +56,8 @@ export function framePayload(buf: ArrayBuffer | Uint8Array): Uint8Array {
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-/** Payloads smaller than this go uncompressed: deflate saves little on them and costs the
- * visitor's main thread a stream setup per frame. */
+/** Payloads smaller than this go uncompressed by default: deflate saves little on them and costs
+ * the visitor's main thread a stream setup per frame. */
 export const COMPRESS_MIN_BYTES = 1024;
 
 async function pipe(data: Uint8Array, stream: CompressionStream | DecompressionStream): Promise<Uint8Array> {
@@ -69,10 +69,13 @@ async function pipe(data: Uint8Array, stream: CompressionStream | DecompressionS
 }
 
 /** Serializes events (or their JSON text) into a payload: deflate-raw (flag set) when the
- * browser has CompressionStream and the JSON is at least COMPRESS_MIN_BYTES, plain otherwise. */
-export async function encodePayload(events: unknown[] | string): Promise<{ payload: Uint8Array; flags: number }> {
+ * browser has CompressionStream and the JSON is at least minBytes, plain otherwise. */
+export async function encodePayload(
+  events: unknown[] | string,
+  minBytes = COMPRESS_MIN_BYTES,
+): Promise<{ payload: Uint8Array; flags: number }> {
   const json = enc.encode(typeof events === 'string' ? events : JSON.stringify(events));
-  if (typeof CompressionStream === 'undefined' || json.byteLength < COMPRESS_MIN_BYTES) return { payload: json, flags: 0 };
+  if (typeof CompressionStream === 'undefined' || json.byteLength < minBytes) return { payload: json, flags: 0 };
   return { payload: await pipe(json, new CompressionStream('deflate-raw')), flags: FLAG_DEFLATE };
 }
 
