@@ -33,7 +33,7 @@ format_check() {
 step "C formatting (clang-format, .clang-format at the root)" format_check
 step "unit tests (ctest)" ctest --test-dir "$BUILD" --output-on-failure
 step "OpenAPI lint (redocly)" bash -c "cd '$ROOT/tests' && npm run --silent lint:spec"
-step "browser code: type check and frame vectors" bash -c "cd '$ROOT/web' && npx tsc -p tsconfig.json && node --test protocol/"
+step "browser code: type check, unit tests, frame vectors" bash -c "cd '$ROOT/web' && npx tsc -p tsconfig.json && node --test test/"
 
 # A fresh database and server for the integration suites, in a folder of this run's own so that
 # two runs never share state. Kept when something fails (its logs say why), removed otherwise.

@@ -1,16 +1,15 @@
 // The browser's frame encoder/decoder (frame.ts) against the vectors the C tests also check
-// (tests/vectors/frames.json). Bundled on the fly with esbuild, run with node --test.
+// (tests/vectors/frames.json).
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import * as esbuild from 'esbuild';
+import { load } from './bundle.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const vectors = JSON.parse(readFileSync(join(here, '..', '..', 'tests', 'vectors', 'frames.json'), 'utf8'));
-const built = await esbuild.build({ entryPoints: [join(here, 'frame.ts')], bundle: true, format: 'esm', write: false, platform: 'neutral' });
-const frame = await import(`data:text/javascript;base64,${Buffer.from(built.outputFiles[0].text).toString('base64')}`);
+const frame = await load('protocol/frame.ts');
 const bytes = (hex) => new Uint8Array(Buffer.from(hex, 'hex'));
 
 test('every valid vector decodes to its fields, and encodes back to the same bytes', () => {
