@@ -5,10 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/metrics.h"
 #include "api/server.h"
 #include "api/validate.h"
 #include "core/ids.h"
 #include "core/log.h"
+#include "core/timeutil.h"
 
 void http_set_header(struct http_ctx *c, const char *name, const char *value)
 {
@@ -300,4 +302,42 @@ void http_set_retry_after(struct http_ctx *c, double seconds, char out[16])
     int s = (int)(seconds + 0.999);
     snprintf(out, 16, "%d", s < 1 ? 1 : s);
     http_set_header(c, "Retry-After", out);
+}
+
+void http_ctx_finish(struct http_ctx *c)
+{
+    http_set_header(c, "X-Request-Id", c->request_id);
+    double elapsed = time_monotonic() - c->started;
+    metrics_observe(c->route_index, c->status, elapsed);
+    if (c->db != NULL)
+        db_release(c->srv->db, c->db);
+    enum log_level lvl = c->status >= 500 ? LOG_ERROR : LOG_INFO;
+    if (log_enabled(lvl)) {
+        json_t *f = json_pack("{s:s, s:s, s:s, s:i, s:f}", "request_id", c->request_id, "method",
+                              c->req->http_verb, "route", c->route ? c->route->path : "unmatched",
+                              "status", c->status, "duration_ms", elapsed * 1000.0);
+        if (c->who.id[0])
+            json_object_set_new(f, "principal", json_string(c->who.id));
+        if (c->tenant_id[0])
+            json_object_set_new(f, "tenant", json_string(c->tenant_id));
+        if (c->problem_code)
+            json_object_set_new(f, "code", json_string(c->problem_code));
+        log_json(lvl, "request", f);
+    }
+    json_decref(c->body);
+    free(c->who.allowed_origins);
+}
+
+void http_ctx_init(struct http_ctx *c, struct server *srv, const struct _u_request *req,
+                   struct _u_response *resp)
+{
+    memset(c, 0, sizeof(*c));
+    c->srv = srv;
+    c->cfg = srv->cfg;
+    c->req = req;
+    c->resp = resp;
+    c->route_index = -1;
+    c->started = time_monotonic();
+    if (ids_new("req", c->request_id, sizeof(c->request_id)) != 0)
+        snprintf(c->request_id, sizeof(c->request_id), "req_unknown");
 }

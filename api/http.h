@@ -135,4 +135,12 @@ void http_reply_verror(struct http_ctx *c, const struct verror *err);
 /* Validates c->body (or {} when there is none) against fields; answers 422 and returns -1. */
 struct vfield;
 int http_validate_body(struct http_ctx *c, const struct vfield *fields);
+/* The life of one request's context, for the route dispatcher and for answers outside the route
+ * table (api/static.c): init sets it up (request id, clock); finish, once answered, sets
+ * X-Request-Id, counts it in the metrics, writes the request's log line (labelled with
+ * c->route->path when c->route is set) and releases its database connection. */
+void http_ctx_init(struct http_ctx *c, struct server *srv, const struct _u_request *req,
+                   struct _u_response *resp);
+void http_ctx_finish(struct http_ctx *c);
+
 #endif

@@ -345,55 +345,17 @@ static void run_chain(struct http_ctx *c)
         idem_finish(c);
 }
 
-void server_ctx_finish(struct http_ctx *c)
-{
-    http_set_header(c, "X-Request-Id", c->request_id);
-    double elapsed = time_monotonic() - c->started;
-    metrics_observe(c->route_index, c->status, elapsed);
-    if (c->db != NULL)
-        db_release(c->srv->db, c->db);
-    enum log_level lvl = c->status >= 500 ? LOG_ERROR : LOG_INFO;
-    if (log_enabled(lvl)) {
-        json_t *f = json_pack("{s:s, s:s, s:s, s:i, s:f}", "request_id", c->request_id, "method",
-                              c->req->http_verb, "route", c->route ? c->route->path : "unmatched",
-                              "status", c->status, "duration_ms", elapsed * 1000.0);
-        if (c->who.id[0])
-            json_object_set_new(f, "principal", json_string(c->who.id));
-        if (c->tenant_id[0])
-            json_object_set_new(f, "tenant", json_string(c->tenant_id));
-        if (c->problem_code)
-            json_object_set_new(f, "code", json_string(c->problem_code));
-        log_json(lvl, "request", f);
-    }
-    json_decref(c->body);
-    free(c->who.allowed_origins);
-}
-
-void server_ctx_init(struct http_ctx *c, struct server *srv, const struct _u_request *req,
-                     struct _u_response *resp)
-{
-    memset(c, 0, sizeof(*c));
-    c->srv = srv;
-    c->cfg = srv->cfg;
-    c->req = req;
-    c->resp = resp;
-    c->route_index = -1;
-    c->started = time_monotonic();
-    if (ids_new("req", c->request_id, sizeof(c->request_id)) != 0)
-        snprintf(c->request_id, sizeof(c->request_id), "req_unknown");
-}
-
 static struct server *the_server;
 
 static int dispatch(const struct _u_request *req, struct _u_response *resp, void *user_data)
 {
     const struct route *rt = user_data;
     struct http_ctx c;
-    server_ctx_init(&c, the_server, req, resp);
+    http_ctx_init(&c, the_server, req, resp);
     c.route = rt;
     c.route_index = (int)(rt - server_routes);
     run_chain(&c);
-    server_ctx_finish(&c);
+    http_ctx_finish(&c);
     return U_CALLBACK_COMPLETE;
 }
 
@@ -401,7 +363,7 @@ static int not_found(const struct _u_request *req, struct _u_response *resp, voi
 {
     (void)user_data;
     struct http_ctx c;
-    server_ctx_init(&c, the_server, req, resp);
+    http_ctx_init(&c, the_server, req, resp);
     char allow[128] = "";
     for (int i = 0; i < server_routes_count; i++) {
         if (path_matches(server_routes[i].path, req->url_path)) {
@@ -416,7 +378,7 @@ static int not_found(const struct _u_request *req, struct _u_response *resp, voi
         http_problem(&c, 404, "route_not_found", NULL,
                      "No such route. The API reference is openapi/openapi.yaml.");
     }
-    server_ctx_finish(&c);
+    http_ctx_finish(&c);
     return U_CALLBACK_COMPLETE;
 }
 
@@ -474,7 +436,7 @@ int server_start(struct server *srv, const struct config *cfg)
                                        dispatch, (void *)&server_routes[i]) != U_OK)
             return -1;
     }
-    if (static_register(&srv->instance, srv) != 0)
+    if (static_register(&srv->instance, srv, srv->web) != 0)
         return -1;
     ulfius_set_default_endpoint(&srv->instance, not_found, NULL);
 

@@ -39,13 +39,6 @@ extern const int server_routes_count;
 int server_start(struct server *srv, const struct config *cfg);
 void server_stop(struct server *srv);
 
-/* For answers outside the route table (api/static.c): sets up a request context (request id,
- * clock) and, once answered, finishes it like a route's (X-Request-Id, metrics, the request's
- * log line labelled with c->route->path when c->route is set, database connection released). */
-void server_ctx_init(struct http_ctx *c, struct server *srv, const struct _u_request *req,
-                     struct _u_response *resp);
-void server_ctx_finish(struct http_ctx *c);
-
 /* Prints the route table as a JSON array of {"method","path","operationId"} on stdout. */
 void server_print_routes(void);
 

@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "api/server.h"
+#include "api/http.h"
 #include "core/crypto.h"
 #include "core/ids.h"
 #include "core/log.h"
@@ -42,6 +42,7 @@ struct origin_entry {
 };
 
 struct static_site {
+    struct server *srv; /* set by static_register: handed to each request's context */
     struct sfile *files;
     size_t n, cap;
     size_t total;
@@ -513,14 +514,14 @@ size_t static_count(const struct static_site *s)
 /* The tenant's allowed origins as frame-ancestors sources (" a b", malloc'd) in *out, and whether
  * the tenant exists (not deleted). Cached per node for key_cache_seconds. Returns 0, or -1 after
  * answering (database unavailable). */
-static int tenant_sources(struct http_ctx *c, const char *tenant, int *found, char **out)
+static int tenant_sources(struct http_ctx *c, struct static_site *s, const char *tenant, int *found,
+                          char **out)
 {
     static struct db_stmt q = {
         "static_viewer_origins",
         "SELECT COALESCE(settings->'allowed_origins', '[]'::jsonb)::text FROM tenants "
         "WHERE id = $1 AND status <> 'deleted'",
         0};
-    struct static_site *s = c->srv->web;
     uint64_t h = 1469598103934665603ull;
     for (const char *p = tenant; *p; p++)
         h = (h ^ (unsigned char)*p) * 1099511628211ull;
@@ -609,7 +610,7 @@ static void reply_html_not_found(struct http_ctx *c)
     c->answered = 1;
 }
 
-static void serve(struct http_ctx *c)
+static void serve(struct http_ctx *c, struct static_site *site)
 {
     char file[512], tenant[64] = "";
     http_set_header(c, "X-Content-Type-Options", "nosniff");
@@ -634,9 +635,9 @@ static void serve(struct http_ctx *c)
         c->answered = 1;
         return;
     }
-    const struct sfile *f = find(c->srv->web, file);
+    const struct sfile *f = find(site, file);
     if (f == NULL) {
-        if (static_count(c->srv->web) == 0)
+        if (static_count(site) == 0)
             http_problem(c, 404, "route_not_found", NULL,
                          "This server has no browser files: build them with `node web/build.mjs "
                          "build/release/web` (scripts/run.sh does) or set --web-root.");
@@ -652,7 +653,7 @@ static void serve(struct http_ctx *c)
             return;
         }
         snprintf(c->tenant_id, sizeof(c->tenant_id), "%.47s", tenant);
-        if (tenant_sources(c, tenant, &found, &sources) != 0)
+        if (tenant_sources(c, site, tenant, &found, &sources) != 0)
             return;
         if (!found) {
             free(sources);
@@ -705,20 +706,24 @@ static void serve(struct http_ctx *c)
 
 static int handle(const struct _u_request *req, struct _u_response *resp, void *user_data)
 {
+    struct static_site *site = user_data;
     struct http_ctx c;
-    server_ctx_init(&c, user_data, req, resp);
-    serve(&c);
-    server_ctx_finish(&c);
+    http_ctx_init(&c, site->srv, req, resp);
+    serve(&c, site);
+    http_ctx_finish(&c);
     return U_CALLBACK_COMPLETE;
 }
 
-int static_register(struct _u_instance *instance, struct server *srv)
+int static_register(struct _u_instance *instance, struct server *srv, struct static_site *site)
 {
+    if (site == NULL)
+        return -1;
+    site->srv = srv;
     /* Every method, so that a POST is a 405 here rather than a 404 from the default endpoint. */
     static const char *const formats[] = {"/sdk/*",  "/assets/*", "/viewer/*", "/demo/*",
                                           "/viewer", "/demo",     "/assets",   "/sdk"};
     for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
-        if (ulfius_add_endpoint_by_val(instance, "*", NULL, formats[i], 0, handle, srv) != U_OK)
+        if (ulfius_add_endpoint_by_val(instance, "*", NULL, formats[i], 0, handle, site) != U_OK)
             return -1;
     return 0;
 }

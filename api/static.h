@@ -68,7 +68,8 @@ void static_free(struct static_site *site);
 size_t static_count(const struct static_site *site);
 
 /* Registers the handlers for /sdk/, /assets/, /viewer/ and /demo/ on instance, answering from
- * srv->web. Returns 0 or -1. */
-int static_register(struct _u_instance *instance, struct server *srv);
+ * site (which must outlive the instance); srv is handed to each request's context (its database
+ * pool and configuration). Returns 0 or -1. */
+int static_register(struct _u_instance *instance, struct server *srv, struct static_site *site);
 
 #endif
