@@ -6,7 +6,8 @@
 //   latency   visitor-to-viewer time of a DOM change, browser to browser, p50/p95, against the
 //             relay alone (Node clients, same machine, same run)
 //   memory    the viewer's JS heap over 50,000 events with a snapshot every 10,000
-// Usage: node bench/web/bench.mjs   (env: COBROWSE_BASE_URL, COBROWSE_ADMIN_TOKEN, COBROWSE_WEB_ROOT)
+// Usage: node bench/web/bench.mjs [--quick]   (env: COBROWSE_BASE_URL, COBROWSE_ADMIN_TOKEN,
+//   COBROWSE_WEB_ROOT; BENCH_CPU_RUNS: runs per variant of the main-thread figure, default 7)
 import { readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
@@ -266,7 +267,7 @@ const out = [];
 const line = (s = '') => out.push(s);
 try {
   const sz = sizes();
-  const runs = QUICK ? 1 : 7;
+  const runs = Number(process.env.BENCH_CPU_RUNS) || (QUICK ? 1 : 7);
   say(`cpu: 1,000 mutations on a 5,000-node page: without any script, with rrweb alone, with the SDK (${runs} runs each, alternating)`);
   const base = [];
   const rr = [];
