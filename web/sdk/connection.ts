@@ -50,10 +50,17 @@ export class Connection {
     this.hooks.state('closed');
   }
 
-  /** Drops the socket and reconnects at once (used by tests and on `online` events). */
+  /** Drops the socket and reconnects (the browser's `online` event, tests); while waiting for a
+   * retry, retries at once. */
   reconnectNow(): void {
     if (this.stopped) return;
-    this.ws?.close(CLOSE.NORMAL);
+    if (this.ws) {
+      this.ws.close(CLOSE.NORMAL);
+    } else if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+      this.open();
+    }
   }
 
   private open(): void {
