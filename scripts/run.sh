@@ -19,6 +19,20 @@ LOGS="$STATE/logs"
 mkdir -p "$LOGS"
 
 SERVER_PID="" DEMO_PID="" OWN_PG=""
+
+# wait_started NAME PID URL SECONDS LOG HINT: waits until URL answers, or dies with the end of LOG
+# when the process stopped (HINT says the likely cause) or the time ran out.
+wait_started() {
+  local name="$1" pid="$2" url="$3" deadline=$((SECONDS + $4)) log="$5" hint="$6"
+  until curl -fsS -o /dev/null "$url" 2>/dev/null; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      tail -n 20 "$log" >&2
+      die "$name stopped at start ($hint)"
+    fi
+    [ $SECONDS -lt $deadline ] || { tail -n 20 "$log" >&2; die "$name did not answer $url"; }
+    sleep 0.1
+  done
+}
 cleanup() {
   trap - EXIT INT TERM
   if [ -n "$DEMO_PID" ] && kill -0 "$DEMO_PID" 2>/dev/null; then
@@ -57,15 +71,8 @@ say "starting cobrowsed on $API (log: ${LOGS#$ROOT/}/cobrowsed.log)"
 # them in order (demo, cobrowsed, PostgreSQL).
 setsid "$BIN" serve "$@" >>"$LOGS/cobrowsed.out" 2>>"$LOGS/cobrowsed.log" &
 SERVER_PID=$!
-deadline=$((SECONDS + 60))
-until curl -fsS -o /dev/null "$API/healthz" 2>/dev/null; do
-  if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-    tail -n 20 "$LOGS/cobrowsed.log" >&2
-    die "cobrowsed stopped at start (is $COBROWSE_LISTEN already in use by another run?)"
-  fi
-  [ $SECONDS -lt $deadline ] || { tail -n 20 "$LOGS/cobrowsed.log" >&2; die "cobrowsed did not answer $API/healthz"; }
-  sleep 0.1
-done
+wait_started cobrowsed "$SERVER_PID" "$API/healthz" 60 "$LOGS/cobrowsed.log" \
+  "is $COBROWSE_LISTEN already in use by another run?"
 
 # A platform admin token in the data dir: cobrowsed writes one on its first start with an empty
 # database; when that file is missing or its token no longer works (a new database), make one.
@@ -87,15 +94,7 @@ say "starting the demo shop and its partner backend on $DEMO_URL (log: ${LOGS#$R
 setsid node "$ROOT/web/demo/server.mjs" --api "$API" --admin-token-file "$TOKEN_FILE" --listen "$DEMO_LISTEN" \
   --state "$COBROWSE_DATA_DIR/demo.json" >>"$LOGS/demo.log" 2>&1 &
 DEMO_PID=$!
-deadline=$((SECONDS + 30))
-until curl -fsS -o /dev/null "$DEMO_URL/healthz" 2>/dev/null; do
-  if ! kill -0 "$DEMO_PID" 2>/dev/null; then
-    tail -n 10 "$LOGS/demo.log" >&2
-    die "the demo stopped at start (is $DEMO_LISTEN already in use?)"
-  fi
-  [ $SECONDS -lt $deadline ] || { tail -n 10 "$LOGS/demo.log" >&2; die "the demo did not answer $DEMO_URL/healthz"; }
-  sleep 0.1
-done
+wait_started "the demo" "$DEMO_PID" "$DEMO_URL/healthz" 30 "$LOGS/demo.log" "is $DEMO_LISTEN already in use?"
 
 CONSOLE_URL="$API/demo/console/"
 [ "$DEMO_URL" = "http://127.0.0.1:8090" ] || CONSOLE_URL="$API/demo/console/?partner=$DEMO_URL"
