@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import WebSocket from 'ws';
 import { waitFor } from './lib/browser.mjs';
-import { openPair, reveal, viewerPointOf } from './lib/cobrowse.mjs';
+import { embedUrl, openPair, openViewer, openVisitor, reveal, viewerPointOf, viewerState, waitInViewer } from './lib/cobrowse.mjs';
 import { platformCall, useStack } from './lib/stack.mjs';
 
 let stack;
@@ -136,6 +136,42 @@ describe('remote control', () => {
       await pair.waitInViewer((doc) => doc.defaultView.scrollY > 300, undefined, 'the viewer to follow the scroll');
     } finally {
       await pair.close();
+    }
+  });
+
+  test("a host page's consent callback replaces the prompt; the indicator's Stop sharing ends the session", async () => {
+    const visitor = await openVisitor(browser, stack.shopUrl('/form.html'));
+    const page = visitor.page;
+    await page.evaluate((key) => {
+      window.__asked = [];
+      window.Cobrowse.init({
+        key,
+        consent: (req) => {
+          window.__asked.push(`${req.kind}:${req.agent.name}`);
+          return req.kind === 'view'; // watch yes, control no
+        },
+      });
+    }, stack.demo.publishableKey);
+    const { sessionId } = await page.evaluate(() => window.Cobrowse.start());
+    const agent = await openViewer(browser, await embedUrl(stack, sessionId));
+    try {
+      await waitInViewer(agent.page, (doc) => !!doc.querySelector('#checkout-form'), undefined, 'the page, allowed by the callback');
+      assert.equal(await page.locator('.cb-ui [role="dialog"]').count(), 0, 'no built-in prompt');
+      await agent.page.locator('button.control').click();
+      await waitFor(async () => (await viewerState(agent.page)).control === 'denied', { message: 'control denied by the callback' });
+      assert.deepEqual(await page.evaluate(() => window.__asked), ['view:Dana (Acme support)', 'control:Dana (Acme support)']);
+      // The indicator names the agent; its Stop sharing ends the session for everyone.
+      const bar = page.locator('.cb-ui [role="status"]');
+      assert.match(await bar.innerText(), /Dana \(Acme support\) can see this page/);
+      await bar.locator('button', { hasText: 'Stop sharing' }).click();
+      await waitFor(async () => (await viewerState(agent.page)).connection === 'ended', { message: 'the viewer to show the end' });
+      assert.equal(await page.evaluate(() => window.Cobrowse.state()), 'ended');
+      const s = await stack.api('GET', `/v1/sessions/${sessionId}`);
+      assert.equal(s.body.status, 'ended');
+      assert.equal(s.body.end_reason, 'ended_by_visitor');
+    } finally {
+      await visitor.ctx.close();
+      await agent.ctx.close();
     }
   });
 });

@@ -215,4 +215,31 @@ describe('live page', () => {
       await agent.ctx.close();
     }
   });
+
+  test("the agent's connection dropped and restored: the viewer resumes without a reload and misses nothing", async () => {
+    const pair = await openPair(stack, browser, { path: '/form.html' });
+    try {
+      const before = await pair.viewerState();
+      await pair.agent.ctx.setOffline(true);
+      await pair.agent.page.evaluate(() => window.__testSockets.forEach((ws) => ws.close()));
+      await waitFor(async () => (await pair.viewerState()).socket !== 'open', { message: 'the viewer to lose its socket' });
+      // Changes while the agent is away.
+      for (let i = 0; i < 10; i++) {
+        await pair.visitor.page.evaluate((n) => {
+          const s = document.createElement('span');
+          s.className = 'while-away';
+          s.textContent = String(n);
+          document.body.append(s);
+        }, i);
+      }
+      await pair.agent.ctx.setOffline(false);
+      await pair.waitInViewer((doc) => doc.querySelectorAll('.while-away').length === 10, undefined, 'the changes made while the agent was away');
+      const after = await pair.viewerState();
+      assert.equal(after.connection, 'live');
+      assert.equal(after.replayersCreated, before.replayersCreated, 'resumed, not rebuilt from a new page');
+      assert.equal(await pair.agent.page.evaluate(() => performance.getEntriesByType('navigation').length), 1, 'no reload');
+    } finally {
+      await pair.close();
+    }
+  });
 });

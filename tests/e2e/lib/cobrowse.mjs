@@ -44,6 +44,18 @@ export async function embedUrl(stack, sessionId) {
 /** The agent's viewer, opened directly at embed_url (as a partner's iframe would load it). */
 export async function openViewer(browser, url, { viewport = AGENT_VIEWPORT } = {}) {
   const ctx = await newContext(browser, { viewport });
+  // Keeps the page's WebSockets reachable (window.__testSockets) so that a test can drop them as
+  // a network would (offline emulation only blocks new connections).
+  await ctx.addInitScript(() => {
+    const Native = window.WebSocket;
+    window.__testSockets = [];
+    window.WebSocket = class extends Native {
+      constructor(...args) {
+        super(...args);
+        window.__testSockets.push(this);
+      }
+    };
+  });
   const page = await ctx.newPage();
   const received = captureReceivedFrames(page);
   const errors = watchErrors(page);
