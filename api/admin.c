@@ -4,8 +4,8 @@
 #include <string.h>
 
 #include "api/auth.h"
-#include "core/ids.h"
-#include "core/log.h"
+#include "core/base/ids.h"
+#include "core/base/log.h"
 
 int admin_create_token(PGconn *pg, const struct config *cfg, const char *name, char *out,
                        size_t out_size)

@@ -5,7 +5,7 @@
 
 #include <libpq-fe.h>
 
-#include "api/config.h"
+#include "app/config.h"
 
 /* Creates a token named name and writes it (NUL-terminated) into out (size >= 64).
  * Returns 0 or -1 (logged). */

@@ -8,10 +8,10 @@
 #include <strings.h>
 
 #include "api/server.h"
-#include "core/crypto.h"
-#include "core/ids.h"
-#include "core/log.h"
-#include "core/timeutil.h"
+#include "core/base/crypto.h"
+#include "core/base/ids.h"
+#include "core/base/log.h"
+#include "core/base/timeutil.h"
 
 #define AC_SLOTS        4096 /* direct-mapped: a collision simply evicts */
 #define AC_LOCKS        64

@@ -10,7 +10,7 @@
 #define COBROWSE_API_AUTH_H
 
 #include "api/http.h"
-#include "core/token.h"
+#include "core/base/token.h"
 
 struct auth_cache *auth_cache_new(void);
 void auth_cache_free(struct auth_cache *cache);
@@ -21,7 +21,7 @@ void auth_cache_invalidate(struct auth_cache *cache);
  * 401/403/503. */
 int auth_authenticate(struct http_ctx *c);
 
-/* Authenticates 'Authorization: Bearer <session JWT>' (a visitor or agent token, core/token.h)
+/* Authenticates 'Authorization: Bearer <session JWT>' (a visitor or agent token, core/base/token.h)
  * into c->session, c->who (PRINCIPAL_SESSION, id = the token's jti) and c->tenant_id. Returns 0,
  * or -1 after answering 401 invalid_token (missing, an API key, malformed, forged, expired,
  * another algorithm). */

@@ -8,9 +8,9 @@
 #include "api/metrics.h"
 #include "api/server.h"
 #include "api/validate.h"
-#include "core/ids.h"
-#include "core/log.h"
-#include "core/timeutil.h"
+#include "core/base/ids.h"
+#include "core/base/log.h"
+#include "core/base/timeutil.h"
 
 void http_set_header(struct http_ctx *c, const char *name, const char *value)
 {

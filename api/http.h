@@ -11,9 +11,9 @@
 #include <stddef.h>
 #include <ulfius.h>
 
-#include "api/config.h"
-#include "core/db.h"
-#include "core/token.h"
+#include "app/config.h"
+#include "core/store/db.h"
+#include "core/base/token.h"
 
 struct server;
 struct http_ctx;

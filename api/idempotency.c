@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/crypto.h"
+#include "core/base/crypto.h"
 
 #define IDEM_KEY_MAX 255
 

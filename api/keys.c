@@ -8,8 +8,8 @@
 #include "api/routes.h"
 #include "api/server.h"
 #include "api/validate.h"
-#include "core/ids.h"
-#include "core/timeutil.h"
+#include "core/base/ids.h"
+#include "core/base/timeutil.h"
 
 static const char *const key_types[] = {"secret", "publishable", NULL};
 static const struct vfield create_fields[] = {

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "api/server.h"
-#include "core/relay.h"
+#include "core/relay/relay.h"
 
 static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                  0.05,   0.1,   0.25,   0.5,   1.0,  2.5};

@@ -5,7 +5,7 @@
 #ifndef COBROWSE_API_METRICS_H
 #define COBROWSE_API_METRICS_H
 
-#include "core/db.h"
+#include "core/store/db.h"
 
 #define METRICS_MAX_ROUTES 64
 

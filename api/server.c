@@ -12,10 +12,10 @@
 #include "api/metrics.h"
 #include "api/routes.h"
 #include "api/static.h"
-#include "core/ids.h"
-#include "core/log.h"
-#include "core/timeutil.h"
-#include "core/utf8.h"
+#include "core/base/ids.h"
+#include "core/base/log.h"
+#include "core/base/timeutil.h"
+#include "core/base/utf8.h"
 
 /* Every route the server answers. openapi/openapi.yaml documents exactly these
  * (tests/integration/spec_parity.test.mjs checks both ways). */

@@ -13,10 +13,10 @@
 #include <pthread.h>
 #include <ulfius.h>
 
-#include "api/config.h"
+#include "app/config.h"
 #include "api/http.h"
-#include "core/db.h"
-#include "core/ratelimit.h"
+#include "core/store/db.h"
+#include "core/base/ratelimit.h"
 
 struct auth_cache;
 struct static_site;

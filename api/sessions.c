@@ -8,10 +8,10 @@
 #include "api/routes.h"
 #include "api/server.h"
 #include "api/validate.h"
-#include "core/ids.h"
-#include "core/log.h"
-#include "core/timeutil.h"
-#include "core/token.h"
+#include "core/base/ids.h"
+#include "core/base/log.h"
+#include "core/base/timeutil.h"
+#include "core/base/token.h"
 
 #define JOIN_CODE_ATTEMPTS 8
 

@@ -14,10 +14,10 @@
 #include <unistd.h>
 
 #include "api/http.h"
-#include "core/crypto.h"
-#include "core/ids.h"
-#include "core/log.h"
-#include "core/timeutil.h"
+#include "core/base/crypto.h"
+#include "core/base/ids.h"
+#include "core/base/log.h"
+#include "core/base/timeutil.h"
 
 #define ETAG_HEX       16
 #define MAX_DEPTH      16

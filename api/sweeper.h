@@ -3,7 +3,7 @@
 #ifndef COBROWSE_API_SWEEPER_H
 #define COBROWSE_API_SWEEPER_H
 
-#include "core/db.h"
+#include "core/store/db.h"
 
 int sweeper_start(struct db_pool *pool, int interval_seconds);
 void sweeper_stop(void);

@@ -10,7 +10,7 @@
 #include "api/routes.h"
 #include "api/server.h"
 #include "api/validate.h"
-#include "core/ids.h"
+#include "core/base/ids.h"
 
 static const char *const limit_names[] = {"concurrent_sessions",
                                           "sessions_per_minute",

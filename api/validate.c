@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/timeutil.h"
+#include "core/base/timeutil.h"
 
 static const char *const scope_names[] = {
     "tenants:read",  "tenants:write",  "api_keys:read",      "api_keys:write",

@@ -1,7 +1,7 @@
 # Writes OUT: a C file with every migration in DIR (sorted by name) as a byte array and a table.
 file(GLOB FILES ${DIR}/*.sql)
 list(SORT FILES)
-set(body "/* Generated from the migrations folder by cmake/embed_migrations.cmake. Do not edit. */\n#include \"core/migrate.h\"\n\n")
+set(body "/* Generated from the migrations folder by cmake/embed_migrations.cmake. Do not edit. */\n#include \"core/store/migrate.h\"\n\n")
 set(table "const struct migrate_file migrate_files[] = {\n")
 set(i 0)
 foreach(f ${FILES})

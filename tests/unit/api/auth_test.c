@@ -10,8 +10,8 @@
 #include <string.h>
 
 #include "api/auth.h"
-#include "api/config.h"
-#include "core/crypto.h"
+#include "app/config.h"
+#include "core/base/crypto.h"
 
 static const char *const all_scopes[] = {"tenants:read",      "tenants:write", "api_keys:read",
                                          "api_keys:write",    "sessions:read", "sessions:write",

@@ -1,0 +1,592 @@
+/* The relay's session logic: sequence numbers, history, resume, fan-out and backpressure
+ * (docs/protocol.md). Relay thread only. Costs: a frame is stored once and referenced by the
+ * history and every agent queue, so fan-out is O(agents) pointer pushes and no copies. */
+#include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/base/frame.h"
+#include "core/relay/relay_state.h"
+
+#define SESSION_BUCKETS    4096
+#define TENANT_BUCKETS     1024
+#define DEFAULT_LIMIT      1000000
+#define SLOW_AGAIN_SECONDS 10.0
+#define PAUSE_MAX_SECONDS  2.0
+/* Acks are coalesced (docs/protocol.md): each one costs the visitor's page a message task, and
+ * a busy page sends up to 20 frames a second. An ack goes out at once for a snapshot (a large
+ * frame the visitor wants to free) or once ACK_FRAMES frames or ACK_BYTES are unacknowledged,
+ * else ACK_DELAY_MS after the first unacknowledged frame. */
+#define ACK_FRAMES   16
+#define ACK_BYTES    (256 * 1024)
+#define ACK_DELAY_MS 200
+
+struct relay_stats relay_stats;
+
+static struct rsession *buckets[SESSION_BUCKETS];
+struct tcount {
+    char tenant[48];
+    int n;
+    struct tcount *next;
+};
+static struct tcount *tenants[TENANT_BUCKETS];
+
+/* ---- sessions ---- */
+
+static void send_json(struct rconn *c, json_t *msg)
+{
+    char *text = json_dumps(msg, JSON_COMPACT);
+    json_decref(msg);
+    if (text != NULL)
+        rconn_send_text(c, text);
+    free(text);
+}
+
+struct rsession *rsession_find(const char *id)
+{
+    for (struct rsession *s = buckets[relay_hash(id) % SESSION_BUCKETS]; s; s = s->hnext)
+        if (strcmp(s->id, id) == 0)
+            return s;
+    return NULL;
+}
+
+static struct tcount *tenant_slot(const char *tenant, int create)
+{
+    struct tcount **head = &tenants[relay_hash(tenant) % TENANT_BUCKETS];
+    for (struct tcount *t = *head; t; t = t->next)
+        if (strcmp(t->tenant, tenant) == 0)
+            return t;
+    if (!create)
+        return NULL;
+    struct tcount *t = calloc(1, sizeof(*t));
+    if (t == NULL)
+        return NULL;
+    snprintf(t->tenant, sizeof(t->tenant), "%s", tenant);
+    t->next = *head;
+    *head = t;
+    return t;
+}
+
+int rsession_count_tenant(const char *tenant)
+{
+    struct tcount *t = tenant_slot(tenant, 0);
+    return t ? t->n : 0;
+}
+
+static int or_default(int v)
+{
+    return v > 0 ? v : DEFAULT_LIMIT;
+}
+
+struct rsession *rsession_get(const struct token_claims *claims, int *created)
+{
+    *created = 0;
+    struct rsession *s = rsession_find(claims->sid);
+    if (s != NULL)
+        return s;
+    s = calloc(1, sizeof(*s));
+    struct tcount *t = tenant_slot(claims->tid, 1);
+    if (s == NULL || t == NULL) {
+        free(s);
+        return NULL;
+    }
+    snprintf(s->id, sizeof(s->id), "%s", claims->sid);
+    snprintf(s->tenant, sizeof(s->tenant), "%s", claims->tid);
+    s->lim = claims->lim;
+    s->lim.frames_per_second = or_default(s->lim.frames_per_second);
+    s->lim.bytes_per_second = or_default(s->lim.bytes_per_second);
+    s->lim.agents_per_session = or_default(s->lim.agents_per_session);
+    s->remote_control = claims->remote_control;
+    s->idle_since = relay_io_now();
+    uint64_t b = relay_hash(s->id) % SESSION_BUCKETS;
+    s->hnext = buckets[b];
+    buckets[b] = s;
+    t->n++;
+    STAT_ADD(sessions_live, 1);
+    *created = 1;
+    return s;
+}
+
+static void history_clear(struct rsession *s)
+{
+    for (size_t i = 0; i < s->hist_n; i++)
+        rframe_unref(s->hist[i]);
+    STAT_SUB(history_bytes, s->hist_bytes);
+    s->hist_n = 0;
+    s->hist_bytes = 0;
+}
+
+static void session_free(struct rsession *s)
+{
+    struct rsession **pp = &buckets[relay_hash(s->id) % SESSION_BUCKETS];
+    while (*pp && *pp != s)
+        pp = &(*pp)->hnext;
+    if (*pp)
+        *pp = s->hnext;
+    struct tcount *t = tenant_slot(s->tenant, 0);
+    if (t)
+        t->n--;
+    history_clear(s);
+    free(s->hist);
+    STAT_SUB(sessions_live, 1);
+    free(s);
+}
+
+void rsession_foreach(void (*fn)(struct rsession *s, void *arg), void *arg)
+{
+    for (int b = 0; b < SESSION_BUCKETS; b++) {
+        struct rsession *s = buckets[b];
+        while (s) {
+            struct rsession *next = s->hnext; /* fn may free s */
+            fn(s, arg);
+            s = next;
+        }
+    }
+}
+
+static void free_one(struct rsession *s, void *arg)
+{
+    (void)arg;
+    session_free(s);
+}
+
+void rsession_free_all(void)
+{
+    rsession_foreach(free_one, NULL);
+    for (int b = 0; b < TENANT_BUCKETS; b++) {
+        while (tenants[b]) {
+            struct tcount *n = tenants[b]->next;
+            free(tenants[b]);
+            tenants[b] = n;
+        }
+    }
+}
+
+static void to_agents(struct rsession *s, json_t *msg)
+{
+    char *text = json_dumps(msg, JSON_COMPACT);
+    json_decref(msg);
+    for (struct rconn *a = s->agents; a && text; a = a->next)
+        rconn_send_text(a, text);
+    free(text);
+}
+
+static json_t *agent_json(const struct rconn *a)
+{
+    return json_pack("{s:s, s:s?}", "id", a->claims.sub, "name",
+                     a->claims.name[0] ? a->claims.name : NULL);
+}
+
+/* Sends reset and the whole history (from the snapshot) to an agent. */
+static void replay_history(struct rconn *a, const char *reason)
+{
+    struct rsession *s = a->s;
+    send_json(a, json_pack("{s:s, s:I, s:s}", "type", "reset", "seq", (json_int_t)s->snapshot_seq,
+                           "reason", reason));
+    for (size_t i = 0; i < s->hist_n; i++)
+        rconn_push(a, s->hist[i]);
+    relay_io_wake(a);
+}
+
+static int history_usable(const struct rsession *s)
+{
+    return s->snapshot_seq > 0 && !s->hist_incomplete;
+}
+
+static void request_snapshot(struct rsession *s, const char *reason)
+{
+    if (s->snapshot_requested || s->visitor == NULL)
+        return;
+    s->snapshot_requested = 1;
+    send_json(s->visitor, json_pack("{s:s, s:s}", "type", "snapshot_request", "reason", reason));
+}
+
+/* An agent fell behind by more than its queue allows: skip it ahead to the latest snapshot, or
+ * close it if it keeps falling behind. */
+static void agent_overflow(struct rconn *a)
+{
+    struct rsession *s = a->s;
+    double now = relay_io_now();
+    rconn_clear_queue(a);
+    if ((a->slow_reset_at > 0 && now - a->slow_reset_at < SLOW_AGAIN_SECONDS) ||
+        !history_usable(s)) {
+        STAT_ADD(slow_closes, 1);
+        rconn_close(a, 4008, "slow consumer");
+        return;
+    }
+    a->slow_reset_at = now;
+    STAT_ADD(slow_resets, 1);
+    replay_history(a, "slow_consumer");
+}
+
+/* The smallest send queue among the session's agents. */
+static size_t min_agent_queue(const struct rsession *s)
+{
+    size_t min = SIZE_MAX;
+    for (const struct rconn *a = s->agents; a; a = a->next)
+        if (a->close_code == 0 && a->qbytes < min)
+            min = a->qbytes;
+    return min;
+}
+
+/* Flow control: when every agent is behind, the visitor sends faster than anyone can receive,
+ * so the relay stops reading from it and TCP slows it down, instead of treating all agents as
+ * slow consumers. One stuck agent does not hold the others back: the pause ends after
+ * PAUSE_MAX_SECONDS (rsession_tick) and that agent is then reset or closed as usual. */
+static void update_pause(struct rsession *s)
+{
+    if (s->visitor == NULL)
+        return;
+    size_t min = min_agent_queue(s);
+    if (s->paused_at == 0 && min != SIZE_MAX && min > relay_cfg->queue_bytes / 2) {
+        s->paused_at = relay_io_now();
+        relay_io_pause(s->visitor, 1);
+    } else if (s->paused_at > 0 && (min == SIZE_MAX || min <= relay_cfg->queue_bytes / 4)) {
+        s->paused_at = 0;
+        relay_io_pause(s->visitor, 0);
+    }
+}
+
+void rsession_agent_drained(struct rconn *a)
+{
+    if (a->s != NULL && a->s->paused_at > 0)
+        update_pause(a->s);
+}
+
+static void fan_out(struct rsession *s, struct rframe *f)
+{
+    size_t limit = relay_cfg->queue_bytes + s->hist_bytes;
+    for (struct rconn *a = s->agents; a; a = a->next) {
+        if (a->close_code != 0)
+            continue;
+        if (a->waiting_snapshot) { /* never a gap: nothing until the page it can apply it to */
+            if (f->kind != FRAME_KIND_SNAPSHOT)
+                continue;
+            a->waiting_snapshot = 0;
+        }
+        rconn_push(a, f);
+        if (a->qbytes > limit)
+            agent_overflow(a);
+        else
+            relay_io_wake(a);
+    }
+    if (s->paused_at == 0 || relay_io_now() - s->paused_at < PAUSE_MAX_SECONDS)
+        update_pause(s);
+}
+
+void rsession_attach(struct rsession *s, struct rconn *c)
+{
+    c->s = s;
+    s->idle_since = 0;
+    if (c->role == RROLE_VISITOR) {
+        if (s->visitor != NULL) { /* a newer connection takes over; the old one is fenced */
+            s->visitor->fenced = 1;
+            rconn_close(s->visitor, 4002, "replaced by a newer connection");
+            s->visitor->s = NULL; /* its later detach is a no-op: count it out here */
+            STAT_SUB(conns_visitor, 1);
+        }
+        s->visitor = c;
+        s->paused_at = 0;
+        s->remote_control = c->claims.remote_control; /* the visitor token carries the session's */
+        s->want_from = 0;
+        s->snapshot_requested = 0;
+        STAT_ADD(conns_visitor, 1);
+        if (c->has_resume)
+            STAT_ADD(resumes_visitor, 1);
+        uint64_t base = s->have > c->resume ? s->have : c->resume;
+        json_t *agents = json_array();
+        for (struct rconn *a = s->agents; a; a = a->next)
+            json_array_append_new(agents, agent_json(a));
+        send_json(c,
+                  json_pack("{s:s, s:s, s:s, s:I, s:I, s:{s:s}, s:o, s:{s:I, s:i, s:i}}", "type",
+                            "hello", "role", "visitor", "session_id", s->id, "have",
+                            (json_int_t)s->have, "next_seq", (json_int_t)(base + 1), "permissions",
+                            "remote_control", s->remote_control ? "ask" : "off", "agents", agents,
+                            "limits", "max_frame_bytes", (json_int_t)relay_cfg->max_frame_bytes,
+                            "frames_per_second", s->lim.frames_per_second, "bytes_per_second",
+                            s->lim.bytes_per_second));
+        to_agents(s, json_pack("{s:s, s:s}", "type", "visitor", "state", "connected"));
+        relay_worker_post(REV_VISITOR_CONNECTED, s->id, s->tenant, NULL, NULL);
+        return;
+    }
+    for (struct rconn *o = s->agents; o; o = o->next) { /* the same agent on another tab */
+        if (o->has_consent && strcmp(o->claims.sub, c->claims.sub) == 0) {
+            c->has_consent = 1;
+            c->consent = o->consent;
+            break;
+        }
+    }
+    c->next = s->agents;
+    c->prev = NULL;
+    if (s->agents)
+        s->agents->prev = c;
+    s->agents = c;
+    s->n_agents++;
+    STAT_ADD(conns_agent, 1);
+    if (c->has_resume)
+        STAT_ADD(resumes_agent, 1);
+    int cont =
+        c->has_resume && history_usable(s) && c->resume >= s->snapshot_seq && c->resume <= s->have;
+    const char *rc = s->remote_control && c->claims.remote_control ? "ask" : "off";
+    send_json(c, json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:{s:s}, s:s}", "type", "hello", "role",
+                           "agent", "session_id", s->id, "visitor",
+                           s->visitor ? "connected" : "disconnected", "resume",
+                           cont ? "continue" : "reset", "from",
+                           (json_int_t)(cont ? c->resume + 1
+                                             : (history_usable(s) ? s->snapshot_seq : s->have + 1)),
+                           "permissions", "remote_control", rc, "remote_control",
+                           rsession_consent(s, c->claims.sub)));
+    if (cont) {
+        for (size_t i = 0; i < s->hist_n; i++)
+            if (s->hist[i]->seq > c->resume)
+                rconn_push(c, s->hist[i]);
+        relay_io_wake(c);
+    } else if (history_usable(s)) {
+        replay_history(c, c->has_resume ? "resume_too_old" : "join");
+    } else {
+        c->waiting_snapshot = 1;
+        rconn_send_text(c, "{\"type\":\"waiting_snapshot\"}");
+        if (s->have > 0) /* a visitor that has sent nothing yet starts with a snapshot anyway */
+            request_snapshot(s, "gap");
+    }
+    if (s->visitor)
+        send_json(s->visitor,
+                  json_pack("{s:s, s:o}", "type", "agent_joined", "agent", agent_json(c)));
+    relay_worker_post(REV_AGENT_JOINED, s->id, s->tenant, c->claims.sub, c->claims.name);
+}
+
+void rsession_detach(struct rconn *c)
+{
+    struct rsession *s = c->s;
+    if (s == NULL)
+        return;
+    c->s = NULL;
+    if (c->role == RROLE_VISITOR) {
+        STAT_SUB(conns_visitor, 1);
+        if (s->visitor == c) {
+            s->visitor = NULL;
+            to_agents(s, json_pack("{s:s, s:s}", "type", "visitor", "state", "disconnected"));
+            relay_worker_post(REV_VISITOR_DISCONNECTED, s->id, s->tenant, NULL, NULL);
+        }
+    } else {
+        STAT_SUB(conns_agent, 1);
+        if (c->prev)
+            c->prev->next = c->next;
+        else
+            s->agents = c->next;
+        if (c->next)
+            c->next->prev = c->prev;
+        s->n_agents--;
+        if (s->visitor)
+            send_json(s->visitor,
+                      json_pack("{s:s, s:o}", "type", "agent_left", "agent", agent_json(c)));
+        relay_worker_post(REV_AGENT_LEFT, s->id, s->tenant, c->claims.sub, c->claims.name);
+    }
+    if (s->visitor == NULL && s->agents == NULL)
+        s->idle_since = relay_io_now();
+}
+
+/* GCRA on the visitor's frames and bytes per second. Returns NULL if the frame fits, else the
+ * reason, with *retry_ms set. A frame larger than one second's byte budget passes when the
+ * bucket is empty, so a big snapshot can always get through eventually. */
+static const char *over_budget(struct rsession *s, size_t len, double now, int *retry_ms)
+{
+    double f_int = 1.0 / s->lim.frames_per_second;
+    double f_tol = f_int * (s->lim.frames_per_second - 1);
+    double f_tat = s->frame_tat > now ? s->frame_tat : now;
+    if (f_tat - now > f_tol + 1e-9) { /* epsilon: sums of 1/rate are not exact in binary */
+        *retry_ms = (int)((f_tat - now - f_tol) * 1000) + 1;
+        return "frame_rate";
+    }
+    double b_cost = (double)len / s->lim.bytes_per_second;
+    double b_tat = s->byte_tat > now ? s->byte_tat : now;
+    if (b_tat - now > 1e-9 && b_tat + b_cost - now > 1.0 + 1e-9) {
+        *retry_ms = (int)((b_tat + b_cost - now - 1.0) * 1000) + 1;
+        return "byte_rate";
+    }
+    if (relay_stats.memory_bytes > relay_cfg->max_memory) {
+        *retry_ms = 500;
+        return "memory";
+    }
+    s->frame_tat = f_tat + f_int;
+    s->byte_tat = b_tat + b_cost;
+    return NULL;
+}
+
+/* The visitor sent a frame: ack it now or a little later (ACK_* above). */
+static void ack_later(struct rconn *c, size_t bytes, int snapshot)
+{
+    c->ack_pending = 1;
+    c->unacked_frames++;
+    c->unacked_bytes += bytes;
+    if (snapshot || c->unacked_frames >= ACK_FRAMES || c->unacked_bytes >= ACK_BYTES) {
+        relay_io_wake(c);
+    } else if (!c->ack_timer) {
+        c->ack_timer = 1;
+        relay_io_wake_in(c, ACK_DELAY_MS);
+    }
+}
+
+struct rframe *rsession_take_ack(struct rconn *c)
+{
+    if (!c->ack_pending || c->s == NULL || c->s->visitor != c)
+        return NULL;
+    char ack[64];
+    snprintf(ack, sizeof(ack), "{\"type\":\"ack\",\"seq\":%llu}", (unsigned long long)c->s->have);
+    struct rframe *f = rframe_text(ack);
+    if (f == NULL)
+        return NULL; /* out of memory: still pending, the next writeable tries again */
+    c->ack_pending = 0;
+    c->unacked_frames = 0;
+    c->unacked_bytes = 0;
+    c->last_acked = c->s->have;
+    return f;
+}
+
+void rsession_visitor_frame(struct rconn *c, struct rframe *f)
+{
+    struct rsession *s = c->s;
+    struct frame_header h;
+    if (c->fenced || s == NULL) {
+        rframe_unref(f);
+        return;
+    }
+    if (frame_parse(f->buf + RELAY_PRE, f->len, &h) != 0) {
+        rframe_unref(f);
+        rconn_close(c, 1008, "bad frame header");
+        return;
+    }
+    f->seq = h.seq;
+    f->kind = h.kind;
+    STAT_ADD(frames_in, 1);
+    STAT_ADD(bytes_in, f->len);
+    ack_later(c, f->len, h.kind == FRAME_KIND_SNAPSHOT);
+    if (h.seq <= s->have) { /* a duplicate (a resend of something we hold) */
+        STAT_ADD(drop_duplicate, 1);
+        rframe_unref(f);
+        return;
+    }
+    int gap = h.seq != s->have + 1;
+    if (gap && h.kind != FRAME_KIND_SNAPSHOT) {
+        STAT_ADD(drop_gap, 1);
+        if (s->want_from == 0) {
+            s->want_from = s->have + 1;
+            send_json(c,
+                      json_pack("{s:s, s:I}", "type", "resend", "from", (json_int_t)s->want_from));
+        }
+        rframe_unref(f);
+        return;
+    }
+    int retry_ms = 0;
+    const char *why = over_budget(s, f->len, relay_io_now(), &retry_ms);
+    if (why != NULL) {
+        if (strcmp(why, "memory") == 0)
+            STAT_ADD(drop_memory, 1);
+        else
+            STAT_ADD(drop_rate, 1);
+        /* Always answered: this is the frame the relay expects (later ones are dropped above as
+         * a gap), so a resend that is still over budget gets a new slow_down, never silence. */
+        s->want_from = h.seq;
+        send_json(c, json_pack("{s:s, s:I, s:i, s:s}", "type", "slow_down", "from",
+                               (json_int_t)h.seq, "retry_after_ms", retry_ms, "reason", why));
+        rframe_unref(f);
+        return;
+    }
+    s->want_from = 0;
+    s->have = h.seq;
+    if (h.kind == FRAME_KIND_SNAPSHOT) {
+        history_clear(s);
+        s->snapshot_seq = h.seq;
+        s->hist_incomplete = 0;
+        s->snapshot_requested = 0;
+        if (gap)
+            to_agents(s, json_pack("{s:s, s:I, s:s}", "type", "reset", "seq", (json_int_t)h.seq,
+                                   "reason", "gap"));
+    } else if (s->snapshot_seq == 0) {
+        s->hist_incomplete = 1; /* events without a page to apply them to */
+        request_snapshot(s, "gap");
+    }
+    if (!s->hist_incomplete) {
+        if (s->hist_bytes + f->len > relay_cfg->history_bytes)
+            request_snapshot(s, "history_full");
+        if (s->hist_bytes + f->len > 2 * relay_cfg->history_bytes) {
+            s->hist_incomplete = 1;
+            history_clear(s);
+        } else {
+            if (s->hist_n == s->hist_cap) {
+                size_t cap = s->hist_cap ? s->hist_cap * 2 : 64;
+                struct rframe **n = realloc(s->hist, cap * sizeof(*n));
+                if (n != NULL) {
+                    s->hist = n;
+                    s->hist_cap = cap;
+                }
+            }
+            if (s->hist_n < s->hist_cap) {
+                s->hist[s->hist_n++] = f;
+                rframe_ref(f);
+                s->hist_bytes += f->len;
+                STAT_ADD(history_bytes, f->len);
+            } else {
+                s->hist_incomplete = 1;
+            }
+        }
+    }
+    fan_out(s, f);
+    rframe_unref(f);
+}
+
+void rsession_end(struct rsession *s, const char *reason)
+{
+    relay_mark_ended(s->id);
+    char msg[160];
+    snprintf(msg, sizeof(msg), "{\"type\":\"session_ended\",\"reason\":\"%.100s\"}", reason);
+    if (s->visitor)
+        rconn_finish(s->visitor, 4001, "session ended", msg);
+    while (s->agents) {
+        struct rconn *a = s->agents;
+        rconn_finish(a, 4001, "session ended", msg);
+        rsession_detach(a);
+    }
+    if (s->visitor)
+        rsession_detach(s->visitor);
+    session_free(s);
+}
+
+static void tick_one(struct rsession *s, void *arg)
+{
+    double now = *(double *)arg;
+    int64_t inow = (int64_t)relay_io_wall(); /* exp is wall-clock time */
+    if (s->visitor && inow >= s->visitor->claims.exp + TOKEN_LEEWAY_SECONDS)
+        rconn_close(s->visitor, 4003, "token expired");
+    for (struct rconn *a = s->agents; a; a = a->next)
+        if (inow >= a->claims.exp + TOKEN_LEEWAY_SECONDS)
+            rconn_close(a, 4003, "token expired");
+    if (s->paused_at > 0 && now - s->paused_at >= PAUSE_MAX_SECONDS && s->visitor) {
+        s->paused_at = 0; /* a stuck agent must not stall the page: it gets reset or closed */
+        relay_io_pause(s->visitor, 0);
+    }
+    if (s->idle_since > 0 && now - s->idle_since >= relay_cfg->idle_seconds) {
+        relay_worker_post(REV_SESSION_IDLE, s->id, s->tenant, NULL, NULL);
+        rsession_end(s, "idle");
+    }
+}
+
+/* Under memory pressure, sessions nobody is connected to give up their history first: a client
+ * that comes back gets waiting_snapshot and the visitor is asked for a new page. */
+static void shed_idle_history(struct rsession *s, void *arg)
+{
+    (void)arg;
+    if (s->idle_since > 0 && s->hist_n > 0) {
+        history_clear(s);
+        s->hist_incomplete = 1;
+    }
+}
+
+void rsession_tick(double now)
+{
+    rsession_foreach(tick_one, &now);
+    if (relay_stats.memory_bytes > relay_cfg->max_memory / 10 * 9)
+        rsession_foreach(shed_idle_history, NULL);
+}
