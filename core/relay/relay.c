@@ -1,6 +1,7 @@
 /* The relay's I/O layer over libwebsockets: the service thread, message assembly, batched
  * writes, closing, drain. Admission is core/relay/relay_admit.c, the session logic
- * core/relay/relay_session.c and core/relay/relay_control.c, ended sessions core/relay/relay_ended.c. */
+ * core/relay/relay_session.c and core/relay/relay_control.c, ended sessions
+ * core/relay/relay_ended.c. */
 #include "core/relay/relay.h"
 
 #include <jansson.h>

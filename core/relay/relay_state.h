@@ -163,7 +163,8 @@ void rsession_attach(struct rsession *s, struct rconn *c);
 void rsession_detach(struct rconn *c);
 /* A complete binary message from the visitor c (takes ownership of f). */
 void rsession_visitor_frame(struct rconn *c, struct rframe *f);
-/* This agent's consent state: "none", "granted", "denied" or "revoked" (core/relay/relay_control.c). */
+/* This agent's consent state: "none", "granted", "denied" or "revoked"
+ * (core/relay/relay_control.c). */
 const char *rsession_consent(const struct rsession *s, const char *agent_id);
 /* The ack the visitor c is due, as a text frame (a reference for the caller), or NULL when none
  * is due; called by the I/O layer at each writeable. */

@@ -20,7 +20,10 @@ export class Batcher {
   private timer: ReturnType<typeof setTimeout> | null = null;
   private lastFlush = -Infinity;
 
-  constructor(private readonly seal: (b: SealedBatch) => void) {}
+  constructor(
+    private readonly seal: (b: SealedBatch) => void,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
 
   /** Adds one event (serialized once, here). */
   push(e: { type: number }): void {
@@ -35,7 +38,7 @@ export class Batcher {
     if (e.type === 2 || this.bytes >= BATCH_BYTES) {
       this.flush(); // a snapshot goes out at once: an agent is waiting for it
     } else if (this.timer === null) {
-      const wait = Math.max(0, BATCH_MS - (performance.now() - this.lastFlush));
+      const wait = Math.max(0, BATCH_MS - (this.now() - this.lastFlush));
       this.timer = setTimeout(() => this.flush(), wait);
     }
   }
@@ -46,7 +49,7 @@ export class Batcher {
       this.timer = null;
     }
     if (this.parts.length === 0) return;
-    this.lastFlush = performance.now();
+    this.lastFlush = this.now();
     const b = { snapshot: this.snapshot, json: `[${this.parts.join(',')}]`, count: this.parts.length };
     this.parts = [];
     this.bytes = 0;

@@ -70,6 +70,11 @@ export class Outbox {
     });
   }
 
+  /** Resolves once every frame added so far is encoded (and sent, if it could be). */
+  settled(): Promise<void> {
+    return this.chain;
+  }
+
   /** The socket is open (after hello) or closed. */
   setOnline(on: boolean): void {
     this.online = on;

@@ -1,5 +1,6 @@
-/* core/relay/relay_control.c: agents' control actions (rsession_text), the visitor's consent and the
- * policy deciding which actions reach the visitor, on sessions of core/relay/relay_session.c. */
+/* core/relay/relay_control.c: agents' control actions (rsession_text), the visitor's consent and
+ * the policy deciding which actions reach the visitor, on sessions of core/relay/relay_session.c.
+ */
 #include "relay_fixture.h"
 
 static void expect_refused(struct rconn *a, const char *action, const char *reason, const char *ref)

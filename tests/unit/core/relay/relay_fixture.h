@@ -1,8 +1,8 @@
 /* The shared part of the unit tests of core/relay/relay_session.c and core/relay/relay_control.c
  * (relay_session_flow_test.c, relay_session_limits_test.c, relay_control_test.c): without
  * libwebsockets or a database. The symbols the session layer takes from core/relay/relay.c and
- * core/relay/relay_worker.c are defined here (a fake clock, recorded wakes and events), so the linker
- * never pulls those objects from the static library; then the fixtures and helpers.
+ * core/relay/relay_worker.c are defined here (a fake clock, recorded wakes and events), so the
+ * linker never pulls those objects from the static library; then the fixtures and helpers.
  *
  * This header DEFINES those symbols (the stubs as plain definitions, the rest static): include it
  * from exactly one .c file per test executable, and from no other file. Helpers are static inline

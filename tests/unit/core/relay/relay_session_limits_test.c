@@ -1,7 +1,7 @@
 /* core/relay/relay_session.c, its limits and lifecycle: frame and byte budgets, the node's memory
  * ceiling, backpressure on slow agents, idle sessions, expired tokens and rsession_end. The flow
- * of frames is in relay_session_flow_test.c; control actions and consent (core/relay/relay_control.c)
- * in relay_control_test.c. */
+ * of frames is in relay_session_flow_test.c; control actions and consent
+ * (core/relay/relay_control.c) in relay_control_test.c. */
 #include "relay_fixture.h"
 
 /* ---- budgets ---- */
