@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { waitFor } from './lib/browser.mjs';
+import { captureReceivedFrames, waitFor } from './lib/browser.mjs';
 import { allow, embedUrl, inViewer, openPair, openViewer, openVisitor, viewerState, waitInViewer } from './lib/cobrowse.mjs';
 import { platformCall, useStack } from './lib/stack.mjs';
 
@@ -240,6 +240,48 @@ describe('live page', () => {
       assert.equal(await pair.agent.page.evaluate(() => performance.getEntriesByType('navigation').length), 1, 'no reload');
     } finally {
       await pair.close();
+    }
+  });
+
+  test("past the relay's history limit the relay asks for a snapshot, the SDK sends one, and the viewer rebuilds the page", async () => {
+    const visitor = await openVisitor(browser, stack.shopUrl('/form.html'));
+    const toVisitor = captureReceivedFrames(visitor.page);
+    const { sessionId } = await visitor.page.evaluate(() => window.Cobrowse.start());
+    const agent = await openViewer(browser, await embedUrl(stack, sessionId));
+    try {
+      await allow(visitor.page);
+      await waitFor(async () => (await viewerState(agent.page)).replayersCreated >= 1, { message: 'the first page in the viewer' });
+      const before = await viewerState(agent.page);
+      // 40 changes of 400 KB of random base64 each (300 KB a frame once the SDK has compressed
+      // it): more than the relay's 8 MiB of history (its default), in frames under its
+      // 1 MiB frame limit.
+      for (let i = 0; i < 40; i++) {
+        await visitor.page.evaluate((n) => {
+          let p = document.getElementById('bulk');
+          if (!p) {
+            p = document.createElement('pre');
+            p.id = 'bulk';
+            p.style.display = 'none';
+            document.body.append(p);
+          }
+          let text = `${n}:`;
+          for (let k = 0; k < 10; k++) text += btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(30_000))));
+          p.textContent = text;
+          document.title = `bulk ${n}`;
+        }, i);
+      }
+      await waitFor(() => toVisitor.text.some((t) => JSON.parse(t).type === 'snapshot_request'), { message: 'a snapshot_request from the relay' });
+      await waitFor(async () => (await viewerState(agent.page)).replayersCreated > before.replayersCreated, { message: 'the viewer to rebuild from the new snapshot' });
+      await waitInViewer(agent.page, (doc) => doc.getElementById('bulk')?.textContent.startsWith('39:'), undefined, 'the last change after the new snapshot');
+      const st = await viewerState(agent.page);
+      assert.equal(st.connection, 'live');
+      // Nothing lost after the new snapshot: a change made now still arrives.
+      await visitor.page.evaluate(() => document.querySelector('h1').append(' (after)'));
+      await waitInViewer(agent.page, (doc) => doc.querySelector('h1')?.textContent.endsWith('(after)'), undefined, 'a change after the rebuild');
+    } finally {
+      await visitor.page.evaluate(() => window.Cobrowse.end()).catch(() => {});
+      await visitor.ctx.close();
+      await agent.ctx.close();
     }
   });
 });
