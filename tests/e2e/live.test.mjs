@@ -1,6 +1,6 @@
 // The visitor's page, live in the agent's viewer: typing and DOM changes, hover styles, canvas
 // pictures (and no resend of an unchanged one), late join, a dropped connection, a full page load
-// and a single-page-app navigation.
+// a single-page-app navigation, and a new snapshot when the relay asks for one.
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
