@@ -299,10 +299,9 @@ void sessions_get_by_code(struct http_ctx *c)
 void sessions_end(struct http_ctx *c)
 {
     static struct db_stmt q = {"sessions_end",
-                               "UPDATE sessions SET status = 'ended', ended_at = now(), "
-                               "end_reason = COALESCE($4, 'ended_by_api') "
-                               "WHERE id = $1 AND tenant_id = $2 AND status <> 'ended' "
-                               "RETURNING session_json(sessions, $3)::text",
+                               "SELECT session_json(e, $3)::text FROM sessions_end(ARRAY("
+                               "  SELECT id FROM sessions WHERE id = $1 AND tenant_id = $2), "
+                               "  COALESCE($4, 'ended_by_api')) e",
                                0};
     static struct db_stmt q_get = {"sessions_get_ended",
                                    "SELECT session_json(s, $3)::text FROM sessions s "
@@ -501,10 +500,9 @@ void sessions_token_end(struct http_ctx *c)
      * relay close every connection of the session (4001). */
     static struct db_stmt q = {
         "sessions_token_end",
-        "UPDATE sessions SET status = 'ended', ended_at = now(), end_reason = $3 "
-        "WHERE id = $1 AND tenant_id = $2 AND status <> 'ended' "
-        "AND EXISTS (SELECT 1 FROM tenants t WHERE t.id = $2 AND t.status <> 'deleted') "
-        "RETURNING 1",
+        "SELECT 1 FROM sessions_end(ARRAY(SELECT s.id FROM sessions s "
+        "  JOIN tenants t ON t.id = s.tenant_id "
+        "  WHERE s.id = $1 AND s.tenant_id = $2 AND t.status <> 'deleted'), $3)",
         0};
     static struct db_stmt q_exists = {
         "sessions_token_exists",

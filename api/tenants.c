@@ -334,9 +334,9 @@ void tenants_delete(struct http_ctx *c)
         "WITH doomed AS (UPDATE tenants SET status = 'deleted', deleted_at = now(), "
         "  updated_at = now() WHERE (id = $1 OR parent_id = $1) AND status <> 'deleted' "
         "  RETURNING id), "
-        "s AS (UPDATE sessions SET status = 'ended', ended_at = now(), "
-        "  end_reason = 'tenant_deleted' WHERE tenant_id IN (SELECT id FROM doomed) "
-        "  AND status <> 'ended' RETURNING 1), "
+        "s AS (SELECT 1 FROM sessions_end(ARRAY(SELECT id FROM sessions "
+        "  WHERE tenant_id IN (SELECT id FROM doomed) AND status <> 'ended'), "
+        "  'tenant_deleted')), "
         "k AS (UPDATE api_keys SET revoked_at = now() WHERE tenant_id IN (SELECT id FROM doomed) "
         "  AND revoked_at IS NULL RETURNING 1) "
         "SELECT (SELECT count(*) FROM doomed), (SELECT count(*) FROM s), (SELECT count(*) FROM k)",
@@ -368,9 +368,9 @@ static void set_status(struct http_ctx *c, const char *status)
     /* A suspended tenant's live sessions end with it (and its sub-tenants'). */
     static struct db_stmt q_end_sessions = {
         "tenants_suspend_sessions",
-        "UPDATE sessions SET status = 'ended', ended_at = now(), end_reason = 'tenant_suspended' "
-        "WHERE status <> 'ended' AND tenant_id IN "
-        "(SELECT id FROM tenants WHERE id = $1 OR parent_id = $1)",
+        "SELECT count(*) FROM sessions_end(ARRAY(SELECT id FROM sessions "
+        "  WHERE status <> 'ended' AND tenant_id IN "
+        "  (SELECT id FROM tenants WHERE id = $1 OR parent_id = $1)), 'tenant_suspended')",
         0};
     static struct db_stmt q_reactivate = {
         "tenants_reactivate",
