@@ -5,11 +5,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "api/scopes.h"
 #include "core/base/timeutil.h"
 
-static const char *const scope_names[] = {
-    "tenants:read",  "tenants:write",  "api_keys:read",      "api_keys:write",
-    "sessions:read", "sessions:write", "agent_tokens:write", NULL};
+#define SCOPE_NAME(id, name) name,
+static const char *const scope_names[] = {SCOPES(SCOPE_NAME) NULL};
 
 static const char *const remote_control_values[] = {"off", "ask", NULL};
 const struct vfield validate_permission_fields[] = {
