@@ -489,8 +489,39 @@ static void reply_context(struct http_ctx *c, int status)
     free(agent);
 }
 
+/* A token outlives its tenant's suspension (it is checked without the database), so both token
+ * routes ask: a suspended tenant (or one under a suspended parent) is 403 like its API keys.
+ * Returns 0, or -1 after answering. */
+static int token_tenant_active(struct http_ctx *c)
+{
+    static struct db_stmt q = {"sessions_token_tenant",
+                               "SELECT t.status, COALESCE(p.status, 'active') FROM tenants t "
+                               "LEFT JOIN tenants p ON p.id = t.parent_id WHERE t.id = $1",
+                               0};
+    const char *params[] = {c->session.tid};
+    PGresult *r = http_db(c, &q, 1, params);
+    if (r == NULL)
+        return -1;
+    int found = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "deleted") != 0;
+    int suspended = found && (strcmp(PQgetvalue(r, 0, 0), "suspended") == 0 ||
+                              strcmp(PQgetvalue(r, 0, 1), "active") != 0);
+    PQclear(r);
+    if (!found) {
+        http_not_found(c, "session");
+        return -1;
+    }
+    if (suspended) {
+        http_problem(c, 403, "tenant_suspended", NULL,
+                     "This session's tenant is suspended; its tokens are refused.");
+        return -1;
+    }
+    return 0;
+}
+
 void sessions_token_get(struct http_ctx *c)
 {
+    if (token_tenant_active(c) != 0)
+        return;
     reply_context(c, 200);
 }
 
@@ -511,6 +542,8 @@ void sessions_token_end(struct http_ctx *c)
         0};
     const struct token_claims *tc = &c->session;
     const char *reason = tc->role == TOKEN_ROLE_AGENT ? "ended_by_agent" : "ended_by_visitor";
+    if (token_tenant_active(c) != 0)
+        return;
     const char *params[] = {tc->sid, tc->tid, reason};
     PGresult *r = http_db(c, &q, 3, params);
     if (r == NULL)
