@@ -29,8 +29,12 @@ static const struct vfield create_fields[] = {
     {"expires_in_seconds", V_INT, 0, 0, 60, 86400, VF_NONE, NULL, NULL, 0},
     {NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, 0},
 };
+/* An agent's id is its identity in the token (consent and control follow it), so it is never
+ * cut: AGENT_ID_MAX code points of at most 4 bytes always fit token_claims.sub. */
+#define AGENT_ID_MAX 50
+_Static_assert(AGENT_ID_MAX * 4 < sizeof(((struct token_claims *)0)->sub), "agent id fits sub");
 static const struct vfield agent_fields[] = {
-    {"id", V_STRING, 1, 0, 1, 200, VF_NONE, NULL, NULL, 0},
+    {"id", V_STRING, 1, 0, 1, AGENT_ID_MAX, VF_NONE, NULL, NULL, 0},
     {"name", V_STRING, 0, 1, 1, 200, VF_NONE, NULL, NULL, 0},
     {NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, 0},
 };
@@ -245,10 +249,11 @@ void sessions_list(struct http_ctx *c)
     const char *names[] = {"created_after", "created_before"};
     for (int i = 0; i < 2; i++) {
         const char *v = http_param(c, names[i]);
-        double t;
-        if (v != NULL && time_parse_rfc3339(v, &t) != 0) {
+        if (v != NULL && !validate_datetime(v)) {
             http_problem(c, 400, "invalid_parameter", names[i],
-                         "%s must be an RFC 3339 date-time like 2026-01-31T12:00:00Z.", names[i]);
+                         "%s must be an RFC 3339 date-time like 2026-01-31T12:00:00Z, with a "
+                         "time-zone offset of at most 15:59.",
+                         names[i]);
             return;
         }
     }
@@ -336,6 +341,20 @@ void sessions_end(struct http_ctx *c)
     PQclear(r);
 }
 
+/* Copies src into dst[size], cut at a character boundary when it does not fit (a display name:
+ * shortening it is harmless, splitting a character makes the token's JSON invalid). */
+static void copy_utf8(char *dst, size_t size, const char *src)
+{
+    size_t n = strlen(src);
+    if (n >= size) {
+        n = size - 1;
+        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
+            n--; /* src[n] is the first byte not copied: back up to a sequence's start */
+    }
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
 void sessions_agent_token(struct http_ctx *c)
 {
     static struct db_stmt q = {
@@ -389,7 +408,7 @@ void sessions_agent_token(struct http_ctx *c)
     snprintf(tc.tid, sizeof(tc.tid), "%s", c->tenant_id);
     snprintf(tc.sub, sizeof(tc.sub), "%s", json_string_value(json_object_get(agent, "id")));
     const char *name = json_string_value(json_object_get(agent, "name"));
-    snprintf(tc.name, sizeof(tc.name), "%s", name ? name : "");
+    copy_utf8(tc.name, sizeof(tc.name), name ? name : "");
     ids_new("tok", tc.jti, sizeof(tc.jti));
     tc.role = TOKEN_ROLE_AGENT;
     tc.remote_control = ask;
