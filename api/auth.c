@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "api/limits.h"
 #include "api/server.h"
 #include "core/base/crypto.h"
 #include "core/base/ids.h"
@@ -19,10 +20,9 @@
 #define LAST_USED_EVERY 60.0 /* seconds between last_used_at writes per key and node */
 #define TOKEN_MAX       128
 
-static const char *const scope_names[] = {"tenants:read",      "tenants:write", "api_keys:read",
-                                          "api_keys:write",    "sessions:read", "sessions:write",
-                                          "agent_tokens:write"};
-#define N_SCOPES 7
+#define SCOPE_NAME(id, name) name,
+static const char *const scope_names[] = {SCOPES(SCOPE_NAME)};
+#define N_SCOPES SCOPE_COUNT
 
 /* What the database said about a token; judged again on every request (expiry is exact). */
 struct ac_entry {
@@ -421,11 +421,9 @@ int auth_resolve_tenant(struct http_ctx *c)
 static void parse_limits(const char *text, struct token_limits *lim)
 {
     json_t *j = json_loads(text, 0, NULL);
-    lim->concurrent_sessions = (int)json_integer_value(json_object_get(j, "concurrent_sessions"));
-    lim->sessions_per_minute = (int)json_integer_value(json_object_get(j, "sessions_per_minute"));
-    lim->frames_per_second = (int)json_integer_value(json_object_get(j, "frames_per_second"));
-    lim->bytes_per_second = (int)json_integer_value(json_object_get(j, "bytes_per_second"));
-    lim->agents_per_session = (int)json_integer_value(json_object_get(j, "agents_per_session"));
+#define LIMIT_PARSE(name, lo, hi, dflt)                                                            \
+    lim->name = (int)json_integer_value(json_object_get(j, #name));
+    LIMITS_TOKEN(LIMIT_PARSE)
     json_decref(j);
 }
 

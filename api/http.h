@@ -18,17 +18,7 @@
 struct server;
 struct http_ctx;
 
-/* Scopes of secret keys (docs/rest-api.md). */
-enum scope {
-    SCOPE_TENANTS_READ = 1u << 0,
-    SCOPE_TENANTS_WRITE = 1u << 1,
-    SCOPE_KEYS_READ = 1u << 2,
-    SCOPE_KEYS_WRITE = 1u << 3,
-    SCOPE_SESSIONS_READ = 1u << 4,
-    SCOPE_SESSIONS_WRITE = 1u << 5,
-    SCOPE_AGENT_TOKENS_WRITE = 1u << 6,
-    SCOPE_ALL = (1u << 7) - 1,
-};
+#include "api/scopes.h"
 
 enum route_flags {
     ROUTE_PUBLIC = 1u << 0,         /* no authentication (health, metrics, preflight) */

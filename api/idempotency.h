@@ -1,4 +1,7 @@
 /* Idempotency-Key handling for POST requests (stored in the idempotency_keys table for 24 h).
+ * Nothing secret is stored in plain text: the record is named by an HMAC of the key (server
+ * secret) and the answer is sealed (AES-256-GCM) under a key derived from the Idempotency-Key
+ * (HKDF-SHA256), which is never stored; see migrations/005.
  * Called by the dispatcher on the request's thread, with the request's database connection.
  */
 #ifndef COBROWSE_API_IDEMPOTENCY_H

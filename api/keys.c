@@ -15,7 +15,7 @@ static const char *const key_types[] = {"secret", "publishable", NULL};
 static const struct vfield create_fields[] = {
     {"type", V_ENUM, 1, 0, 0, 0, VF_NONE, key_types, NULL, 0},
     {"name", V_STRING, 0, 1, 1, 100, VF_NONE, NULL, NULL, 0},
-    {"scopes", V_STR_ARRAY, 0, 0, 0, 7, VF_SCOPE, NULL, NULL, 32},
+    {"scopes", V_STR_ARRAY, 0, 0, 0, SCOPE_COUNT, VF_SCOPE, NULL, NULL, 32},
     {"expires_at", V_STRING, 0, 1, 20, 40, VF_DATETIME, NULL, NULL, 0},
     {NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, 0},
 };

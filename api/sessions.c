@@ -29,8 +29,12 @@ static const struct vfield create_fields[] = {
     {"expires_in_seconds", V_INT, 0, 0, 60, 86400, VF_NONE, NULL, NULL, 0},
     {NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, 0},
 };
+/* An agent's id is its identity in the token (consent and control follow it), so it is never
+ * cut: AGENT_ID_MAX code points of at most 4 bytes always fit token_claims.sub. */
+#define AGENT_ID_MAX 50
+_Static_assert(AGENT_ID_MAX * 4 < sizeof(((struct token_claims *)0)->sub), "agent id fits sub");
 static const struct vfield agent_fields[] = {
-    {"id", V_STRING, 1, 0, 1, 200, VF_NONE, NULL, NULL, 0},
+    {"id", V_STRING, 1, 0, 1, AGENT_ID_MAX, VF_NONE, NULL, NULL, 0},
     {"name", V_STRING, 0, 1, 1, 200, VF_NONE, NULL, NULL, 0},
     {NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, 0},
 };
@@ -245,10 +249,11 @@ void sessions_list(struct http_ctx *c)
     const char *names[] = {"created_after", "created_before"};
     for (int i = 0; i < 2; i++) {
         const char *v = http_param(c, names[i]);
-        double t;
-        if (v != NULL && time_parse_rfc3339(v, &t) != 0) {
+        if (v != NULL && !validate_datetime(v)) {
             http_problem(c, 400, "invalid_parameter", names[i],
-                         "%s must be an RFC 3339 date-time like 2026-01-31T12:00:00Z.", names[i]);
+                         "%s must be an RFC 3339 date-time like 2026-01-31T12:00:00Z, with a "
+                         "time-zone offset of at most 15:59.",
+                         names[i]);
             return;
         }
     }
@@ -299,10 +304,9 @@ void sessions_get_by_code(struct http_ctx *c)
 void sessions_end(struct http_ctx *c)
 {
     static struct db_stmt q = {"sessions_end",
-                               "UPDATE sessions SET status = 'ended', ended_at = now(), "
-                               "end_reason = COALESCE($4, 'ended_by_api') "
-                               "WHERE id = $1 AND tenant_id = $2 AND status <> 'ended' "
-                               "RETURNING session_json(sessions, $3)::text",
+                               "SELECT session_json(e, $3)::text FROM sessions_end(ARRAY("
+                               "  SELECT id FROM sessions WHERE id = $1 AND tenant_id = $2), "
+                               "  COALESCE($4, 'ended_by_api')) e",
                                0};
     static struct db_stmt q_get = {"sessions_get_ended",
                                    "SELECT session_json(s, $3)::text FROM sessions s "
@@ -335,6 +339,20 @@ void sessions_end(struct http_ctx *c)
     else
         http_not_found(c, "session");
     PQclear(r);
+}
+
+/* Copies src into dst[size], cut at a character boundary when it does not fit (a display name:
+ * shortening it is harmless, splitting a character makes the token's JSON invalid). */
+static void copy_utf8(char *dst, size_t size, const char *src)
+{
+    size_t n = strlen(src);
+    if (n >= size) {
+        n = size - 1;
+        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
+            n--; /* src[n] is the first byte not copied: back up to a sequence's start */
+    }
+    memcpy(dst, src, n);
+    dst[n] = '\0';
 }
 
 void sessions_agent_token(struct http_ctx *c)
@@ -390,7 +408,7 @@ void sessions_agent_token(struct http_ctx *c)
     snprintf(tc.tid, sizeof(tc.tid), "%s", c->tenant_id);
     snprintf(tc.sub, sizeof(tc.sub), "%s", json_string_value(json_object_get(agent, "id")));
     const char *name = json_string_value(json_object_get(agent, "name"));
-    snprintf(tc.name, sizeof(tc.name), "%s", name ? name : "");
+    copy_utf8(tc.name, sizeof(tc.name), name ? name : "");
     ids_new("tok", tc.jti, sizeof(tc.jti));
     tc.role = TOKEN_ROLE_AGENT;
     tc.remote_control = ask;
@@ -490,8 +508,39 @@ static void reply_context(struct http_ctx *c, int status)
     free(agent);
 }
 
+/* A token outlives its tenant's suspension (it is checked without the database), so both token
+ * routes ask: a suspended tenant (or one under a suspended parent) is 403 like its API keys.
+ * Returns 0, or -1 after answering. */
+static int token_tenant_active(struct http_ctx *c)
+{
+    static struct db_stmt q = {"sessions_token_tenant",
+                               "SELECT t.status, COALESCE(p.status, 'active') FROM tenants t "
+                               "LEFT JOIN tenants p ON p.id = t.parent_id WHERE t.id = $1",
+                               0};
+    const char *params[] = {c->session.tid};
+    PGresult *r = http_db(c, &q, 1, params);
+    if (r == NULL)
+        return -1;
+    int found = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "deleted") != 0;
+    int suspended = found && (strcmp(PQgetvalue(r, 0, 0), "suspended") == 0 ||
+                              strcmp(PQgetvalue(r, 0, 1), "active") != 0);
+    PQclear(r);
+    if (!found) {
+        http_not_found(c, "session");
+        return -1;
+    }
+    if (suspended) {
+        http_problem(c, 403, "tenant_suspended", NULL,
+                     "This session's tenant is suspended; its tokens are refused.");
+        return -1;
+    }
+    return 0;
+}
+
 void sessions_token_get(struct http_ctx *c)
 {
+    if (token_tenant_active(c) != 0)
+        return;
     reply_context(c, 200);
 }
 
@@ -501,10 +550,9 @@ void sessions_token_end(struct http_ctx *c)
      * relay close every connection of the session (4001). */
     static struct db_stmt q = {
         "sessions_token_end",
-        "UPDATE sessions SET status = 'ended', ended_at = now(), end_reason = $3 "
-        "WHERE id = $1 AND tenant_id = $2 AND status <> 'ended' "
-        "AND EXISTS (SELECT 1 FROM tenants t WHERE t.id = $2 AND t.status <> 'deleted') "
-        "RETURNING 1",
+        "SELECT 1 FROM sessions_end(ARRAY(SELECT s.id FROM sessions s "
+        "  JOIN tenants t ON t.id = s.tenant_id "
+        "  WHERE s.id = $1 AND s.tenant_id = $2 AND t.status <> 'deleted'), $3)",
         0};
     static struct db_stmt q_exists = {
         "sessions_token_exists",
@@ -513,6 +561,8 @@ void sessions_token_end(struct http_ctx *c)
         0};
     const struct token_claims *tc = &c->session;
     const char *reason = tc->role == TOKEN_ROLE_AGENT ? "ended_by_agent" : "ended_by_visitor";
+    if (token_tenant_active(c) != 0)
+        return;
     const char *params[] = {tc->sid, tc->tid, reason};
     PGresult *r = http_db(c, &q, 3, params);
     if (r == NULL)

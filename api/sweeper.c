@@ -19,8 +19,8 @@ static void sweep_once(void)
 {
     static struct db_stmt q_expire = {
         "sweep_expire",
-        "UPDATE sessions SET status = 'ended', ended_at = now(), end_reason = 'expired' "
-        "WHERE status <> 'ended' AND expires_at <= now()",
+        "SELECT count(*) FROM sessions_end(ARRAY(SELECT id FROM sessions "
+        "  WHERE status <> 'ended' AND expires_at <= now()), 'expired')",
         0};
     static struct db_stmt q_idem = {
         "sweep_idempotency",
@@ -29,9 +29,9 @@ static void sweep_once(void)
     if (c == NULL)
         return;
     PGresult *r = db_exec(c, &q_expire, 0, NULL);
-    if (db_ok(r) && atoi(PQcmdTuples(r)) > 0)
+    if (db_ok(r) && PQntuples(r) == 1 && atoi(PQgetvalue(r, 0, 0)) > 0)
         log_json(LOG_INFO, "expired sessions ended",
-                 json_pack("{s:i}", "count", atoi(PQcmdTuples(r))));
+                 json_pack("{s:i}", "count", atoi(PQgetvalue(r, 0, 0))));
     else if (!db_ok(r))
         log_json(LOG_WARN, "session sweep failed",
                  json_pack("{s:s}", "error", r ? PQresultErrorMessage(r) : "connection lost"));

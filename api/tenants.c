@@ -7,18 +7,14 @@
 #include <string.h>
 
 #include "api/auth.h"
+#include "api/limits.h"
 #include "api/routes.h"
 #include "api/server.h"
 #include "api/validate.h"
 #include "core/base/ids.h"
 
-static const char *const limit_names[] = {"concurrent_sessions",
-                                          "sessions_per_minute",
-                                          "frames_per_second",
-                                          "bytes_per_second",
-                                          "agents_per_session",
-                                          "api_requests_per_second",
-                                          NULL};
+#define LIMIT_NAME(name, lo, hi, dflt) #name,
+static const char *const limit_names[] = {LIMITS_ALL(LIMIT_NAME) NULL};
 
 static const struct vfield branding_fields[] = {
     {"product_name", V_STRING, 0, 1, 1, 200, VF_NONE, NULL, NULL, 0},
@@ -33,14 +29,9 @@ static const struct vfield masking_fields[] = {
     {"mask_all_inputs", V_BOOL, 0, 0, 0, 0, VF_NONE, NULL, NULL, 0},
     {NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, 0},
 };
+#define LIMIT_FIELD(name, lo, hi, dflt) {#name, V_INT, 0, 0, lo, hi, VF_NONE, NULL, NULL, 0},
 static const struct vfield limit_fields[] = {
-    {"concurrent_sessions", V_INT, 0, 0, 1, 1000000, VF_NONE, NULL, NULL, 0},
-    {"sessions_per_minute", V_INT, 0, 0, 1, 1000000, VF_NONE, NULL, NULL, 0},
-    {"frames_per_second", V_INT, 0, 0, 1, 1000000, VF_NONE, NULL, NULL, 0},
-    {"bytes_per_second", V_INT, 0, 0, 1, 1073741824, VF_NONE, NULL, NULL, 0},
-    {"agents_per_session", V_INT, 0, 0, 1, 1000000, VF_NONE, NULL, NULL, 0},
-    {"api_requests_per_second", V_INT, 0, 0, 1, 1000000, VF_NONE, NULL, NULL, 0},
-    {NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, 0},
+    LIMITS_ALL(LIMIT_FIELD){NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, 0},
 };
 #define SETTINGS_FIELDS                                                                            \
     {"branding", V_OBJECT, 0, 0, 0, 0, VF_NONE, NULL, branding_fields, 0},                         \
@@ -64,13 +55,14 @@ static const struct vfield empty_fields[] = {{NULL, 0, 0, 0, 0, 0, 0, NULL, NULL
 /* Limits of a new reseller when the admin gives none. */
 static json_t *default_settings(void)
 {
-    return json_pack("{s:{s:n, s:n, s:n, s:n, s:n}, s:[], s:{s:[], s:b}, s:{s:s}, "
-                     "s:{s:i, s:i, s:i, s:i, s:i, s:i}}",
-                     "branding", "product_name", "logo_url", "primary_color", "accent_color",
-                     "consent_text", "allowed_origins", "masking", "selectors", "mask_all_inputs",
-                     1, "permissions", "remote_control", "off", "limits", "concurrent_sessions",
-                     100, "sessions_per_minute", 60, "frames_per_second", 200, "bytes_per_second",
-                     1048576, "agents_per_session", 5, "api_requests_per_second", 100);
+    json_t *s = json_pack("{s:{s:n, s:n, s:n, s:n, s:n}, s:[], s:{s:[], s:b}, s:{s:s}, s:{}}",
+                          "branding", "product_name", "logo_url", "primary_color", "accent_color",
+                          "consent_text", "allowed_origins", "masking", "selectors",
+                          "mask_all_inputs", 1, "permissions", "remote_control", "off", "limits");
+    json_t *limits = json_object_get(s, "limits");
+#define LIMIT_DEFAULT(name, lo, hi, dflt) json_object_set_new(limits, #name, json_integer(dflt));
+    LIMITS_ALL(LIMIT_DEFAULT)
+    return s;
 }
 
 /* Merges the settings fields of body into base (a new reference returned; base untouched) and
@@ -334,9 +326,9 @@ void tenants_delete(struct http_ctx *c)
         "WITH doomed AS (UPDATE tenants SET status = 'deleted', deleted_at = now(), "
         "  updated_at = now() WHERE (id = $1 OR parent_id = $1) AND status <> 'deleted' "
         "  RETURNING id), "
-        "s AS (UPDATE sessions SET status = 'ended', ended_at = now(), "
-        "  end_reason = 'tenant_deleted' WHERE tenant_id IN (SELECT id FROM doomed) "
-        "  AND status <> 'ended' RETURNING 1), "
+        "s AS (SELECT 1 FROM sessions_end(ARRAY(SELECT id FROM sessions "
+        "  WHERE tenant_id IN (SELECT id FROM doomed) AND status <> 'ended'), "
+        "  'tenant_deleted')), "
         "k AS (UPDATE api_keys SET revoked_at = now() WHERE tenant_id IN (SELECT id FROM doomed) "
         "  AND revoked_at IS NULL RETURNING 1) "
         "SELECT (SELECT count(*) FROM doomed), (SELECT count(*) FROM s), (SELECT count(*) FROM k)",
@@ -368,9 +360,9 @@ static void set_status(struct http_ctx *c, const char *status)
     /* A suspended tenant's live sessions end with it (and its sub-tenants'). */
     static struct db_stmt q_end_sessions = {
         "tenants_suspend_sessions",
-        "UPDATE sessions SET status = 'ended', ended_at = now(), end_reason = 'tenant_suspended' "
-        "WHERE status <> 'ended' AND tenant_id IN "
-        "(SELECT id FROM tenants WHERE id = $1 OR parent_id = $1)",
+        "SELECT count(*) FROM sessions_end(ARRAY(SELECT id FROM sessions "
+        "  WHERE status <> 'ended' AND tenant_id IN "
+        "  (SELECT id FROM tenants WHERE id = $1 OR parent_id = $1)), 'tenant_suspended')",
         0};
     static struct db_stmt q_reactivate = {
         "tenants_reactivate",

@@ -5,17 +5,30 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "api/scopes.h"
 #include "core/base/timeutil.h"
 
-static const char *const scope_names[] = {
-    "tenants:read",  "tenants:write",  "api_keys:read",      "api_keys:write",
-    "sessions:read", "sessions:write", "agent_tokens:write", NULL};
+#define SCOPE_NAME(id, name) name,
+static const char *const scope_names[] = {SCOPES(SCOPE_NAME) NULL};
 
 static const char *const remote_control_values[] = {"off", "ask", NULL};
 const struct vfield validate_permission_fields[] = {
     {"remote_control", V_ENUM, 0, 0, 0, 0, VF_NONE, remote_control_values, NULL, 0},
     {NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, 0},
 };
+
+int validate_datetime(const char *s)
+{
+    double t;
+    if (time_parse_rfc3339(s, &t) != 0)
+        return 0;
+    /* RFC 3339 allows offsets to 23:59, PostgreSQL only to 15:59: refuse here what the database
+     * would fail on (a 500 otherwise). The offset is the string's last 6 characters unless Z. */
+    size_t n = strlen(s);
+    if (s[n - 1] == 'Z' || s[n - 1] == 'z')
+        return 1;
+    return n >= 6 && (s[n - 5] - '0') * 10 + (s[n - 4] - '0') <= 15;
+}
 
 size_t validate_utf8_length(const char *s)
 {
@@ -126,7 +139,6 @@ int validate_email(const char *s)
 
 static int check_format(enum vformat f, const char *s)
 {
-    double t;
     switch (f) {
     case VF_COLOR:
         if (strlen(s) != 7 || s[0] != '#')
@@ -142,7 +154,7 @@ static int check_format(enum vformat f, const char *s)
     case VF_EMAIL:
         return validate_email(s);
     case VF_DATETIME:
-        return time_parse_rfc3339(s, &t) == 0;
+        return validate_datetime(s);
     case VF_SCOPE:
         for (int i = 0; scope_names[i]; i++)
             if (strcmp(s, scope_names[i]) == 0)
@@ -167,7 +179,7 @@ static const char *format_hint(enum vformat f)
     case VF_EMAIL:
         return "an email address";
     case VF_DATETIME:
-        return "an RFC 3339 date-time like 2026-01-31T12:00:00Z";
+        return "an RFC 3339 date-time like 2026-01-31T12:00:00Z (offset at most 15:59)";
     case VF_SCOPE:
         return "a scope from the documented list";
     case VF_SELECTOR:

@@ -68,5 +68,7 @@ int validate_origin(const char *s);
 int validate_email(const char *s);
 int validate_https_url(const char *s);
 size_t validate_utf8_length(const char *s);
+/* 1 if s is an RFC 3339 date-time PostgreSQL accepts (offset at most 15:59), else 0. */
+int validate_datetime(const char *s);
 
 #endif

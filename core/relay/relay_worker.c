@@ -99,11 +99,8 @@ static void record(struct db_conn *db, const struct event *e)
         "INSERT INTO session_events (id, session_id, tenant_id, type, agent_id) "
         "SELECT $2, $1, $3, $4, NULLIF($5, '') WHERE EXISTS (SELECT 1 FROM sessions WHERE id = $1)",
         0};
-    static struct db_stmt q_idle = {
-        "relay_session_idle",
-        "UPDATE sessions SET status = 'ended', ended_at = now(), end_reason = 'idle' "
-        "WHERE id = $1 AND status <> 'ended'",
-        0};
+    static struct db_stmt q_idle = {"relay_session_idle",
+                                    "SELECT 1 FROM sessions_end(ARRAY[$1::text], 'idle')", 0};
     static const char *const event_names[] = {[REV_CONTROL_REQUESTED] = "control_requested",
                                               [REV_CONTROL_GRANTED] = "control_granted",
                                               [REV_CONTROL_DENIED] = "control_denied",
