@@ -7,7 +7,7 @@
 #include "core/base/ids.h"
 #include "core/base/log.h"
 
-int admin_create_token(PGconn *pg, const struct config *cfg, const char *name, char *out,
+int admin_create_token(PGconn *pg, const struct api_config *cfg, const char *name, char *out,
                        size_t out_size)
 {
     char id[IDS_MAX_LEN], hash[65];

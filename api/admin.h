@@ -5,11 +5,11 @@
 
 #include <libpq-fe.h>
 
-#include "app/config.h"
+#include "api/http.h"
 
 /* Creates a token named name and writes it (NUL-terminated) into out (size >= 64).
  * Returns 0 or -1 (logged). */
-int admin_create_token(PGconn *pg, const struct config *cfg, const char *name, char *out,
+int admin_create_token(PGconn *pg, const struct api_config *cfg, const char *name, char *out,
                        size_t out_size);
 
 /* Returns the number of active admin tokens, or -1 on error. */

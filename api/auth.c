@@ -128,7 +128,7 @@ json_t *auth_scopes_json(unsigned bits)
     return a;
 }
 
-void auth_hash_secret(const struct config *cfg, const char *secret, char out[65])
+void auth_hash_secret(const struct api_config *cfg, const char *secret, char out[65])
 {
     if (crypto_hmac_hex(cfg->key_hash_secret, sizeof(cfg->key_hash_secret), secret, strlen(secret),
                         out) != 0)

@@ -50,7 +50,7 @@ void auth_scopes_pg_array(unsigned bits, char *out, size_t out_size);
 json_t *auth_scopes_json(unsigned bits);
 
 /* Hashes a presented secret into out[65] (hex). */
-void auth_hash_secret(const struct config *cfg, const char *secret, char out[65]);
+void auth_hash_secret(const struct api_config *cfg, const char *secret, char out[65]);
 
 /* 1 if origin is listed in the JSON array text allowed_json, else 0. */
 int auth_origin_allowed(const char *allowed_json, const char *origin);

@@ -28,7 +28,10 @@ void health_readyz(struct http_ctx *c)
 
 void health_metrics(struct http_ctx *c)
 {
-    char *text = metrics_render(c->srv->db);
+    /* Every service's metrics come through the composition root (app/lifecycle.h); the REST
+     * server's own are one of them. */
+    char *text =
+        c->srv->metrics != NULL ? c->srv->metrics(c->srv->metrics_arg) : metrics_render(c->srv->db);
     if (text == NULL) {
         http_problem(c, 500, "internal_error", NULL, "Out of memory.");
         return;

@@ -11,7 +11,6 @@
 #include <stddef.h>
 #include <ulfius.h>
 
-#include "app/config.h"
 #include "core/store/db.h"
 #include "core/base/token.h"
 
@@ -19,6 +18,25 @@ struct server;
 struct http_ctx;
 
 #include "api/scopes.h"
+
+#define API_SECRET_LEN 32
+
+/* What the REST layer needs of the options (app/config.c's registry fills it: one entry per
+ * option, its flag, environment variable, default and bounds are there). Filled by the main
+ * thread before server_start; read-only afterwards, from any thread. */
+struct api_config {
+    char listen_host[64];
+    int listen_port;
+    char public_url[512]; /* no trailing slash */
+    char relay_url[512];  /* given to clients in session answers and the viewer's CSP */
+    char database_url[1024];
+    int http_threads;
+    int db_pool_size;
+    size_t max_body_bytes;
+    int key_cache_seconds; /* 0: every request looks its key up */
+    unsigned char jwt_secret[API_SECRET_LEN];
+    unsigned char key_hash_secret[API_SECRET_LEN];
+};
 
 enum route_flags {
     ROUTE_PUBLIC = 1u << 0,         /* no authentication (health, metrics, preflight) */
@@ -56,7 +74,7 @@ struct principal {
 
 struct http_ctx {
     struct server *srv;
-    const struct config *cfg;
+    const struct api_config *cfg;
     const struct _u_request *req;
     struct _u_response *resp;
     const struct route *route;
@@ -126,7 +144,7 @@ void http_reply_verror(struct http_ctx *c, const struct verror *err);
 struct vfield;
 int http_validate_body(struct http_ctx *c, const struct vfield *fields);
 /* The life of one request's context, for the route dispatcher and for answers outside the route
- * table (api/static.c): init sets it up (request id, clock); finish, once answered, sets
+ * table (api/static/static.c): init sets it up (request id, clock); finish, once answered, sets
  * X-Request-Id, counts it in the metrics, writes the request's log line (labelled with
  * c->route->path when c->route is set) and releases its database connection. */
 void http_ctx_init(struct http_ctx *c, struct server *srv, const struct _u_request *req,

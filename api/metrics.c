@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "api/server.h"
-#include "core/relay/relay.h"
 
 static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                  0.05,   0.1,   0.25,   0.5,   1.0,  2.5};
@@ -130,9 +129,5 @@ char *metrics_render(struct db_pool *pool)
             st.size, st.in_use, (unsigned long long)st.acquires, (unsigned long long)st.waits,
             (unsigned long long)st.timeouts, st.wait_seconds);
     }
-    char *relay = relay_metrics_text();
-    if (relay != NULL)
-        put(&b, "%s", relay);
-    free(relay);
     return b.p;
 }

@@ -11,7 +11,6 @@
 #include "api/idempotency.h"
 #include "api/metrics.h"
 #include "api/routes.h"
-#include "api/static.h"
 #include "core/base/ids.h"
 #include "core/base/log.h"
 #include "core/base/timeutil.h"
@@ -382,7 +381,7 @@ static int not_found(const struct _u_request *req, struct _u_response *resp, voi
     return U_CALLBACK_COMPLETE;
 }
 
-int server_start(struct server *srv, const struct config *cfg)
+int server_start(struct server *srv, const struct api_config *cfg)
 {
     char fmt[160];
     srv->cfg = cfg;
@@ -394,22 +393,6 @@ int server_start(struct server *srv, const struct config *cfg)
     if (srv->db == NULL || srv->key_limits == NULL || srv->tenant_limits == NULL ||
         srv->auth == NULL)
         return -1;
-    char root[1024];
-    int found = static_resolve_root(cfg->web_root, root, sizeof(root));
-    if (found < 0)
-        return -1;
-    srv->web = static_load(found == 0 ? root : NULL);
-    if (srv->web == NULL)
-        return -1;
-    if (found == 0)
-        log_json(
-            LOG_INFO, "serving browser files",
-            json_pack("{s:s, s:I}", "web_root", root, "files", (json_int_t)static_count(srv->web)));
-    else
-        log_json(LOG_WARN, "no browser files to serve (SDK, viewer)",
-                 json_pack("{s:s}", "hint",
-                           "build them with `node web/build.mjs build/release/web` (scripts/run.sh "
-                           "does), or set --web-root"));
 
     struct sockaddr_in addr;
     memset(&addr, 0, sizeof(addr));
@@ -436,8 +419,10 @@ int server_start(struct server *srv, const struct config *cfg)
                                        dispatch, (void *)&server_routes[i]) != U_OK)
             return -1;
     }
-    if (static_register(&srv->instance, srv, srv->web) != 0)
+    if (srv->mount != NULL && srv->mount(srv, srv->mount_arg) != 0) {
+        ulfius_clean_instance(&srv->instance);
         return -1;
+    }
     ulfius_set_default_endpoint(&srv->instance, not_found, NULL);
 
     struct MHD_OptionItem ops[] = {
@@ -469,8 +454,6 @@ void server_stop(struct server *srv)
         srv->started = 0;
     }
     auth_cache_free(srv->auth);
-    static_free(srv->web);
-    srv->web = NULL;
     rl_free(srv->key_limits);
     rl_free(srv->tenant_limits);
     db_pool_free(srv->db);

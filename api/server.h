@@ -13,21 +13,28 @@
 #include <pthread.h>
 #include <ulfius.h>
 
-#include "app/config.h"
 #include "api/http.h"
 #include "core/store/db.h"
 #include "core/base/ratelimit.h"
 
 struct auth_cache;
-struct static_site;
 
 struct server {
-    const struct config *cfg;
+    const struct api_config *cfg;
     struct db_pool *db;
     struct rl_table *key_limits;    /* requests per second per API key */
     struct rl_table *tenant_limits; /* new sessions per minute per tenant */
     struct auth_cache *auth;
-    struct static_site *web; /* browser files (api/static.h), read-only once started */
+    /* Set by the composition root (app/) before server_start, both optional. mount registers
+     * handlers outside the JSON route table (the browser files, api/static/static.h) on instance
+     * before the server listens: 0 or a negative code. metrics renders /metrics for every
+     * service (a malloc'd text; NULL when out of memory); unset, /metrics shows the REST
+     * server's own (metrics_render). Both run on the thread that calls them: mount on the
+     * main thread, metrics on an HTTP worker. */
+    int (*mount)(struct server *srv, void *arg);
+    void *mount_arg;
+    char *(*metrics)(void *arg);
+    void *metrics_arg;
     struct _u_instance instance;
     int started;
 };
@@ -35,8 +42,12 @@ struct server {
 extern const struct route server_routes[];
 extern const int server_routes_count;
 
-/* Opens the pool, builds the caches and starts listening. Returns 0 or -1 (logged). */
-int server_start(struct server *srv, const struct config *cfg);
+/* Opens the pool, builds the caches, registers the routes (and srv->mount's) and starts
+ * listening. Returns 0 or -1 (logged); on -1 the caller still calls server_stop, which frees
+ * whatever was built. cfg must outlive the server. */
+int server_start(struct server *srv, const struct api_config *cfg);
+/* Stops listening (waits for requests in flight) and frees everything; safe on a server that
+ * never started or failed to. */
 void server_stop(struct server *srv);
 
 /* Prints the route table as a JSON array of {"method","path","operationId"} on stdout. */

@@ -1,43 +1,77 @@
-/* Configuration of cobrowsed: flags override environment variables override defaults.
- * Filled once by the main thread before any other thread starts; read-only afterwards.
+/* The option registry of cobrowsed: every option is one entry of config_options[] (config.c)
+ * with its flag, environment variable, type, default, bounds, help and the field it fills.
+ * The parser, the environment lookup, `cobrowsed --help`, the README's option table (`cobrowsed
+ * help --markdown`, checked by tests/unit/app/config_test.c) all read that table: adding an
+ * option is one entry plus the field it fills.
+ *
+ * Precedence: flags override environment variables override defaults. Each service gets its own
+ * part of struct config (api/, api/static/, core/relay/ know nothing of this file).
+ * Threading: filled once by the main thread before any other thread starts; read-only afterwards.
  */
-#ifndef COBROWSE_API_CONFIG_H
-#define COBROWSE_API_CONFIG_H
+#ifndef COBROWSE_APP_CONFIG_H
+#define COBROWSE_APP_CONFIG_H
 
 #include <stddef.h>
+#include <stdio.h>
 
+#include "api/http.h"
+#include "api/static/static.h"
 #include "core/relay/relay.h"
 
-#define CONFIG_SECRET_LEN 32
-
 struct config {
-    char listen_host[64];
-    int listen_port;
-    char public_url[512];
-    char relay_url[512];
-    char database_url[1024];
+    struct api_config api;     /* the REST server (api/http.h); secrets loaded at start */
+    struct static_config web;  /* the browser files (api/static/static.h) */
+    struct relay_config relay; /* the relay; its secret and database are set at start */
+    int session_sweep_seconds; /* the session sweeper (api/sweeper.h) */
     char data_dir[512];
-    char web_root[1024]; /* --web-root; "" means the default search (api/static.h) */
     char log_level[16];
     int production;
-    int http_threads;
-    int db_pool_size;
-    size_t max_body_bytes;
-    int session_sweep_seconds;
-    int key_cache_seconds;
-    struct relay_config relay; /* --relay-* options; secrets and database filled at start */
-    unsigned char jwt_secret[CONFIG_SECRET_LEN];
-    unsigned char key_hash_secret[CONFIG_SECRET_LEN];
+    int help; /* --help or -h was given: print config_print_help, nothing else */
 };
 
-/* Parses argv (after the subcommand) and the environment into cfg. Prints a clear message to
- * stderr and returns -1 on a bad value; returns 1 if --help was printed, else 0. */
-int config_parse(struct config *cfg, int argc, char **argv);
+enum config_type {
+    CONFIG_STRING,   /* char[size]; min is the least length */
+    CONFIG_INT,      /* int, from min to max */
+    CONFIG_SIZE,     /* size_t, from min to max */
+    CONFIG_BOOL,     /* int 0/1; a flag without value means true */
+    CONFIG_HOSTPORT, /* HOST:PORT into char[size] at offset and int at port_offset */
+    CONFIG_CHOICE,   /* char[size], one of choices ("a|b|c") */
+    CONFIG_SECRET,   /* environment only: 64 hex chars into unsigned char[size] (see below) */
+};
 
-/* Loads the secrets: from COBROWSE_JWT_SECRET / COBROWSE_KEY_HASH_SECRET (64 hex chars), or, unless
- * production is set, from (or newly into) files in data_dir. Returns 0 or -1 (message printed). */
+struct config_option {
+    const char *flag; /* without the dashes; NULL for environment-only options (secrets) */
+    const char *env;
+    enum config_type type;
+    const char *arg;      /* the value's name in help: N, URL, DIR; NULL for booleans */
+    const char *def;      /* the default, parsed like a given value; NULL: none or computed */
+    const char *def_help; /* how a computed (or absent) default reads in help and docs */
+    long long min, max;
+    const char *choices;
+    const char *file; /* CONFIG_SECRET: its file in the data dir when generated */
+    const char *help;
+    size_t offset, size; /* the field of struct config it fills */
+    size_t port_offset;  /* CONFIG_HOSTPORT: the port's int */
+};
+
+extern const struct config_option config_options[];
+extern const size_t config_options_count;
+
+/* Fills cfg from the defaults, the environment and argv (the arguments after the subcommand).
+ * Returns 0, or -1 with a message naming the option, the value and what it accepts written
+ * into err (err_size > 0). Sets cfg->help on --help / -h and stops there. */
+int config_parse(struct config *cfg, int argc, char *const *argv, char *err, size_t err_size);
+
+/* Loads the CONFIG_SECRET options: from their environment variables (64 hex chars), or, unless
+ * production is set, from (or newly into) their files in data_dir. Returns 0 or -1 (message
+ * printed to stderr). */
 int config_load_secrets(struct config *cfg);
 
-void config_print_help(const char *prog);
+/* The usage text: commands, then every option of the registry (flag, value, help, default,
+ * bounds, environment variable), then the secrets. */
+void config_print_help(FILE *out, const char *prog);
+
+/* The README's option table (Markdown), one row per option of the registry. */
+void config_print_markdown(FILE *out);
 
 #endif

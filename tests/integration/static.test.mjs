@@ -1,4 +1,4 @@
-// The browser files cobrowsed serves (web/README.md, "What cobrowsed serves"; api/static.c):
+// The browser files cobrowsed serves (web/README.md, "What cobrowsed serves"; api/static/static.c):
 // content types, strong ETags and 304, pre-compressed gzip variants, caching per kind, CORS on
 // the SDK, the viewer's Content-Security-Policy with the tenant's allowed origins in
 // frame-ancestors, 404 for unknown tenants and files, no path traversal, 405 for other methods.

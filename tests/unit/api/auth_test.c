@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "api/auth.h"
-#include "app/config.h"
 #include "core/base/crypto.h"
 
 static const char *const all_scopes[] = {"tenants:read",      "tenants:write", "api_keys:read",
@@ -18,7 +17,7 @@ static const char *const all_scopes[] = {"tenants:read",      "tenants:write", "
                                          "agent_tokens:write"};
 #define N_SCOPES 7
 
-static void config_with_key(struct config *cfg, unsigned char fill)
+static void config_with_key(struct api_config *cfg, unsigned char fill)
 {
     memset(cfg, 0, sizeof(*cfg));
     memset(cfg->key_hash_secret, fill, sizeof(cfg->key_hash_secret));
@@ -35,7 +34,7 @@ static void assert_lower_hex_64(const char *h)
 static void test_hash_secret_is_64_lowercase_hex(void **state)
 {
     (void)state;
-    struct config cfg;
+    struct api_config cfg;
     config_with_key(&cfg, 0x11);
     char out[65];
     auth_hash_secret(&cfg, "sk_live_abcdefghijklmnopqrstuvwxyz234567abcdefghijklmnopqrst", out);
@@ -47,7 +46,7 @@ static void test_hash_secret_is_64_lowercase_hex(void **state)
 static void test_hash_secret_is_deterministic_for_same_secret_and_key(void **state)
 {
     (void)state;
-    struct config a, b;
+    struct api_config a, b;
     config_with_key(&a, 0x11);
     config_with_key(&b, 0x11);
     b.listen_port = 9999; /* unrelated settings do not matter */
@@ -62,7 +61,7 @@ static void test_hash_secret_is_deterministic_for_same_secret_and_key(void **sta
 static void test_hash_secret_is_hmac_sha256_keyed_by_config(void **state)
 {
     (void)state;
-    struct config cfg;
+    struct api_config cfg;
     config_with_key(&cfg, 0x5a);
     char got[65], want[65];
     auth_hash_secret(&cfg, "sk_test_secret", got);
@@ -79,10 +78,10 @@ static void test_hash_secret_is_hmac_sha256_keyed_by_config(void **state)
 static void test_hash_secret_differs_with_another_config_key(void **state)
 {
     (void)state;
-    struct config a, b;
+    struct api_config a, b;
     config_with_key(&a, 0x11);
     config_with_key(&b, 0x11);
-    b.key_hash_secret[CONFIG_SECRET_LEN - 1] ^= 0x01; /* last byte of the key, one bit */
+    b.key_hash_secret[API_SECRET_LEN - 1] ^= 0x01; /* last byte of the key, one bit */
     char h1[65], h2[65];
     auth_hash_secret(&a, "sk_test_secret", h1);
     auth_hash_secret(&b, "sk_test_secret", h2);
@@ -92,7 +91,7 @@ static void test_hash_secret_differs_with_another_config_key(void **state)
 static void test_hash_secret_differs_for_secrets_one_char_apart(void **state)
 {
     (void)state;
-    struct config cfg;
+    struct api_config cfg;
     config_with_key(&cfg, 0x11);
     char h1[65], h2[65], h3[65];
     auth_hash_secret(&cfg, "sk_test_secret0", h1);

@@ -6,13 +6,13 @@
  * name a file of the in-memory table (exact relative path): no traversal is possible. These are
  * not REST routes: they are registered beside server_routes and are not in openapi.yaml.
  *
- * Ownership: static_load returns a site the caller frees with static_free after the HTTP server
- * has stopped. Threading: load/free/register from the main thread; the handler and the pure
- * helpers below from any HTTP worker (the site is read-only once loaded; the viewer's per-tenant
- * origin cache has its own lock).
+ * Ownership: static_open / static_load return a site the caller frees with static_free after the
+ * HTTP server has stopped. Threading: load/free/register from the main thread; the handler and the
+ * pure helpers below from any HTTP worker (the site is read-only once loaded; the viewer's
+ * per-tenant origin cache has its own lock).
  */
-#ifndef COBROWSE_API_STATIC_H
-#define COBROWSE_API_STATIC_H
+#ifndef COBROWSE_API_STATIC_STATIC_H
+#define COBROWSE_API_STATIC_STATIC_H
 
 #include <stddef.h>
 #include <ulfius.h>
@@ -23,6 +23,11 @@
 
 struct server;
 struct static_site;
+
+/* The static module's options (app/config.c's registry fills it before static_open). */
+struct static_config {
+    char web_root[1024]; /* --web-root; "" means the default search (static_resolve_root) */
+};
 
 /* What a URL path names. */
 enum static_kind {
@@ -59,6 +64,11 @@ int static_etag_match(const char *if_none_match, const char *etag);
  * found (only possible without a configured root), -1 when the configured one is not a
  * directory (logged). */
 int static_resolve_root(const char *configured, char *out, size_t out_size);
+
+/* Resolves cfg's web root and loads it: the module's start. Without a configured root and none
+ * found it serves an empty site (warned: the SDK and viewer then answer 404). Returns NULL
+ * (logged) when the configured root is not a directory or static_load fails. */
+struct static_site *static_open(const struct static_config *cfg);
 
 /* Reads every regular file under root (NULL: an empty site). Returns NULL (logged) on a tree
  * over STATIC_MAX_TOTAL_BYTES or STATIC_MAX_FILES, or out of memory. */

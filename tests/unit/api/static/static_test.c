@@ -1,4 +1,4 @@
-/* api/static.c: the pure parts of serving the browser files (path mapping, content types,
+/* api/static/static.c: the pure parts of serving the browser files (path mapping, content types,
  * Accept-Encoding, If-None-Match, origins fit for a CSP header) and loading a web root. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "api/static.h"
+#include "api/static/static.h"
 
 static enum static_kind map(const char *path, char *file, char *tenant)
 {

@@ -1,7 +1,8 @@
-/* The static module's pure rules (api/static.h): which file a URL path names, content types,
+/* The static module's pure rules (api/static/static.h): which file a URL path names, content types,
  * Accept-Encoding, If-None-Match, and which origins may go into a CSP header. No state, no I/O:
- * unit-tested in tests/unit/api/static_test.c. Loading and serving are in api/static.c. */
-#include "api/static.h"
+ * unit-tested in tests/unit/api/static/static_test.c. Loading and serving are in
+ * api/static/static.c. */
+#include "api/static/static.h"
 
 #include <stdio.h>
 #include <stdlib.h>

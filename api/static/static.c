@@ -1,6 +1,7 @@
-/* The browser files, loaded into memory and served (api/static.h); the pure rules (URL mapping,
- * content types, gzip and ETag negotiation, CSP origins) are in api/static_rules.c. */
-#include "api/static.h"
+/* The browser files, loaded into memory and served (api/static/static.h); the pure rules (URL
+ * mapping, content types, gzip and ETag negotiation, CSP origins) are in api/static/static_rules.c.
+ */
+#include "api/static/static.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -290,6 +291,27 @@ void static_free(struct static_site *s)
         free(s->origins[i].sources);
     pthread_mutex_destroy(&s->lock);
     free(s);
+}
+
+struct static_site *static_open(const struct static_config *cfg)
+{
+    char root[1024];
+    int found = static_resolve_root(cfg->web_root, root, sizeof(root));
+    if (found < 0)
+        return NULL;
+    struct static_site *site = static_load(found == 0 ? root : NULL);
+    if (site == NULL)
+        return NULL;
+    if (found == 0)
+        log_json(
+            LOG_INFO, "serving browser files",
+            json_pack("{s:s, s:I}", "web_root", root, "files", (json_int_t)static_count(site)));
+    else
+        log_json(LOG_WARN, "no browser files to serve (SDK, viewer)",
+                 json_pack("{s:s}", "hint",
+                           "build them with `node web/build.mjs build/release/web` (scripts/run.sh "
+                           "does), or set --web-root"));
+    return site;
 }
 
 size_t static_count(const struct static_site *s)

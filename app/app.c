@@ -1,0 +1,146 @@
+#include "app/app.h"
+
+#include <string.h>
+
+#include "api/metrics.h"
+#include "api/static/static.h"
+#include "api/sweeper.h"
+#include "core/relay/relay.h"
+
+/* The browser files: loaded before the REST server starts, mounted on it, freed after it stopped.
+ */
+static int static_service_start(void *self)
+{
+    struct app *app = self;
+    app->site = static_open(&app->cfg->web);
+    return app->site != NULL ? 0 : -1;
+}
+
+static void static_service_stop(void *self)
+{
+    struct app *app = self;
+    static_free(app->site);
+    app->site = NULL;
+}
+
+static int mount_static(struct server *srv, void *arg)
+{
+    struct app *app = arg;
+    return static_register(&srv->instance, srv, app->site);
+}
+
+static char *render_metrics(void *arg)
+{
+    struct app *app = arg;
+    return lifecycle_metrics(&app->lifecycle);
+}
+
+static int api_service_start(void *self)
+{
+    struct app *app = self;
+    app->server.mount = mount_static;
+    app->server.mount_arg = app;
+    app->server.metrics = render_metrics;
+    app->server.metrics_arg = app;
+    if (server_start(&app->server, &app->cfg->api) != 0) {
+        server_stop(&app->server);
+        return -1;
+    }
+    return 0;
+}
+
+static void api_service_stop(void *self)
+{
+    struct app *app = self;
+    server_stop(&app->server);
+}
+
+static char *api_service_metrics(void *self)
+{
+    struct app *app = self;
+    return metrics_render(app->server.db);
+}
+
+static int sweeper_service_start(void *self)
+{
+    struct app *app = self;
+    app->sweeper = sweeper_new(app->server.db, app->cfg->session_sweep_seconds);
+    if (app->sweeper == NULL || sweeper_start(app->sweeper) != 0) {
+        sweeper_free(app->sweeper);
+        app->sweeper = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static void sweeper_service_stop(void *self)
+{
+    struct app *app = self;
+    sweeper_free(app->sweeper); /* stops the thread first */
+    app->sweeper = NULL;
+}
+
+static char *sweeper_service_metrics(void *self)
+{
+    struct app *app = self;
+    return sweeper_metrics_text(app->sweeper);
+}
+
+static int relay_service_start(void *self)
+{
+    struct app *app = self;
+    struct config *cfg = app->cfg;
+    cfg->relay.jwt_secret = cfg->api.jwt_secret;
+    cfg->relay.jwt_secret_len = sizeof(cfg->api.jwt_secret);
+    cfg->relay.database_url = cfg->api.database_url;
+    return relay_start(&cfg->relay) == 0 ? 0 : -1;
+}
+
+static void relay_service_drain(void *self)
+{
+    (void)self;
+    relay_drain();
+}
+
+static void relay_service_stop(void *self)
+{
+    (void)self;
+    relay_stop();
+}
+
+static char *relay_service_metrics(void *self)
+{
+    (void)self;
+    return relay_metrics_text();
+}
+
+void app_init(struct app *app, struct config *cfg)
+{
+    memset(app, 0, sizeof(*app));
+    app->cfg = cfg;
+    const struct service services[] = {
+        {"static", static_service_start, NULL, static_service_stop, NULL, app},
+        {"api", api_service_start, NULL, api_service_stop, api_service_metrics, app},
+        {"sweeper", sweeper_service_start, NULL, sweeper_service_stop, sweeper_service_metrics,
+         app},
+        {"relay", relay_service_start, relay_service_drain, relay_service_stop,
+         relay_service_metrics, app},
+    };
+    _Static_assert(sizeof(services) == sizeof(app->services), "one slot per service");
+    memcpy(app->services, services, sizeof(services));
+    lifecycle_init(&app->lifecycle);
+    for (size_t i = 0; i < sizeof(services) / sizeof(services[0]); i++)
+        lifecycle_add(&app->lifecycle, &app->services[i]);
+}
+
+int app_start(struct app *app)
+{
+    return lifecycle_start(&app->lifecycle);
+}
+
+void app_stop(struct app *app)
+{
+    lifecycle_drain(&app->lifecycle);
+    lifecycle_stop(&app->lifecycle);
+    lifecycle_destroy(&app->lifecycle);
+}
