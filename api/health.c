@@ -28,7 +28,7 @@ void health_readyz(struct http_ctx *c)
 
 void health_metrics(struct http_ctx *c)
 {
-    char *text = metrics_render(c->srv->db);
+    char *text = metrics_render(c->srv->db, c->srv->relay);
     if (text == NULL) {
         http_problem(c, 500, "internal_error", NULL, "Out of memory.");
         return;

@@ -74,7 +74,7 @@ static void route_labels(int slot, char *out, size_t size)
                  server_routes[slot - 1].method);
 }
 
-char *metrics_render(struct db_pool *pool)
+char *metrics_render(struct db_pool *pool, struct relay *relay)
 {
     struct buf b = {malloc(16384), 0, 16384};
     char labels[160];
@@ -130,9 +130,9 @@ char *metrics_render(struct db_pool *pool)
             st.size, st.in_use, (unsigned long long)st.acquires, (unsigned long long)st.waits,
             (unsigned long long)st.timeouts, st.wait_seconds);
     }
-    char *relay = relay_metrics_text();
-    if (relay != NULL)
-        put(&b, "%s", relay);
-    free(relay);
+    char *rtext = relay ? relay_metrics_text(relay) : NULL;
+    if (rtext != NULL)
+        put(&b, "%s", rtext);
+    free(rtext);
     return b.p;
 }

@@ -13,6 +13,7 @@
 void metrics_observe(int route_index, int status, double seconds);
 
 /* Returns a malloc'd text/plain exposition (caller frees). */
-char *metrics_render(struct db_pool *pool);
+struct relay;
+char *metrics_render(struct db_pool *pool, struct relay *relay);
 
 #endif

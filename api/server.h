@@ -21,6 +21,8 @@
 struct auth_cache;
 struct static_site;
 
+struct relay;
+
 struct server {
     const struct config *cfg;
     struct db_pool *db;
@@ -28,6 +30,7 @@ struct server {
     struct rl_table *tenant_limits; /* new sessions per minute per tenant */
     struct auth_cache *auth;
     struct static_site *web; /* browser files (api/static.h), read-only once started */
+    struct relay *relay;     /* its metrics on /metrics; set before server_start, may be NULL */
     struct _u_instance instance;
     int started;
 };

@@ -86,12 +86,21 @@ static int cmd_serve(struct config *cfg)
     if (need_database(cfg) != 0 || config_load_secrets(cfg) != 0 || migrate_with(cfg) != 0)
         return 1;
     first_start_admin(cfg);
+    cfg->relay.jwt_secret = cfg->jwt_secret;
+    cfg->relay.jwt_secret_len = sizeof(cfg->jwt_secret);
+    cfg->relay.database_url = cfg->database_url;
+    struct relay *relay = relay_new(&cfg->relay);
+    if (relay == NULL)
+        return 1;
+    srv.relay = relay; /* before the API's threads exist: /metrics reads it */
     if (server_start(&srv, cfg) != 0) {
         server_stop(&srv);
+        relay_free(relay);
         return 1;
     }
     if (sweeper_start(srv.db, cfg->session_sweep_seconds) != 0) {
         server_stop(&srv);
+        relay_free(relay);
         return 1;
     }
     /* Every relay connection is a file descriptor: use all the kernel allows us. */
@@ -100,12 +109,10 @@ static int cmd_serve(struct config *cfg)
         nofile.rlim_cur = nofile.rlim_max;
         setrlimit(RLIMIT_NOFILE, &nofile);
     }
-    cfg->relay.jwt_secret = cfg->jwt_secret;
-    cfg->relay.jwt_secret_len = sizeof(cfg->jwt_secret);
-    cfg->relay.database_url = cfg->database_url;
-    if (relay_start(&cfg->relay) != 0) {
+    if (relay_start(relay) != 0) {
         sweeper_stop();
         server_stop(&srv);
+        relay_free(relay);
         return 1;
     }
     log_json(LOG_INFO, "listening",
@@ -121,10 +128,11 @@ static int cmd_serve(struct config *cfg)
     log_json(LOG_INFO, "stopping",
              json_pack("{s:s}", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM"));
     /* Relay first: its clients are told to reconnect elsewhere while the API still answers. */
-    relay_drain();
-    relay_stop();
+    relay_drain(relay);
+    relay_stop(relay);
     sweeper_stop();
-    server_stop(&srv);
+    server_stop(&srv); /* no /metrics request can read the relay after this */
+    relay_free(relay);
     log_json(LOG_INFO, "stopped", NULL);
     return 0;
 }
