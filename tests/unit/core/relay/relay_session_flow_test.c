@@ -503,10 +503,29 @@ static void test_acks_are_coalesced_snapshot_at_once_events_by_count_or_after_a_
     conn_free(v);
 }
 
+/* seq 2^64-1 would leave no next seq (have + 1 wraps to 0): the session would refuse every frame
+ * after it for good. The relay refuses it instead and closes the visitor with 1008. */
+static void test_frame_with_the_last_seq_is_refused_with_1008_and_stores_nothing(void **st)
+{
+    (void)st;
+    struct rconn *v, *a;
+    struct rsession *s = live_pair(&v, &a);
+    rsession_visitor_frame(v, make_frame(FRAME_KIND_SNAPSHOT, UINT64_MAX, PAYLOAD));
+    assert_int_equal(s->have, 1);
+    assert_int_equal(s->snapshot_seq, 1);
+    assert_int_equal(v->close_code, 1008);
+    assert_string_equal(v->close_reason, "seq out of range");
+    assert_int_equal(stats->seq_exhausted, 1);
+    expect_empty(a);
+    conn_free(a);
+    conn_free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_in_order_frames_are_stored_and_fanned_out_to_every_agent_once_in_order),
+        T(test_frame_with_the_last_seq_is_refused_with_1008_and_stores_nothing),
         T(test_acks_are_coalesced_snapshot_at_once_events_by_count_or_after_a_delay),
         T(test_duplicates_are_dropped_and_counted_and_agents_see_each_seq_once),
         T(test_event_after_gap_is_dropped_visitor_gets_one_resend_and_missing_frame_resumes),
