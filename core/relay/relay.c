@@ -26,6 +26,7 @@
 #include "core/relay/relay_admit.h"
 #include "core/relay/relay_ended.h"
 #include "core/relay/relay_local.h"
+#include "core/relay/relay_mask.h"
 #include "core/relay/relay_metrics.h"
 #include "core/relay/relay_session.h"
 #include "core/relay/relay_worker.h"
@@ -51,6 +52,7 @@ struct relay {
     struct rended *ended;
     struct rlocal *local;
     struct rworker *worker;
+    struct rmask *mask; /* unmasked client frames: the service thread's recv() watch */
     struct lws_context *ctx;
     struct ev_loop *evloop; /* the relay's epoll loop (libev), NULL if lws polls itself */
     pthread_t thread;
@@ -461,12 +463,14 @@ static int admit(struct relay *r, struct lws *wsi)
 
 /* ---- the callback ---- */
 
-static int on_established(struct lws *wsi, struct rconn *c)
+static int on_established(struct relay *r, struct lws *wsi, struct rconn *c)
 {
     if (c == NULL)
         return -1;
     c->wsi = wsi;
     c->established = 1;
+    c->fd = lws_get_socket_fd(wsi);
+    rmask_watch(r->mask, c->fd, c);
     int created;
     struct rsession *s = rsession_get(c->core, &c->claims, &created);
     if (s == NULL)
@@ -479,6 +483,11 @@ static int on_cancelled(struct relay *r)
 {
     if (atomic_load(&r->stopping) && r->evloop != NULL) /* lws_service() runs ev_run() */
         ev_break(r->evloop, EVBREAK_ALL);
+    struct rconn *bad;
+    while ((bad = rmask_take_bad(r->mask)) != NULL) { /* RFC 6455 5.1 (relay_mask.h) */
+        io_pause(NULL, bad, 1);
+        rconn_close(bad, LWS_CLOSE_STATUS_PROTOCOL_ERR, "client frame not masked");
+    }
     inbox_drain(r);
     if (atomic_load(&r->drain_requested) && !r->drain_started) {
         r->drain_started = 1;
@@ -503,7 +512,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return rc < 0 || lws_http_transaction_completed(wsi) ? -1 : 0;
     }
     case LWS_CALLBACK_ESTABLISHED:
-        return on_established(wsi, c);
+        return on_established(r, wsi, c);
     case LWS_CALLBACK_RECEIVE:
         return c ? on_receive(wsi, c, in, len) : -1;
     case LWS_CALLBACK_SERVER_WRITEABLE:
@@ -515,12 +524,17 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         }
         return 0;
     case LWS_CALLBACK_CLOSED:
-        if (c)
+        if (c) {
+            rmask_forget(r->mask, c->fd);
+            c->fd = -1;
             rsession_detach(c);
+        }
         return 0;
     case LWS_CALLBACK_WSI_DESTROY:
-        if (c)
+        if (c) {
+            rmask_forget(r->mask, c->fd);
             conn_free(wsi, c);
+        }
         return 0;
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         return r ? on_cancelled(r) : 0;
@@ -554,9 +568,16 @@ static void lws_log(int level, const char *line)
              json_pack("{s:s}", "detail", msg));
 }
 
+static void mask_bad(void *ctx)
+{
+    struct relay *r = ctx;
+    lws_cancel_service(r->ctx); /* on_cancelled closes it, outside lws's read path */
+}
+
 static void *service(void *arg)
 {
     struct relay *r = arg;
+    rmask_bind_thread(r->mask); /* lws reads on this thread: recv() watches here only */
     while (!atomic_load(&r->stopping))
         if (lws_service(r->ctx, 0) < 0)
             break;
@@ -651,7 +672,8 @@ int relay_start(struct relay *r)
     if (create_context(r) != 0)
         return -1;
     lws_sul_schedule(r->ctx, 0, &r->tick_sul, tick, LWS_US_PER_SEC);
-    if (pthread_create(&r->thread, NULL, service, r) != 0)
+    r->mask = rmask_new(mask_bad, r);
+    if (r->mask == NULL || pthread_create(&r->thread, NULL, service, r) != 0)
         return -1;
     r->thread_started = 1;
     return 0;
@@ -702,6 +724,7 @@ void relay_free(struct relay *r)
     inbox_drain_free(r);
     rlocal_free(r->local);
     rended_free(r->ended);
+    rmask_free(r->mask);
     pthread_mutex_destroy(&r->inbox_lock);
     free(r);
 }

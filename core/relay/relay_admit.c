@@ -141,6 +141,7 @@ struct rconn *radmit_decide(struct rcore *core, const struct radmit_request *req
         return refuse(no, 503, "unavailable", "Temporarily unavailable",
                       "the relay is out of memory; retry shortly", 1);
     c->core = core;
+    c->fd = -1;
     c->claims = claims;
     c->role = claims.role == TOKEN_ROLE_AGENT ? RROLE_AGENT : RROLE_VISITOR;
     c->has_resume = has_resume;

@@ -75,6 +75,7 @@ struct rframe {
 struct rconn {
     struct rcore *core;
     void *wsi; /* the I/O layer's handle (struct lws *), opaque here */
+    int fd;    /* its socket, -1 before the upgrade */
     struct rsession *s;
     enum rrole role;
     struct token_claims claims;
