@@ -44,7 +44,7 @@ B="$STATE/bench-relay"
 mkdir -p "$ROOT/build/bench-relay"
 LOADGEN="$ROOT/build/bench-relay/loadgen"
 say "building the load generator"
-cc -std=c11 -O2 -g -Wall -Wextra -Werror -Wshadow -Wvla -D_GNU_SOURCE -o "$LOADGEN" "$BR/loadgen.c" \
+cc -std=c11 -O2 -g -Wall -Wextra -Werror -Wshadow -Wvla -D_GNU_SOURCE -I"$ROOT" -o "$LOADGEN" "$BR/loadgen.c" \
   "$BR/lg_ws.c" "$BR/lg_conn.c" "$BR/lg_session.c" "$BR/lg_stats.c" -lcrypto
 CEILING="$ROOT/build/bench-relay/ceiling"
 cc -std=c11 -O2 -g -Wall -Wextra -Werror -Wshadow -Wvla -D_GNU_SOURCE -o "$CEILING" "$BR/ceiling.c" -lcrypto
