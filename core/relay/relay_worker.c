@@ -33,6 +33,7 @@ struct rworker {
     int queued, running;       /* under lock */
     atomic_int stop;
     atomic_int reload_requested;
+    int gave_up; /* writer: the database was away at shutdown; the rest is dropped at once */
     _Atomic uint64_t dropped;
     pthread_t writer_thread, listener_thread;
     struct db_pool *pool;
@@ -195,6 +196,10 @@ static int record(struct db_conn *db, const struct event *e)
  * is still away after one more attempt (then counted as dropped). */
 static void record_until_done(struct rworker *w, const struct event *e)
 {
+    if (w->gave_up) { /* shutdown with the database away: no 5 s wait per event */
+        atomic_fetch_add(&w->dropped, 1);
+        return;
+    }
     for (int attempt = 0;; attempt++) {
         struct db_conn *db = db_acquire(w->pool, 5000);
         int r = -1;
@@ -205,6 +210,7 @@ static void record_until_done(struct rworker *w, const struct event *e)
         if (r == 0)
             return;
         if (atomic_load(&w->stop) && attempt > 0) {
+            w->gave_up = 1;
             atomic_fetch_add(&w->dropped, 1);
             log_json(LOG_ERROR, "relay event dropped at shutdown",
                      json_pack("{s:s, s:i}", "session", e->session, "event", (int)e->type));
