@@ -104,9 +104,8 @@ struct relay_events rworker_seam(struct rworker *w)
     return (struct relay_events){.ctx = w, .post = seam_post};
 }
 
-/* Runs the statement of event e: 0 recorded (or refused by the database for good: logged), -1
- * the connection failed (retry). */
-static int record(struct db_conn *db, const struct event *e)
+/* Runs the statement of event e; the result (caller clears), NULL when the connection failed. */
+static PGresult *exec_event(struct db_conn *db, const struct event *e)
 {
     static struct db_stmt q_active = {"relay_visitor_connected",
                                       "WITH s AS (UPDATE sessions SET status = 'active', "
@@ -183,6 +182,14 @@ static int record(struct db_conn *db, const struct event *e)
         break;
     }
     }
+    return r;
+}
+
+/* Records e: 0 recorded (or refused by the database for good: logged), -1 the connection failed
+ * (retry). */
+static int record(struct db_conn *db, const struct event *e)
+{
+    PGresult *r = exec_event(db, e);
     int ok = db_ok(r), lost = r == NULL || PQstatus(db_pg(db)) != CONNECTION_OK;
     if (!ok && !lost) /* the database refused it: retrying would not help */
         log_json(LOG_WARN, "relay event not recorded",

@@ -79,3 +79,23 @@ test('a session ended while the relay\'s LISTEN connection was down is closed wi
   assert.equal(v.closeInfo.code, 4001);
   expectRejection(await rejection(srv.relayUrl, s.visitor_token), 404, 'session_ended');
 });
+
+test('a lifecycle event that happens while the database is away is recorded once it is back (the participant is closed)', async () => {
+  const s = await P.session(tenant.id);
+  const v = await connectVisitor(srv.relayUrl, s.visitor_token);
+  open.add(v);
+  const joined = `SELECT count(*) FROM participants WHERE session_id = ${lit(s.id)} AND role = 'visitor'`;
+  await eventually(async () => (await inDb(joined)) === '1', 10_000, 'the visitor recorded as a participant');
+
+  await admin(`ALTER ROLE ${name} NOLOGIN`);
+  const mine = `usename = '${name}' AND pid <> pg_backend_pid()`;
+  await inDb(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE ${mine}`);
+  await eventually(async () => (await inDb(`SELECT count(*) FROM pg_stat_activity WHERE ${mine}`)) === '0',
+    10_000, 'every connection of the server gone');
+  v.close(); // "visitor left" while the worker cannot write it
+  await v.waitFor((c) => c.closeInfo, 5000, 'the close');
+  await admin(`ALTER ROLE ${name} LOGIN`);
+
+  await eventually(async () => (await inDb(`${joined} AND left_at IS NOT NULL`)) === '1', 20_000,
+    'the visitor\'s left_at recorded after the database came back');
+});
