@@ -1,4 +1,4 @@
-/* core/relay/relay_control.c: agents' control actions (rsession_text), the visitor's consent and
+/* core/relay/relay_control.c: agents' control actions (rcontrol_text), the visitor's consent and
  * the policy deciding which actions reach the visitor, on sessions of core/relay/relay_session.c.
  */
 #include "relay_fixture.h"
