@@ -12,6 +12,7 @@
 #include "core/base/crypto.h"
 #include "core/base/ids.h"
 #include "core/base/log.h"
+#include "core/base/hash.h"
 #include "core/base/timeutil.h"
 
 #define AC_SLOTS        4096 /* direct-mapped: a collision simply evicts */
@@ -438,9 +439,7 @@ int auth_tenant_info(struct http_ctx *c, const char *tenant_id, struct tenant_in
     struct auth_cache *ac = c->srv->auth;
     uint64_t gen = __atomic_load_n(&ac->gen, __ATOMIC_SEQ_CST);
     double now = time_now();
-    uint64_t h = 1469598103934665603ull;
-    for (const char *p = tenant_id; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    uint64_t h = hash_fnv1a(tenant_id);
     uint64_t slot = h % AC_SLOTS;
     pthread_mutex_t *lock = &ac->locks[slot % AC_LOCKS];
     struct tc_entry *e = &ac->tenants[slot];

@@ -93,25 +93,35 @@ static int relay_service_start(void *self)
     cfg->relay.jwt_secret = cfg->api.jwt_secret;
     cfg->relay.jwt_secret_len = sizeof(cfg->api.jwt_secret);
     cfg->relay.database_url = cfg->api.database_url;
-    return relay_start(&cfg->relay) == 0 ? 0 : -1;
+    app->relay = relay_new(&cfg->relay);
+    if (app->relay == NULL)
+        return -1;
+    if (relay_start(app->relay) != 0) {
+        relay_free(app->relay);
+        app->relay = NULL;
+        return -1;
+    }
+    return 0;
 }
 
 static void relay_service_drain(void *self)
 {
-    (void)self;
-    relay_drain();
+    struct app *app = self;
+    relay_drain(app->relay);
 }
 
 static void relay_service_stop(void *self)
 {
-    (void)self;
-    relay_stop();
+    struct app *app = self;
+    relay_stop(app->relay);
+    relay_free(app->relay);
+    app->relay = NULL;
 }
 
 static char *relay_service_metrics(void *self)
 {
-    (void)self;
-    return relay_metrics_text();
+    struct app *app = self;
+    return relay_metrics_text(app->relay);
 }
 
 void app_init(struct app *app, struct config *cfg)

@@ -15,6 +15,7 @@
 #include "app/lifecycle.h"
 
 struct sweeper;
+struct relay;
 struct static_site;
 
 struct app {
@@ -22,6 +23,7 @@ struct app {
     struct server server;
     struct static_site *site;
     struct sweeper *sweeper;
+    struct relay *relay; /* NULL until its service starts */
     struct service services[4];
     struct lifecycle lifecycle;
 };

@@ -18,6 +18,7 @@
 #include "core/base/crypto.h"
 #include "core/base/ids.h"
 #include "core/base/log.h"
+#include "core/base/hash.h"
 #include "core/base/timeutil.h"
 
 #define ETAG_HEX       16
@@ -336,9 +337,7 @@ static int tenant_sources(struct http_ctx *c, struct static_site *s, const char 
         "SELECT COALESCE(settings->'allowed_origins', '[]'::jsonb)::text FROM tenants "
         "WHERE id = $1 AND status <> 'deleted'",
         0};
-    uint64_t h = 1469598103934665603ull;
-    for (const char *p = tenant; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    uint64_t h = hash_fnv1a(tenant);
     struct origin_entry *e = &s->origins[h % ORIGIN_SLOTS];
     double now = time_now();
     int ttl = c->cfg->key_cache_seconds;

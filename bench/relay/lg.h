@@ -7,15 +7,15 @@
 #ifndef BENCH_RELAY_LG_H
 #define BENCH_RELAY_LG_H
 
+#include "core/base/frame.h"
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <time.h>
 
 #define LG_MAX_AGENTS 16
-#define LG_MAX_MSG    (16u << 20)  /* larger server messages are a protocol error here */
-#define LG_HDR        16           /* data frame header, docs/protocol.md */
-#define LG_MIN_FRAME  (LG_HDR + 8) /* header + send time */
+#define LG_MAX_MSG    (16u << 20)            /* larger server messages are a protocol error here */
+#define LG_MIN_FRAME  (FRAME_HEADER_LEN + 8) /* header (core/base/frame.h) + send time */
 
 enum lg_mode { LG_THROUGHPUT, LG_LATENCY, LG_IDLE, LG_RESUME };
 /* docs/protocol.md: browsers send the token as ?access_token=, other clients may use a Bearer

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/base/frame.h"
 #include "lg_session.h"
 #include "lg_stats.h"
 #include "lg_ws.h"
@@ -19,12 +20,9 @@ static void lg_emit(struct lg_session *s, uint64_t seq)
     size_t i = seq & (lg.ring - 1), n = lg_opt.size;
     uint32_t key;
     uint8_t *p = lg_ws_frame(c, 2, n, &key);
-    p[0] = 1;
-    p[1] = s->kind[i];
-    memset(p + 2, 0, 6);
-    lg_put64(p + 8, seq);
-    lg_put64(p + 16, (uint64_t)s->ts[i]);
-    memcpy(p + 24, lg.filler, n - 24);
+    frame_write(p, s->kind[i], 0, seq); /* the relay's own header code (core/base/frame.h) */
+    lg_put64(p + FRAME_HEADER_LEN, (uint64_t)s->ts[i]);
+    memcpy(p + LG_MIN_FRAME, lg.filler, n - LG_MIN_FRAME);
     lg_ws_mask(p, n, key);
 }
 
@@ -242,15 +240,16 @@ void lg_session_agent_reached(struct lg_conn *c)
 /* An agent's data frame: in seq order, each once, or after a reset (docs/protocol.md). */
 static void lg_agent_binary(struct lg_conn *c, const uint8_t *m, size_t n, int64_t now)
 {
-    if (n < LG_HDR || m[0] != 1 || (m[1] != 1 && m[1] != 2)) {
+    struct frame_header h;
+    if (frame_parse(m, n, &h) != 0) {
         lg_violation("agent got a binary message that is not a v1 data frame (%zu bytes)", n);
         return;
     }
-    uint64_t seq = lg_get64(m + 8);
+    uint64_t seq = h.seq;
     if (c->await_reset) {
-        if (seq != c->reset_seq || m[1] != 1)
+        if (seq != c->reset_seq || h.kind != FRAME_KIND_SNAPSHOT)
             lg_violation("after reset %" PRIu64 " the next frame is seq %" PRIu64 " kind %d",
-                         c->reset_seq, seq, m[1]);
+                         c->reset_seq, seq, h.kind);
         c->await_reset = 0;
         c->last = seq;
         c->started = 1;
@@ -281,7 +280,7 @@ static void lg_agent_binary(struct lg_conn *c, const uint8_t *m, size_t n, int64
             lg.frames++;
             lg.bytes += n;
             if (n >= LG_MIN_FRAME) {
-                int64_t sent = (int64_t)lg_get64(m + 16);
+                int64_t sent = (int64_t)lg_get64(m + FRAME_HEADER_LEN);
                 lg_stats_latency(now > sent ? (uint64_t)(now - sent) : 0);
             }
         }

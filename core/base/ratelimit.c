@@ -1,4 +1,5 @@
 #include "core/base/ratelimit.h"
+#include "core/base/hash.h"
 
 #include <pthread.h>
 #include <stdint.h>
@@ -25,14 +26,6 @@ struct rl_table {
     unsigned per_shard;
     struct rl_shard shards[RL_SHARDS];
 };
-
-static uint64_t hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
 
 struct rl_table *rl_new(unsigned capacity)
 {
@@ -71,7 +64,7 @@ void rl_take(struct rl_table *t, const char *key, double rate, int burst, double
         rate = 1e-9;
     double interval = 1.0 / rate;
     double tolerance = interval * (burst - 1);
-    uint64_t h = hash(key);
+    uint64_t h = hash_fnv1a(key);
     struct rl_shard *sh = &t->shards[h % RL_SHARDS];
     unsigned base = (unsigned)((h / RL_SHARDS) % t->per_shard);
 

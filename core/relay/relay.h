@@ -2,9 +2,13 @@
  * (libwebsockets on a libev epoll loop), in order, resumable, under per-tenant limits with a
  * priority lane for ongoing sessions. The wire protocol is docs/protocol.md.
  *
- * Threading: relay_start/relay_drain/relay_stop from the main thread. The relay runs on its own
- * service thread and never blocks on it: no SQL, no DNS, no disk. Lifecycle events go to a
- * worker thread (core/relay/relay_worker.c) which owns the database connections.
+ * An instance (struct relay) owns its configuration (a copy; the strings and the secret it points
+ * to stay the caller's and must outlive it), its counters, its session and tenant tables, its set
+ * of ended sessions and its worker (the database side, core/relay/relay_worker.c).
+ *
+ * Threading: relay_new/start/drain/stop/free from one thread (main). The relay runs on its own
+ * service thread and never blocks on it: no SQL, no DNS, no disk. relay_metrics_text from any
+ * thread between relay_new and relay_free.
  */
 #ifndef COBROWSE_CORE_RELAY_H
 #define COBROWSE_CORE_RELAY_H
@@ -26,18 +30,21 @@ struct relay_config {
     const char *database_url;
 };
 
-/* Starts the worker and the service thread, listening on cfg->listen_host:listen_port.
- * cfg must outlive the relay. Returns 0 or -1 (logged). */
-int relay_start(const struct relay_config *cfg);
+struct relay;
 
+/* A relay that does nothing yet (no threads, no sockets). NULL on out of memory. */
+struct relay *relay_new(const struct relay_config *cfg);
+/* Starts the worker and the service thread, listening on cfg->listen_host:listen_port.
+ * Returns 0 or -1 (logged); after -1, relay_free is still the caller's. */
+int relay_start(struct relay *r);
 /* Stops accepting (new handshakes get 503), closes every connection with 1012 and a reconnect
  * hint, and waits until they are gone or drain_seconds have passed. */
-void relay_drain(void);
-
-/* Stops the service thread and the worker and frees everything. */
-void relay_stop(void);
-
-/* Appends the relay's Prometheus metrics to a malloc'd text (caller frees). Any thread. */
-char *relay_metrics_text(void);
+void relay_drain(struct relay *r);
+/* Stops the service thread and the worker (which records what is queued first). */
+void relay_stop(struct relay *r);
+/* Stops it if needed and frees everything. NULL is fine. */
+void relay_free(struct relay *r);
+/* The relay's Prometheus metrics as a malloc'd text (caller frees). Any thread. */
+char *relay_metrics_text(struct relay *r);
 
 #endif

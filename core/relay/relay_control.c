@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/relay/relay_state.h"
+#include "core/relay/relay_control.h"
 
 #define CONTROL_RATE  200.0 /* control messages per second per agent (pointer moves included) */
 #define CONTROL_BURST 400
@@ -56,7 +56,7 @@ static enum rconsent consent_of(const struct rsession *s, const struct rconn *a)
     return a->has_consent ? a->consent : s->consent_all;
 }
 
-const char *rsession_consent(const struct rsession *s, const char *agent_id)
+const char *rcontrol_consent(const struct rsession *s, const char *agent_id)
 {
     for (const struct rconn *a = s->agents; a; a = a->next)
         if (strcmp(a->claims.sub, agent_id) == 0)
@@ -97,7 +97,7 @@ static void refuse(struct rconn *a, json_t *msg, const char *type, const char *r
     if (text)
         rconn_send_text(a, text);
     free(text);
-    STAT_ADD(control_refused, 1);
+    RSTAT_ADD(&a->core->stats, control_refused, 1);
 }
 
 static int rate_ok(struct rconn *a, double now)
@@ -147,7 +147,7 @@ static void agent_action(struct rconn *a, json_t *msg)
         json_object_set(clean, "ref", ref);
     int permitted = s->remote_control && a->claims.remote_control;
     const char *why = NULL;
-    if (!rate_ok(a, relay_io_now()))
+    if (!rate_ok(a, rcore_now(a->core)))
         why = "rate_limited";
     else if (act->need == NEED_PERMISSION && !permitted)
         why = "remote_control_off";
@@ -167,7 +167,7 @@ static void agent_action(struct rconn *a, json_t *msg)
         a->consent = RCONSENT_NONE;
     }
     if (strcmp(act->type, "request_control") == 0)
-        relay_worker_post(REV_CONTROL_REQUESTED, s->id, s->tenant, a->claims.sub, a->claims.name);
+        rcore_post(s->core, REV_CONTROL_REQUESTED, s->id, s->tenant, a->claims.sub, a->claims.name);
     if (s->visitor != NULL) {
         json_t *out =
             json_pack("{s:s, s:{s:s, s:s?}, s:o}", "type", "control", "agent", "id", a->claims.sub,
@@ -177,7 +177,7 @@ static void agent_action(struct rconn *a, json_t *msg)
         if (text)
             rconn_send_text(s->visitor, text);
         free(text);
-        STAT_ADD(control_forwarded, 1);
+        RSTAT_ADD(&a->core->stats, control_forwarded, 1);
     } else {
         json_decref(clean);
     }
@@ -214,10 +214,10 @@ static void visitor_message(struct rconn *v, json_t *msg)
     for (struct rconn *a = s->agents; a; a = a->next)
         if (agent[0] == '\0' || strcmp(agent, a->claims.sub) == 0)
             rconn_send_text(a, text);
-    relay_worker_post(ev, s->id, s->tenant, agent[0] ? agent : NULL, NULL);
+    rcore_post(s->core, ev, s->id, s->tenant, agent[0] ? agent : NULL, NULL);
 }
 
-void rsession_text(struct rconn *c, const char *text, size_t len)
+void rcontrol_text(struct rconn *c, const char *text, size_t len)
 {
     if (c->s == NULL || c->fenced)
         return;

@@ -1,57 +1,48 @@
-/* Sessions known to have ended (their tokens are refused at the handshake) and the inbox through
- * which other threads (the worker's LISTEN) report ended sessions to the relay thread. */
-#include <pthread.h>
+/* Sessions known to have ended (core/relay/relay_ended.h). Memory: one entry of ~64 bytes per
+ * session ended in the last 25 hours, in a fixed table of chains. */
+#include "core/relay/relay_ended.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/relay/relay_state.h"
-#include "core/base/timeutil.h"
+#include "core/base/hash.h"
 
-#define ENDED_BUCKETS      65536
-#define ENDED_KEEP_SECONDS (25 * 3600) /* longer than any token lives */
+#define RENDED_BUCKETS      65536
+#define RENDED_KEEP_SECONDS (25 * 3600) /* longer than any token lives */
 
-struct ended {
+struct rended_entry {
     char id[48];
     double at;
-    struct ended *next;
+    struct rended_entry *next;
 };
-static struct ended *ended_set[ENDED_BUCKETS];
 
-static unsigned ended_bucket(const char *id)
-{
-    return (unsigned)(relay_hash(id) % ENDED_BUCKETS);
-}
+struct rended {
+    struct rended_entry **buckets;
+    int lossy; /* an add failed since the last full reload */
+    const struct relay_clock *clock;
+};
 
-int relay_is_ended(const char *id)
+struct rended *rended_new(void)
 {
-    for (struct ended *e = ended_set[ended_bucket(id)]; e; e = e->next)
-        if (strcmp(e->id, id) == 0)
-            return 1;
-    return 0;
-}
-
-void relay_mark_ended(const char *id)
-{
-    if (relay_is_ended(id))
-        return;
-    struct ended *e = malloc(sizeof(*e));
+    struct rended *e = calloc(1, sizeof(*e));
     if (e == NULL)
-        return;
-    snprintf(e->id, sizeof(e->id), "%s", id);
-    e->at = time_now();
-    unsigned b = ended_bucket(id);
-    e->next = ended_set[b];
-    ended_set[b] = e;
+        return NULL;
+    e->buckets = calloc(RENDED_BUCKETS, sizeof(*e->buckets));
+    if (e->buckets == NULL) {
+        free(e);
+        return NULL;
+    }
+    return e;
 }
 
-void relay_ended_expire(double now, int all)
+static void drop_where(struct rended *e, double before, int all)
 {
-    for (int b = 0; b < ENDED_BUCKETS; b++) {
-        struct ended **pp = &ended_set[b];
+    for (int b = 0; b < RENDED_BUCKETS; b++) {
+        struct rended_entry **pp = &e->buckets[b];
         while (*pp) {
-            if (all || now - (*pp)->at > ENDED_KEEP_SECONDS) {
-                struct ended *dead = *pp;
+            if (all || (*pp)->at < before) {
+                struct rended_entry *dead = *pp;
                 *pp = dead->next;
                 free(dead);
             } else {
@@ -61,43 +52,80 @@ void relay_ended_expire(double now, int all)
     }
 }
 
-/* ---- inbox from other threads ---- */
-
-struct inbox_item {
-    char id[48];
-    char reason[64];
-    struct inbox_item *next;
-};
-static pthread_mutex_t inbox_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct inbox_item *inbox;
-
-void relay_notify_ended(const char *session_id, const char *reason)
+void rended_free(struct rended *e)
 {
-    struct inbox_item *it = calloc(1, sizeof(*it));
-    if (it == NULL)
+    if (e == NULL)
         return;
-    snprintf(it->id, sizeof(it->id), "%s", session_id);
-    snprintf(it->reason, sizeof(it->reason), "%s", reason ? reason : "ended");
-    pthread_mutex_lock(&inbox_lock);
-    it->next = inbox;
-    inbox = it;
-    pthread_mutex_unlock(&inbox_lock);
-    relay_io_cancel();
+    drop_where(e, 0, 1);
+    free(e->buckets);
+    free(e);
 }
 
-void relay_drain_inbox(void)
+static struct rended_entry **bucket(const struct rended *e, const char *id)
 {
-    pthread_mutex_lock(&inbox_lock);
-    struct inbox_item *list = inbox;
-    inbox = NULL;
-    pthread_mutex_unlock(&inbox_lock);
-    while (list) {
-        struct inbox_item *next = list->next;
-        relay_mark_ended(list->id);
-        struct rsession *s = rsession_find(list->id);
-        if (s)
-            rsession_end(s, list->reason);
-        free(list);
-        list = next;
+    return &e->buckets[hash_fnv1a(id) % RENDED_BUCKETS];
+}
+
+static int held(const struct rended *e, const char *id)
+{
+    for (struct rended_entry *x = *bucket(e, id); x; x = x->next)
+        if (strcmp(x->id, id) == 0)
+            return 1;
+    return 0;
+}
+
+int rended_contains(const struct rended *e, const char *id)
+{
+    if (held(e, id))
+        return 1;
+    return e->lossy ? -1 : 0;
+}
+
+int rended_add(struct rended *e, const char *id, double at)
+{
+    if (held(e, id))
+        return 0;
+    struct rended_entry *x = malloc(sizeof(*x));
+    if (x == NULL) {
+        e->lossy = 1;
+        return -1;
     }
+    snprintf(x->id, sizeof(x->id), "%s", id);
+    x->at = at;
+    struct rended_entry **b = bucket(e, id);
+    x->next = *b;
+    *b = x;
+    return 0;
+}
+
+void rended_expire(struct rended *e, double now)
+{
+    drop_where(e, now - RENDED_KEEP_SECONDS, 0);
+}
+
+int rended_lossy(const struct rended *e)
+{
+    return e->lossy;
+}
+
+void rended_reloaded(struct rended *e)
+{
+    e->lossy = 0;
+}
+
+static int seam_add(void *ctx, const char *id)
+{
+    struct rended *e = ctx;
+    return rended_add(e, id, e->clock->wall(e->clock->ctx));
+}
+
+static int seam_contains(void *ctx, const char *id)
+{
+    return rended_contains(ctx, id);
+}
+
+struct relay_ended_set rended_seam(struct rended *e, const struct relay_clock *clock)
+{
+    e->clock = clock;
+    return (struct relay_ended_set){.ctx = e, .add = seam_add, .contains = seam_contains};
 }

@@ -1,15 +1,14 @@
-/* Prometheus text for the relay's counters (struct relay_stats). Any thread: relaxed reads. */
-#include <stdarg.h>
+/* Prometheus text for the relay's counters (core/relay/relay_metrics.h). */
+#include "core/relay/relay_metrics.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "core/relay/relay_state.h"
+#define LOAD(f) ((unsigned long long)RSTAT_GET(st, f))
 
-#define LOAD(f) ((unsigned long long)__atomic_load_n(&relay_stats.f, __ATOMIC_RELAXED))
-
-char *relay_metrics_text(void)
+char *rmetrics_text(const struct relay_stats *st, uint64_t worker_dropped)
 {
-    size_t cap = 8192;
+    size_t cap = 12288;
     char *out = malloc(cap);
     if (out == NULL)
         return NULL;
@@ -44,6 +43,7 @@ char *relay_metrics_text(void)
         "relay_rejections_total{reason=\"saturated\"} %llu\n"
         "relay_rejections_total{reason=\"draining\"} %llu\n"
         "relay_rejections_total{reason=\"bad_request\"} %llu\n"
+        "relay_rejections_total{reason=\"unavailable\"} %llu\n"
         "# HELP relay_resumes_total Handshakes that resumed an ongoing session, by role.\n"
         "# TYPE relay_resumes_total counter\n"
         "relay_resumes_total{role=\"visitor\"} %llu\nrelay_resumes_total{role=\"agent\"} %llu\n"
@@ -60,13 +60,28 @@ char *relay_metrics_text(void)
         "# HELP relay_control_total Agent control messages, forwarded or refused.\n"
         "# TYPE relay_control_total counter\n"
         "relay_control_total{result=\"forwarded\"} %llu\n"
-        "relay_control_total{result=\"refused\"} %llu\n",
+        "relay_control_total{result=\"refused\"} %llu\n"
+        "# HELP relay_snapshot_requests_memory_total Snapshots asked of the sessions holding the "
+        "most history as memory neared the ceiling.\n"
+        "# TYPE relay_snapshot_requests_memory_total counter\n"
+        "relay_snapshot_requests_memory_total %llu\n"
+        "# HELP relay_ended_set_failures_total Ended sessions the ended set could not record "
+        "(out of memory; admission fails closed until a reload).\n"
+        "# TYPE relay_ended_set_failures_total counter\nrelay_ended_set_failures_total %llu\n"
+        "# HELP relay_seq_exhausted_total Visitors closed for a frame with the last seq (2^64-1).\n"
+        "# TYPE relay_seq_exhausted_total counter\nrelay_seq_exhausted_total %llu\n"
+        "# HELP relay_worker_events_dropped_total Lifecycle events the database side dropped "
+        "(queue full, or the database away at shutdown).\n"
+        "# TYPE relay_worker_events_dropped_total counter\n"
+        "relay_worker_events_dropped_total %llu\n",
         LOAD(conns_visitor), LOAD(conns_agent), LOAD(sessions_live), LOAD(frames_in),
         LOAD(bytes_in), LOAD(frames_out), LOAD(bytes_out), LOAD(drop_duplicate), LOAD(drop_gap),
         LOAD(drop_rate), LOAD(drop_memory), LOAD(rej_invalid_token), LOAD(rej_ended),
         LOAD(rej_agent_limit), LOAD(rej_rate), LOAD(rej_session_limit), LOAD(rej_saturated),
-        LOAD(rej_draining), LOAD(rej_bad_request), LOAD(resumes_visitor), LOAD(resumes_agent),
-        LOAD(history_bytes), LOAD(memory_bytes), LOAD(queue_high_water), LOAD(slow_resets),
-        LOAD(slow_closes), LOAD(control_forwarded), LOAD(control_refused));
+        LOAD(rej_draining), LOAD(rej_bad_request), LOAD(rej_unavailable), LOAD(resumes_visitor),
+        LOAD(resumes_agent), LOAD(history_bytes), LOAD(memory_bytes), LOAD(queue_high_water),
+        LOAD(slow_resets), LOAD(slow_closes), LOAD(control_forwarded), LOAD(control_refused),
+        LOAD(snapshots_requested_memory), LOAD(ended_set_failures), LOAD(seq_exhausted),
+        (unsigned long long)worker_dropped);
     return out;
 }

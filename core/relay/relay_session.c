@@ -8,7 +8,9 @@
 #include <string.h>
 
 #include "core/base/frame.h"
-#include "core/relay/relay_state.h"
+#include "core/base/hash.h"
+#include "core/base/log.h"
+#include "core/relay/relay_session.h"
 
 #define SESSION_BUCKETS    4096
 #define TENANT_BUCKETS     1024
@@ -22,16 +24,16 @@
 #define ACK_FRAMES   16
 #define ACK_BYTES    (256 * 1024)
 #define ACK_DELAY_MS 200
+/* The memory ceiling (docs/protocol.md, "Backpressure"): from MEMORY_ASK_PERCENT of
+ * --relay-max-memory on, the sessions holding the most history are asked for a snapshot. */
+#define MEMORY_ASK_PERCENT  80
+#define MEMORY_GOAL_PERCENT 60
 
-struct relay_stats relay_stats;
-
-static struct rsession *buckets[SESSION_BUCKETS];
-struct tcount {
+struct rtenant {
     char tenant[48];
     int n;
-    struct tcount *next;
+    struct rtenant *next;
 };
-static struct tcount *tenants[TENANT_BUCKETS];
 
 /* ---- sessions ---- */
 
@@ -44,23 +46,36 @@ static void send_json(struct rconn *c, json_t *msg)
     free(text);
 }
 
-struct rsession *rsession_find(const char *id)
+int rsession_tables_init(struct rcore *core)
 {
-    for (struct rsession *s = buckets[relay_hash(id) % SESSION_BUCKETS]; s; s = s->hnext)
+    core->sessions = calloc(SESSION_BUCKETS, sizeof(*core->sessions));
+    core->tenants = calloc(TENANT_BUCKETS, sizeof(*core->tenants));
+    if (core->sessions != NULL && core->tenants != NULL)
+        return 0;
+    free(core->sessions);
+    free(core->tenants);
+    core->sessions = NULL;
+    core->tenants = NULL;
+    return -1;
+}
+
+struct rsession *rsession_find(struct rcore *core, const char *id)
+{
+    for (struct rsession *s = core->sessions[hash_fnv1a(id) % SESSION_BUCKETS]; s; s = s->hnext)
         if (strcmp(s->id, id) == 0)
             return s;
     return NULL;
 }
 
-static struct tcount *tenant_slot(const char *tenant, int create)
+static struct rtenant *tenant_slot(struct rcore *core, const char *tenant, int create)
 {
-    struct tcount **head = &tenants[relay_hash(tenant) % TENANT_BUCKETS];
-    for (struct tcount *t = *head; t; t = t->next)
+    struct rtenant **head = &core->tenants[hash_fnv1a(tenant) % TENANT_BUCKETS];
+    for (struct rtenant *t = *head; t; t = t->next)
         if (strcmp(t->tenant, tenant) == 0)
             return t;
     if (!create)
         return NULL;
-    struct tcount *t = calloc(1, sizeof(*t));
+    struct rtenant *t = calloc(1, sizeof(*t));
     if (t == NULL)
         return NULL;
     snprintf(t->tenant, sizeof(t->tenant), "%s", tenant);
@@ -69,9 +84,9 @@ static struct tcount *tenant_slot(const char *tenant, int create)
     return t;
 }
 
-int rsession_count_tenant(const char *tenant)
+int rsession_count_tenant(struct rcore *core, const char *tenant)
 {
-    struct tcount *t = tenant_slot(tenant, 0);
+    struct rtenant *t = tenant_slot(core, tenant, 0);
     return t ? t->n : 0;
 }
 
@@ -80,18 +95,19 @@ static int or_default(int v)
     return v > 0 ? v : DEFAULT_LIMIT;
 }
 
-struct rsession *rsession_get(const struct token_claims *claims, int *created)
+struct rsession *rsession_get(struct rcore *core, const struct token_claims *claims, int *created)
 {
     *created = 0;
-    struct rsession *s = rsession_find(claims->sid);
+    struct rsession *s = rsession_find(core, claims->sid);
     if (s != NULL)
         return s;
     s = calloc(1, sizeof(*s));
-    struct tcount *t = tenant_slot(claims->tid, 1);
+    struct rtenant *t = tenant_slot(core, claims->tid, 1);
     if (s == NULL || t == NULL) {
         free(s);
         return NULL;
     }
+    s->core = core;
     snprintf(s->id, sizeof(s->id), "%s", claims->sid);
     snprintf(s->tenant, sizeof(s->tenant), "%s", claims->tid);
     s->lim = claims->lim;
@@ -99,12 +115,12 @@ struct rsession *rsession_get(const struct token_claims *claims, int *created)
     s->lim.bytes_per_second = or_default(s->lim.bytes_per_second);
     s->lim.agents_per_session = or_default(s->lim.agents_per_session);
     s->remote_control = claims->remote_control;
-    s->idle_since = relay_io_now();
-    uint64_t b = relay_hash(s->id) % SESSION_BUCKETS;
-    s->hnext = buckets[b];
-    buckets[b] = s;
+    s->idle_since = rcore_now(core);
+    uint64_t b = hash_fnv1a(s->id) % SESSION_BUCKETS;
+    s->hnext = core->sessions[b];
+    core->sessions[b] = s;
     t->n++;
-    STAT_ADD(sessions_live, 1);
+    RSTAT_ADD(&core->stats, sessions_live, 1);
     *created = 1;
     return s;
 }
@@ -113,31 +129,32 @@ static void history_clear(struct rsession *s)
 {
     for (size_t i = 0; i < s->hist_n; i++)
         rframe_unref(s->hist[i]);
-    STAT_SUB(history_bytes, s->hist_bytes);
+    RSTAT_SUB(&s->core->stats, history_bytes, s->hist_bytes);
     s->hist_n = 0;
     s->hist_bytes = 0;
 }
 
 static void session_free(struct rsession *s)
 {
-    struct rsession **pp = &buckets[relay_hash(s->id) % SESSION_BUCKETS];
+    struct rcore *core = s->core;
+    struct rsession **pp = &core->sessions[hash_fnv1a(s->id) % SESSION_BUCKETS];
     while (*pp && *pp != s)
         pp = &(*pp)->hnext;
     if (*pp)
         *pp = s->hnext;
-    struct tcount *t = tenant_slot(s->tenant, 0);
+    struct rtenant *t = tenant_slot(core, s->tenant, 0);
     if (t)
         t->n--;
     history_clear(s);
     free(s->hist);
-    STAT_SUB(sessions_live, 1);
+    RSTAT_SUB(&core->stats, sessions_live, 1);
     free(s);
 }
 
-void rsession_foreach(void (*fn)(struct rsession *s, void *arg), void *arg)
+void rsession_foreach(struct rcore *core, void (*fn)(struct rsession *s, void *arg), void *arg)
 {
     for (int b = 0; b < SESSION_BUCKETS; b++) {
-        struct rsession *s = buckets[b];
+        struct rsession *s = core->sessions[b];
         while (s) {
             struct rsession *next = s->hnext; /* fn may free s */
             fn(s, arg);
@@ -152,16 +169,22 @@ static void free_one(struct rsession *s, void *arg)
     session_free(s);
 }
 
-void rsession_free_all(void)
+void rsession_tables_free(struct rcore *core)
 {
-    rsession_foreach(free_one, NULL);
+    if (core->sessions == NULL)
+        return;
+    rsession_foreach(core, free_one, NULL);
     for (int b = 0; b < TENANT_BUCKETS; b++) {
-        while (tenants[b]) {
-            struct tcount *n = tenants[b]->next;
-            free(tenants[b]);
-            tenants[b] = n;
+        while (core->tenants[b]) {
+            struct rtenant *n = core->tenants[b]->next;
+            free(core->tenants[b]);
+            core->tenants[b] = n;
         }
     }
+    free(core->sessions);
+    free(core->tenants);
+    core->sessions = NULL;
+    core->tenants = NULL;
 }
 
 static void to_agents(struct rsession *s, json_t *msg)
@@ -187,7 +210,7 @@ static void replay_history(struct rconn *a, const char *reason)
                            "reason", reason));
     for (size_t i = 0; i < s->hist_n; i++)
         rconn_push(a, s->hist[i]);
-    relay_io_wake(a);
+    rcore_wake(a);
 }
 
 static int history_usable(const struct rsession *s)
@@ -208,16 +231,16 @@ static void request_snapshot(struct rsession *s, const char *reason)
 static void agent_overflow(struct rconn *a)
 {
     struct rsession *s = a->s;
-    double now = relay_io_now();
+    double now = rcore_now(s->core);
     rconn_clear_queue(a);
     if ((a->slow_reset_at > 0 && now - a->slow_reset_at < SLOW_AGAIN_SECONDS) ||
         !history_usable(s)) {
-        STAT_ADD(slow_closes, 1);
+        RSTAT_ADD(&s->core->stats, slow_closes, 1);
         rconn_close(a, 4008, "slow consumer");
         return;
     }
     a->slow_reset_at = now;
-    STAT_ADD(slow_resets, 1);
+    RSTAT_ADD(&s->core->stats, slow_resets, 1);
     replay_history(a, "slow_consumer");
 }
 
@@ -240,12 +263,12 @@ static void update_pause(struct rsession *s)
     if (s->visitor == NULL)
         return;
     size_t min = min_agent_queue(s);
-    if (s->paused_at == 0 && min != SIZE_MAX && min > relay_cfg->queue_bytes / 2) {
-        s->paused_at = relay_io_now();
-        relay_io_pause(s->visitor, 1);
-    } else if (s->paused_at > 0 && (min == SIZE_MAX || min <= relay_cfg->queue_bytes / 4)) {
+    if (s->paused_at == 0 && min != SIZE_MAX && min > s->core->cfg->queue_bytes / 2) {
+        s->paused_at = rcore_now(s->core);
+        rcore_pause(s->visitor, 1);
+    } else if (s->paused_at > 0 && (min == SIZE_MAX || min <= s->core->cfg->queue_bytes / 4)) {
         s->paused_at = 0;
-        relay_io_pause(s->visitor, 0);
+        rcore_pause(s->visitor, 0);
     }
 }
 
@@ -257,7 +280,7 @@ void rsession_agent_drained(struct rconn *a)
 
 static void fan_out(struct rsession *s, struct rframe *f)
 {
-    size_t limit = relay_cfg->queue_bytes + s->hist_bytes;
+    size_t limit = s->core->cfg->queue_bytes + s->hist_bytes;
     for (struct rconn *a = s->agents; a; a = a->next) {
         if (a->close_code != 0)
             continue;
@@ -270,47 +293,47 @@ static void fan_out(struct rsession *s, struct rframe *f)
         if (a->qbytes > limit)
             agent_overflow(a);
         else
-            relay_io_wake(a);
+            rcore_wake(a);
     }
-    if (s->paused_at == 0 || relay_io_now() - s->paused_at < PAUSE_MAX_SECONDS)
+    if (s->paused_at == 0 || rcore_now(s->core) - s->paused_at < PAUSE_MAX_SECONDS)
         update_pause(s);
 }
 
-void rsession_attach(struct rsession *s, struct rconn *c)
+/* A visitor joins: it fences the one before it and gets hello; agents learn it is here. */
+static void attach_visitor(struct rsession *s, struct rconn *c)
 {
-    c->s = s;
-    s->idle_since = 0;
-    if (c->role == RROLE_VISITOR) {
-        if (s->visitor != NULL) { /* a newer connection takes over; the old one is fenced */
-            s->visitor->fenced = 1;
-            rconn_close(s->visitor, 4002, "replaced by a newer connection");
-            s->visitor->s = NULL; /* its later detach is a no-op: count it out here */
-            STAT_SUB(conns_visitor, 1);
-        }
-        s->visitor = c;
-        s->paused_at = 0;
-        s->remote_control = c->claims.remote_control; /* the visitor token carries the session's */
-        s->want_from = 0;
-        s->snapshot_requested = 0;
-        STAT_ADD(conns_visitor, 1);
-        if (c->has_resume)
-            STAT_ADD(resumes_visitor, 1);
-        uint64_t base = s->have > c->resume ? s->have : c->resume;
-        json_t *agents = json_array();
-        for (struct rconn *a = s->agents; a; a = a->next)
-            json_array_append_new(agents, agent_json(a));
-        send_json(c,
-                  json_pack("{s:s, s:s, s:s, s:I, s:I, s:{s:s}, s:o, s:{s:I, s:i, s:i}}", "type",
-                            "hello", "role", "visitor", "session_id", s->id, "have",
-                            (json_int_t)s->have, "next_seq", (json_int_t)(base + 1), "permissions",
-                            "remote_control", s->remote_control ? "ask" : "off", "agents", agents,
-                            "limits", "max_frame_bytes", (json_int_t)relay_cfg->max_frame_bytes,
-                            "frames_per_second", s->lim.frames_per_second, "bytes_per_second",
-                            s->lim.bytes_per_second));
-        to_agents(s, json_pack("{s:s, s:s}", "type", "visitor", "state", "connected"));
-        relay_worker_post(REV_VISITOR_CONNECTED, s->id, s->tenant, NULL, NULL);
-        return;
+    if (s->visitor != NULL) { /* a newer connection takes over; the old one is fenced */
+        s->visitor->fenced = 1;
+        rconn_close(s->visitor, 4002, "replaced by a newer connection");
+        s->visitor->s = NULL; /* its later detach is a no-op: count it out here */
+        RSTAT_SUB(&s->core->stats, conns_visitor, 1);
     }
+    s->visitor = c;
+    s->paused_at = 0;
+    s->remote_control = c->claims.remote_control; /* the visitor token carries the session's */
+    s->want_from = 0;
+    s->snapshot_requested = 0;
+    RSTAT_ADD(&s->core->stats, conns_visitor, 1);
+    if (c->has_resume)
+        RSTAT_ADD(&s->core->stats, resumes_visitor, 1);
+    uint64_t base = s->have > c->resume ? s->have : c->resume;
+    json_t *agents = json_array();
+    for (struct rconn *a = s->agents; a; a = a->next)
+        json_array_append_new(agents, agent_json(a));
+    send_json(c, json_pack("{s:s, s:s, s:s, s:I, s:I, s:{s:s}, s:o, s:{s:I, s:i, s:i}}", "type",
+                           "hello", "role", "visitor", "session_id", s->id, "have",
+                           (json_int_t)s->have, "next_seq", (json_int_t)(base + 1), "permissions",
+                           "remote_control", s->remote_control ? "ask" : "off", "agents", agents,
+                           "limits", "max_frame_bytes", (json_int_t)s->core->cfg->max_frame_bytes,
+                           "frames_per_second", s->lim.frames_per_second, "bytes_per_second",
+                           s->lim.bytes_per_second));
+    to_agents(s, json_pack("{s:s, s:s}", "type", "visitor", "state", "connected"));
+    rcore_post(s->core, REV_VISITOR_CONNECTED, s->id, s->tenant, NULL, NULL);
+}
+
+/* An agent joins: hello, then the frames after its resume point, the page, or a wait for it. */
+static void attach_agent(struct rsession *s, struct rconn *c)
+{
     for (struct rconn *o = s->agents; o; o = o->next) { /* the same agent on another tab */
         if (o->has_consent && strcmp(o->claims.sub, c->claims.sub) == 0) {
             c->has_consent = 1;
@@ -324,9 +347,9 @@ void rsession_attach(struct rsession *s, struct rconn *c)
         s->agents->prev = c;
     s->agents = c;
     s->n_agents++;
-    STAT_ADD(conns_agent, 1);
+    RSTAT_ADD(&s->core->stats, conns_agent, 1);
     if (c->has_resume)
-        STAT_ADD(resumes_agent, 1);
+        RSTAT_ADD(&s->core->stats, resumes_agent, 1);
     int cont =
         c->has_resume && history_usable(s) && c->resume >= s->snapshot_seq && c->resume <= s->have;
     const char *rc = s->remote_control && c->claims.remote_control ? "ask" : "off";
@@ -337,12 +360,12 @@ void rsession_attach(struct rsession *s, struct rconn *c)
                            (json_int_t)(cont ? c->resume + 1
                                              : (history_usable(s) ? s->snapshot_seq : s->have + 1)),
                            "permissions", "remote_control", rc, "remote_control",
-                           rsession_consent(s, c->claims.sub)));
+                           rcontrol_consent(s, c->claims.sub)));
     if (cont) {
         for (size_t i = 0; i < s->hist_n; i++)
             if (s->hist[i]->seq > c->resume)
                 rconn_push(c, s->hist[i]);
-        relay_io_wake(c);
+        rcore_wake(c);
     } else if (history_usable(s)) {
         replay_history(c, c->has_resume ? "resume_too_old" : "join");
     } else {
@@ -354,7 +377,17 @@ void rsession_attach(struct rsession *s, struct rconn *c)
     if (s->visitor)
         send_json(s->visitor,
                   json_pack("{s:s, s:o}", "type", "agent_joined", "agent", agent_json(c)));
-    relay_worker_post(REV_AGENT_JOINED, s->id, s->tenant, c->claims.sub, c->claims.name);
+    rcore_post(s->core, REV_AGENT_JOINED, s->id, s->tenant, c->claims.sub, c->claims.name);
+}
+
+void rsession_attach(struct rsession *s, struct rconn *c)
+{
+    c->s = s;
+    s->idle_since = 0;
+    if (c->role == RROLE_VISITOR)
+        attach_visitor(s, c);
+    else
+        attach_agent(s, c);
 }
 
 void rsession_detach(struct rconn *c)
@@ -364,14 +397,14 @@ void rsession_detach(struct rconn *c)
         return;
     c->s = NULL;
     if (c->role == RROLE_VISITOR) {
-        STAT_SUB(conns_visitor, 1);
+        RSTAT_SUB(&s->core->stats, conns_visitor, 1);
         if (s->visitor == c) {
             s->visitor = NULL;
             to_agents(s, json_pack("{s:s, s:s}", "type", "visitor", "state", "disconnected"));
-            relay_worker_post(REV_VISITOR_DISCONNECTED, s->id, s->tenant, NULL, NULL);
+            rcore_post(s->core, REV_VISITOR_DISCONNECTED, s->id, s->tenant, NULL, NULL);
         }
     } else {
-        STAT_SUB(conns_agent, 1);
+        RSTAT_SUB(&s->core->stats, conns_agent, 1);
         if (c->prev)
             c->prev->next = c->next;
         else
@@ -382,16 +415,19 @@ void rsession_detach(struct rconn *c)
         if (s->visitor)
             send_json(s->visitor,
                       json_pack("{s:s, s:o}", "type", "agent_left", "agent", agent_json(c)));
-        relay_worker_post(REV_AGENT_LEFT, s->id, s->tenant, c->claims.sub, c->claims.name);
+        rcore_post(s->core, REV_AGENT_LEFT, s->id, s->tenant, c->claims.sub, c->claims.name);
     }
     if (s->visitor == NULL && s->agents == NULL)
-        s->idle_since = relay_io_now();
+        s->idle_since = rcore_now(s->core);
 }
 
-/* GCRA on the visitor's frames and bytes per second. Returns NULL if the frame fits, else the
- * reason, with *retry_ms set. A frame larger than one second's byte budget passes when the
- * bucket is empty, so a big snapshot can always get through eventually. */
-static const char *over_budget(struct rsession *s, size_t len, double now, int *retry_ms)
+/* GCRA on the visitor's frames and bytes per second, then the node's memory ceiling. Returns
+ * NULL if the frame fits, else the reason, with *retry_ms set. A frame larger than one second's
+ * byte budget passes when the bucket is empty, so a big snapshot can always get through
+ * eventually. A snapshot is never refused for memory: it frees its session's history, and
+ * refusing it would keep the node at the ceiling for good. */
+static const char *over_budget(struct rsession *s, size_t len, int snapshot, double now,
+                               int *retry_ms)
 {
     double f_int = 1.0 / s->lim.frames_per_second;
     double f_tol = f_int * (s->lim.frames_per_second - 1);
@@ -406,7 +442,7 @@ static const char *over_budget(struct rsession *s, size_t len, double now, int *
         *retry_ms = (int)((b_tat + b_cost - now - 1.0) * 1000) + 1;
         return "byte_rate";
     }
-    if (relay_stats.memory_bytes > relay_cfg->max_memory) {
+    if (!snapshot && RSTAT_GET(&s->core->stats, memory_bytes) > s->core->cfg->max_memory) {
         *retry_ms = 500;
         return "memory";
     }
@@ -422,10 +458,10 @@ static void ack_later(struct rconn *c, size_t bytes, int snapshot)
     c->unacked_frames++;
     c->unacked_bytes += bytes;
     if (snapshot || c->unacked_frames >= ACK_FRAMES || c->unacked_bytes >= ACK_BYTES) {
-        relay_io_wake(c);
+        rcore_wake(c);
     } else if (!c->ack_timer) {
         c->ack_timer = 1;
-        relay_io_wake_in(c, ACK_DELAY_MS);
+        rcore_wake_in(c, ACK_DELAY_MS);
     }
 }
 
@@ -435,7 +471,7 @@ struct rframe *rsession_take_ack(struct rconn *c)
         return NULL;
     char ack[64];
     snprintf(ack, sizeof(ack), "{\"type\":\"ack\",\"seq\":%llu}", (unsigned long long)c->s->have);
-    struct rframe *f = rframe_text(ack);
+    struct rframe *f = rframe_text(&c->core->stats, ack);
     if (f == NULL)
         return NULL; /* out of memory: still pending, the next writeable tries again */
     c->ack_pending = 0;
@@ -443,6 +479,64 @@ struct rframe *rsession_take_ack(struct rconn *c)
     c->unacked_bytes = 0;
     c->last_acked = c->s->have;
     return f;
+}
+
+/* Stores an accepted frame in the history (from the latest snapshot on, docs/protocol.md). */
+static void history_store(struct rsession *s, struct rframe *f, int gap)
+{
+    size_t limit = s->core->cfg->history_bytes;
+    if (f->kind == FRAME_KIND_SNAPSHOT) {
+        history_clear(s);
+        s->snapshot_seq = f->seq;
+        s->hist_incomplete = 0;
+        s->snapshot_requested = 0;
+        if (gap)
+            to_agents(s, json_pack("{s:s, s:I, s:s}", "type", "reset", "seq", (json_int_t)f->seq,
+                                   "reason", "gap"));
+    } else if (s->snapshot_seq == 0) {
+        s->hist_incomplete = 1; /* events without a page to apply them to */
+        request_snapshot(s, "gap");
+    }
+    if (s->hist_incomplete)
+        return;
+    if (s->hist_bytes + f->len > limit)
+        request_snapshot(s, "history_full");
+    if (s->hist_bytes + f->len > 2 * limit) {
+        s->hist_incomplete = 1;
+        history_clear(s);
+        return;
+    }
+    if (s->hist_n == s->hist_cap) {
+        size_t cap = s->hist_cap ? s->hist_cap * 2 : 64;
+        struct rframe **n = realloc(s->hist, cap * sizeof(*n));
+        if (n == NULL) {
+            s->hist_incomplete = 1; /* live agents still get the frame; joiners wait */
+            return;
+        }
+        s->hist = n;
+        s->hist_cap = cap;
+    }
+    s->hist[s->hist_n++] = f;
+    rframe_ref(f);
+    s->hist_bytes += f->len;
+    RSTAT_ADD(&s->core->stats, history_bytes, f->len);
+}
+
+/* A frame the relay cannot take now: the visitor resends from seq after retry_ms. Always
+ * answered: this is the frame the relay expects (later ones are dropped as a gap), so a resend
+ * that is still over budget gets a new slow_down, never silence. */
+static void slow_down(struct rconn *c, uint64_t seq, int retry_ms, const char *why)
+{
+    struct rsession *s = c->s;
+    if (strcmp(why, "memory") == 0)
+        RSTAT_ADD(&s->core->stats, drop_memory, 1);
+    else
+        RSTAT_ADD(&s->core->stats, drop_rate, 1);
+    s->want_from = seq;
+    send_json(c, json_pack("{s:s, s:I, s:i, s:s}", "type", "slow_down", "from", (json_int_t)seq,
+                           "retry_after_ms", retry_ms, "reason", why));
+    if (strcmp(why, "memory") == 0)
+        request_snapshot(s, "memory"); /* the way out: a snapshot replaces the history */
 }
 
 void rsession_visitor_frame(struct rconn *c, struct rframe *f)
@@ -458,19 +552,25 @@ void rsession_visitor_frame(struct rconn *c, struct rframe *f)
         rconn_close(c, 1008, "bad frame header");
         return;
     }
+    if (h.seq == UINT64_MAX) { /* no next seq would exist: the session could never move again */
+        rframe_unref(f);
+        RSTAT_ADD(&s->core->stats, seq_exhausted, 1);
+        rconn_close(c, 1008, "seq out of range");
+        return;
+    }
     f->seq = h.seq;
     f->kind = h.kind;
-    STAT_ADD(frames_in, 1);
-    STAT_ADD(bytes_in, f->len);
+    RSTAT_ADD(&s->core->stats, frames_in, 1);
+    RSTAT_ADD(&s->core->stats, bytes_in, f->len);
     ack_later(c, f->len, h.kind == FRAME_KIND_SNAPSHOT);
     if (h.seq <= s->have) { /* a duplicate (a resend of something we hold) */
-        STAT_ADD(drop_duplicate, 1);
+        RSTAT_ADD(&s->core->stats, drop_duplicate, 1);
         rframe_unref(f);
         return;
     }
     int gap = h.seq != s->have + 1;
     if (gap && h.kind != FRAME_KIND_SNAPSHOT) {
-        STAT_ADD(drop_gap, 1);
+        RSTAT_ADD(&s->core->stats, drop_gap, 1);
         if (s->want_from == 0) {
             s->want_from = s->have + 1;
             send_json(c,
@@ -480,66 +580,32 @@ void rsession_visitor_frame(struct rconn *c, struct rframe *f)
         return;
     }
     int retry_ms = 0;
-    const char *why = over_budget(s, f->len, relay_io_now(), &retry_ms);
+    const char *why =
+        over_budget(s, f->len, h.kind == FRAME_KIND_SNAPSHOT, rcore_now(s->core), &retry_ms);
     if (why != NULL) {
-        if (strcmp(why, "memory") == 0)
-            STAT_ADD(drop_memory, 1);
-        else
-            STAT_ADD(drop_rate, 1);
-        /* Always answered: this is the frame the relay expects (later ones are dropped above as
-         * a gap), so a resend that is still over budget gets a new slow_down, never silence. */
-        s->want_from = h.seq;
-        send_json(c, json_pack("{s:s, s:I, s:i, s:s}", "type", "slow_down", "from",
-                               (json_int_t)h.seq, "retry_after_ms", retry_ms, "reason", why));
+        slow_down(c, h.seq, retry_ms, why);
         rframe_unref(f);
         return;
     }
     s->want_from = 0;
     s->have = h.seq;
-    if (h.kind == FRAME_KIND_SNAPSHOT) {
-        history_clear(s);
-        s->snapshot_seq = h.seq;
-        s->hist_incomplete = 0;
-        s->snapshot_requested = 0;
-        if (gap)
-            to_agents(s, json_pack("{s:s, s:I, s:s}", "type", "reset", "seq", (json_int_t)h.seq,
-                                   "reason", "gap"));
-    } else if (s->snapshot_seq == 0) {
-        s->hist_incomplete = 1; /* events without a page to apply them to */
-        request_snapshot(s, "gap");
-    }
-    if (!s->hist_incomplete) {
-        if (s->hist_bytes + f->len > relay_cfg->history_bytes)
-            request_snapshot(s, "history_full");
-        if (s->hist_bytes + f->len > 2 * relay_cfg->history_bytes) {
-            s->hist_incomplete = 1;
-            history_clear(s);
-        } else {
-            if (s->hist_n == s->hist_cap) {
-                size_t cap = s->hist_cap ? s->hist_cap * 2 : 64;
-                struct rframe **n = realloc(s->hist, cap * sizeof(*n));
-                if (n != NULL) {
-                    s->hist = n;
-                    s->hist_cap = cap;
-                }
-            }
-            if (s->hist_n < s->hist_cap) {
-                s->hist[s->hist_n++] = f;
-                rframe_ref(f);
-                s->hist_bytes += f->len;
-                STAT_ADD(history_bytes, f->len);
-            } else {
-                s->hist_incomplete = 1;
-            }
-        }
-    }
+    history_store(s, f, gap);
     fan_out(s, f);
     rframe_unref(f);
 }
 
 void rsession_end(struct rsession *s, const char *reason)
 {
-    relay_mark_ended(s->id);
+    struct rcore *core = s->core;
+    /* Fail closed: the connections below are closed whatever happens; if the set could not
+     * record the id, it answers "unknown" for it and admission refuses its tokens. */
+    if (core->ended.add(core->ended.ctx, s->id) != 0) {
+        RSTAT_ADD(&core->stats, ended_set_failures, 1);
+        log_json(LOG_ERROR, "ended session not recorded",
+                 json_pack("{s:s, s:s}", "session", s->id, "hint",
+                           "out of memory: handshakes of unknown sessions are refused until the "
+                           "next reload of ended sessions"));
+    }
     char msg[160];
     snprintf(msg, sizeof(msg), "{\"type\":\"session_ended\",\"reason\":\"%.100s\"}", reason);
     if (s->visitor)
@@ -557,18 +623,18 @@ void rsession_end(struct rsession *s, const char *reason)
 static void tick_one(struct rsession *s, void *arg)
 {
     double now = *(double *)arg;
-    int64_t inow = (int64_t)relay_io_wall(); /* exp is wall-clock time */
-    if (s->visitor && inow >= s->visitor->claims.exp + TOKEN_LEEWAY_SECONDS)
+    int64_t wall = (int64_t)rcore_wall(s->core); /* exp is wall-clock time, never monotonic */
+    if (s->visitor && wall >= s->visitor->claims.exp + TOKEN_LEEWAY_SECONDS)
         rconn_close(s->visitor, 4003, "token expired");
     for (struct rconn *a = s->agents; a; a = a->next)
-        if (inow >= a->claims.exp + TOKEN_LEEWAY_SECONDS)
+        if (wall >= a->claims.exp + TOKEN_LEEWAY_SECONDS)
             rconn_close(a, 4003, "token expired");
     if (s->paused_at > 0 && now - s->paused_at >= PAUSE_MAX_SECONDS && s->visitor) {
         s->paused_at = 0; /* a stuck agent must not stall the page: it gets reset or closed */
-        relay_io_pause(s->visitor, 0);
+        rcore_pause(s->visitor, 0);
     }
-    if (s->idle_since > 0 && now - s->idle_since >= relay_cfg->idle_seconds) {
-        relay_worker_post(REV_SESSION_IDLE, s->id, s->tenant, NULL, NULL);
+    if (s->idle_since > 0 && now - s->idle_since >= s->core->cfg->idle_seconds) {
+        rcore_post(s->core, REV_SESSION_IDLE, s->id, s->tenant, NULL, NULL);
         rsession_end(s, "idle");
     }
 }
@@ -584,9 +650,55 @@ static void shed_idle_history(struct rsession *s, void *arg)
     }
 }
 
-void rsession_tick(double now)
+struct heavy {
+    struct rsession **v;
+    size_t n, cap;
+};
+
+static void collect_heavy(struct rsession *s, void *arg)
 {
-    rsession_foreach(tick_one, &now);
-    if (relay_stats.memory_bytes > relay_cfg->max_memory / 10 * 9)
-        rsession_foreach(shed_idle_history, NULL);
+    struct heavy *h = arg;
+    if (s->visitor == NULL || s->snapshot_requested || s->hist_bytes == 0 || h->n == h->cap)
+        return;
+    h->v[h->n++] = s;
+}
+
+static int by_history_desc(const void *a, const void *b)
+{
+    size_t x = (*(struct rsession *const *)a)->hist_bytes;
+    size_t y = (*(struct rsession *const *)b)->hist_bytes;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* Before the ceiling (MEMORY_ASK_PERCENT), the sessions holding the most history are asked for
+ * a snapshot, largest first, until what they hold covers the way back to MEMORY_GOAL_PERCENT:
+ * each snapshot replaces its session's history. O(sessions log sessions) once a second, only
+ * while memory is high; nobody is refused anything. */
+static void ask_heaviest(struct rcore *core)
+{
+    size_t used = RSTAT_GET(&core->stats, memory_bytes), max = core->cfg->max_memory;
+    size_t live = RSTAT_GET(&core->stats, sessions_live);
+    struct heavy h = {calloc(live ? live : 1, sizeof(struct rsession *)), 0, live};
+    if (h.v == NULL)
+        return; /* out of memory: the ceiling itself still holds (slow_down) */
+    rsession_foreach(core, collect_heavy, &h);
+    qsort(h.v, h.n, sizeof(*h.v), by_history_desc);
+    size_t goal = max / 100 * MEMORY_GOAL_PERCENT, freed = 0;
+    for (size_t i = 0; i < h.n && used - freed > goal; i++) {
+        request_snapshot(h.v[i], "memory");
+        RSTAT_ADD(&core->stats, snapshots_requested_memory, 1);
+        freed += h.v[i]->hist_bytes;
+    }
+    free(h.v);
+}
+
+void rsession_tick(struct rcore *core)
+{
+    double now = rcore_now(core);
+    rsession_foreach(core, tick_one, &now);
+    size_t used = RSTAT_GET(&core->stats, memory_bytes), max = core->cfg->max_memory;
+    if (used > max / 100 * MEMORY_ASK_PERCENT)
+        ask_heaviest(core);
+    if (used > max / 10 * 9)
+        rsession_foreach(core, shed_idle_history, NULL);
 }

@@ -1,23 +1,24 @@
-/* The relay's database side, on two threads of its own so the relay thread never waits:
- * - the writer takes lifecycle events from a bounded queue and records them (session status and
- *   times, participants, session_events);
- * - the listener LISTENs for ended sessions (trigger in migrations/002_relay.sql) and tells the
- *   relay, which closes their sockets. At start it loads the sessions that ended recently, so a
- *   fresh node refuses their tokens too. */
-#include <errno.h>
+/* The relay's database side (core/relay/relay_worker.h). */
+#include "core/relay/relay_worker.h"
+
 #include <jansson.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-#include "core/store/db.h"
 #include "core/base/ids.h"
 #include "core/base/log.h"
-#include "core/relay/relay_state.h"
+#include "core/base/timeutil.h"
+#include "core/store/db.h"
 
-#define QUEUE_MAX 100000 /* events kept while the database is away; older ones are dropped */
+#define QUEUE_MAX      100000 /* events kept while the database is away; then the oldest go */
+#define RETRY_MS       500    /* between attempts while the database is away */
+#define RELOAD_HOURS   25     /* longer than any token lives */
+#define RELOAD_SLACK_S 60     /* a reconnect reloads what ended since the loss, and this more */
 
 struct event {
     enum relay_event_type type;
@@ -25,50 +26,86 @@ struct event {
     struct event *next;
 };
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
-static struct event *head, *tail;
-static int queued, running, stop;
-static uint64_t dropped;
-static pthread_t writer_thread, listener_thread;
-static struct db_pool *pool;
-static char *conninfo;
+struct rworker {
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    struct event *head, *tail; /* under lock */
+    int queued, running;       /* under lock */
+    atomic_int stop;
+    atomic_int reload_requested;
+    int gave_up; /* writer: the database was away at shutdown; the rest is dropped at once */
+    _Atomic uint64_t dropped;
+    pthread_t writer_thread, listener_thread;
+    struct db_pool *pool;
+    PGconn *listen;
+    struct rworker_hooks hooks;
+};
 
-void relay_worker_post(enum relay_event_type type, const char *session_id, const char *tenant_id,
-                       const char *agent_id, const char *agent_name)
+static void pause_ms(int ms)
+{
+    poll(NULL, 0, ms);
+}
+
+void rworker_post(struct rworker *w, enum relay_event_type type, const char *session_id,
+                  const char *tenant_id, const char *agent_id, const char *agent_name)
 {
     struct event *e = calloc(1, sizeof(*e));
-    if (e == NULL)
+    if (e == NULL) {
+        atomic_fetch_add(&w->dropped, 1);
         return;
+    }
     e->type = type;
     snprintf(e->session, sizeof(e->session), "%s", session_id);
     snprintf(e->tenant, sizeof(e->tenant), "%s", tenant_id);
     snprintf(e->agent, sizeof(e->agent), "%s", agent_id ? agent_id : "");
     snprintf(e->name, sizeof(e->name), "%s", agent_name ? agent_name : "");
-    pthread_mutex_lock(&lock);
-    if (!running) {
-        pthread_mutex_unlock(&lock);
+    pthread_mutex_lock(&w->lock);
+    if (!w->running) {
+        pthread_mutex_unlock(&w->lock);
         free(e);
+        atomic_fetch_add(&w->dropped, 1);
         return;
     }
-    if (queued >= QUEUE_MAX) { /* the oldest goes: the newest state matters most */
-        struct event *old = head;
-        head = old->next;
+    if (w->queued >= QUEUE_MAX) { /* the oldest goes: the newest state matters most */
+        struct event *old = w->head;
+        w->head = old->next;
         free(old);
-        queued--;
-        dropped++;
+        w->queued--;
+        atomic_fetch_add(&w->dropped, 1);
     }
-    if (tail)
-        tail->next = e;
+    if (w->tail)
+        w->tail->next = e;
     else
-        head = e;
-    tail = e;
-    queued++;
-    pthread_cond_signal(&wake);
-    pthread_mutex_unlock(&lock);
+        w->head = e;
+    w->tail = e;
+    w->queued++;
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->lock);
 }
 
-static void record(struct db_conn *db, const struct event *e)
+uint64_t rworker_dropped(const struct rworker *w)
+{
+    return w ? atomic_load(&((struct rworker *)w)->dropped) : 0;
+}
+
+void rworker_request_reload(struct rworker *w)
+{
+    atomic_store(&w->reload_requested, 1);
+}
+
+static void seam_post(void *ctx, enum relay_event_type type, const char *sid, const char *tid,
+                      const char *agent_id, const char *agent_name)
+{
+    rworker_post(ctx, type, sid, tid, agent_id, agent_name);
+}
+
+struct relay_events rworker_seam(struct rworker *w)
+{
+    return (struct relay_events){.ctx = w, .post = seam_post};
+}
+
+/* Runs the statement of event e; the result (caller clears), NULL when the connection failed. */
+static PGresult *exec_event(struct db_conn *db, const struct event *e)
 {
     static struct db_stmt q_active = {"relay_visitor_connected",
                                       "WITH s AS (UPDATE sessions SET status = 'active', "
@@ -142,123 +179,231 @@ static void record(struct db_conn *db, const struct event *e)
         break;
     }
     }
-    if (!db_ok(r))
+    return r;
+}
+
+/* Records e: 0 recorded (or refused by the database for good: logged), -1 the connection failed
+ * (retry). */
+static int record(struct db_conn *db, const struct event *e)
+{
+    PGresult *r = exec_event(db, e);
+    int ok = db_ok(r), lost = r == NULL || PQstatus(db_pg(db)) != CONNECTION_OK;
+    if (!ok && !lost) /* the database refused it: retrying would not help */
         log_json(LOG_WARN, "relay event not recorded",
                  json_pack("{s:s, s:i, s:s}", "session", e->session, "event", (int)e->type, "error",
-                           r ? PQresultErrorMessage(r) : "connection lost"));
+                           PQresultErrorMessage(r)));
     PQclear(r);
+    return ok || !lost ? 0 : -1;
+}
+
+/* Records e, retrying while the database is away; gives up only when stopping and the database
+ * is still away after one more attempt (then counted as dropped). */
+static void record_until_done(struct rworker *w, const struct event *e)
+{
+    if (w->gave_up) { /* shutdown with the database away: no 5 s wait per event */
+        atomic_fetch_add(&w->dropped, 1);
+        return;
+    }
+    for (int attempt = 0;; attempt++) {
+        struct db_conn *db = db_acquire(w->pool, 5000);
+        int r = -1;
+        if (db != NULL) {
+            r = record(db, e);
+            db_release(w->pool, db);
+        }
+        if (r == 0)
+            return;
+        if (atomic_load(&w->stop) && attempt > 0) {
+            w->gave_up = 1;
+            atomic_fetch_add(&w->dropped, 1);
+            log_json(LOG_ERROR, "relay event dropped at shutdown",
+                     json_pack("{s:s, s:i}", "session", e->session, "event", (int)e->type));
+            return;
+        }
+        if (attempt == 0)
+            log_json(LOG_WARN, "relay event waits for the database",
+                     json_pack("{s:s, s:i}", "session", e->session, "event", (int)e->type));
+        pause_ms(RETRY_MS);
+    }
 }
 
 static void *writer(void *arg)
 {
-    (void)arg;
-    pthread_mutex_lock(&lock);
+    struct rworker *w = arg;
+    pthread_mutex_lock(&w->lock);
     for (;;) {
-        while (head == NULL && !stop)
-            pthread_cond_wait(&wake, &lock);
-        if (head == NULL && stop)
+        while (w->head == NULL && !atomic_load(&w->stop))
+            pthread_cond_wait(&w->wake, &w->lock);
+        if (w->head == NULL)
             break;
-        struct event *e = head;
-        head = e->next;
-        if (head == NULL)
-            tail = NULL;
-        queued--;
-        pthread_mutex_unlock(&lock);
-        struct db_conn *db = db_acquire(pool, 5000);
-        if (db != NULL) {
-            record(db, e);
-            db_release(pool, db);
-        }
+        struct event *e = w->head;
+        w->head = e->next;
+        if (w->head == NULL)
+            w->tail = NULL;
+        w->queued--;
+        pthread_mutex_unlock(&w->lock);
+        record_until_done(w, e);
         free(e);
-        pthread_mutex_lock(&lock);
+        pthread_mutex_lock(&w->lock);
     }
-    pthread_mutex_unlock(&lock);
+    pthread_mutex_unlock(&w->lock);
     return NULL;
+}
+
+/* Hands one ended session to the hooks, retrying while they are out of memory. */
+static void deliver(struct rworker *w, const char *id, const char *reason)
+{
+    while (w->hooks.ended(w->hooks.ctx, id, reason) != 0) {
+        if (atomic_load(&w->stop))
+            return;
+        pause_ms(100);
+    }
+}
+
+/* LISTENs, then (after LISTEN, so that nothing ending in between is missed) hands every session
+ * ended in the last `seconds` to the hooks. 0, or -1 (the connection failed: try again). */
+static int listen_and_reload(struct rworker *w, double seconds)
+{
+    PGresult *r = PQexec(w->listen, "LISTEN cobrowse_session_ended");
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    if (!ok)
+        return -1;
+    char secs[32];
+    snprintf(secs, sizeof(secs), "%.0f", seconds + 1);
+    const char *p[] = {secs};
+    r = PQexecParams(w->listen,
+                     "SELECT id, COALESCE(end_reason, 'ended') FROM sessions WHERE status = "
+                     "'ended' AND ended_at > now() - make_interval(secs => $1::double precision)",
+                     1, NULL, p, NULL, NULL, 0);
+    ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+    for (int i = 0; ok && i < PQntuples(r); i++)
+        deliver(w, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1));
+    PQclear(r);
+    if (!ok)
+        return -1;
+    if (w->hooks.reloaded)
+        w->hooks.reloaded(w->hooks.ctx);
+    return 0;
+}
+
+/* After a lost connection: reconnect, LISTEN again and reload what ended since the loss. */
+static void reconnect(struct rworker *w, double *lost_at)
+{
+    if (*lost_at == 0) {
+        *lost_at = time_monotonic();
+        log_json(LOG_WARN, "relay lost its LISTEN connection",
+                 json_pack("{s:s}", "hint", "reconnecting; ended sessions are reloaded after"));
+    }
+    PQreset(w->listen);
+    if (PQstatus(w->listen) != CONNECTION_OK ||
+        listen_and_reload(w, time_monotonic() - *lost_at + RELOAD_SLACK_S) != 0) {
+        pause_ms(1000);
+        return;
+    }
+    log_json(LOG_INFO, "relay LISTEN connection back", NULL);
+    *lost_at = 0;
+}
+
+static void take_notifications(struct rworker *w)
+{
+    PGnotify *n;
+    while ((n = PQnotifies(w->listen)) != NULL) {
+        char id[48] = "", reason[64] = "ended";
+        sscanf(n->extra, "%47s %63s", id, reason);
+        if (id[0])
+            deliver(w, id, reason);
+        PQfreemem(n);
+    }
 }
 
 static void *listener(void *arg)
 {
-    PGconn *pg = arg;
-    while (!__atomic_load_n(&stop, __ATOMIC_RELAXED)) {
-        if (PQstatus(pg) != CONNECTION_OK) {
-            PQreset(pg);
-            if (PQstatus(pg) == CONNECTION_OK)
-                PQclear(PQexec(pg, "LISTEN cobrowse_session_ended"));
-            else {
-                struct pollfd none = {-1, 0, 0};
-                poll(&none, 0, 1000);
-                continue;
-            }
+    struct rworker *w = arg;
+    double lost_at = 0;
+    while (!atomic_load(&w->stop)) {
+        if (PQstatus(w->listen) != CONNECTION_OK) {
+            reconnect(w, &lost_at);
+            continue;
         }
-        struct pollfd pfd = {PQsocket(pg), POLLIN, 0};
+        if (atomic_exchange(&w->reload_requested, 0) &&
+            listen_and_reload(w, RELOAD_HOURS * 3600.0) != 0)
+            atomic_store(&w->reload_requested, 1);
+        struct pollfd pfd = {PQsocket(w->listen), POLLIN, 0};
         if (poll(&pfd, 1, 250) <= 0)
             continue;
-        PQconsumeInput(pg);
-        PGnotify *n;
-        while ((n = PQnotifies(pg)) != NULL) {
-            char id[48] = "", reason[64] = "ended";
-            sscanf(n->extra, "%47s %63s", id, reason);
-            if (id[0])
-                relay_notify_ended(id, reason);
-            PQfreemem(n);
-        }
+        if (!PQconsumeInput(w->listen)) /* the server went away: status is now BAD */
+            continue;
+        take_notifications(w);
     }
-    PQfinish(pg);
     return NULL;
 }
 
-int relay_worker_start(const char *database_url)
+/* The LISTEN connection: named, so an operator (or a test) can tell it in pg_stat_activity. */
+static PGconn *listen_connect(const char *database_url)
 {
-    conninfo = strdup(database_url);
-    pool = db_pool_new(database_url, 1);
-    PGconn *pg = db_connect(database_url);
-    if (conninfo == NULL || pool == NULL || pg == NULL)
-        goto fail;
-    PGresult *r = PQexec(pg, "LISTEN cobrowse_session_ended");
-    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-    PQclear(r);
-    /* After LISTEN, so that nothing ending in between is missed. */
-    r = PQexec(pg, "SELECT id FROM sessions WHERE status = 'ended' "
-                   "AND ended_at > now() - interval '25 hours'");
-    ok = ok && PQresultStatus(r) == PGRES_TUPLES_OK;
-    for (int i = 0; ok && i < PQntuples(r); i++)
-        relay_mark_ended(PQgetvalue(r, i, 0));
-    PQclear(r);
-    if (!ok)
-        goto fail;
-    stop = 0;
-    running = 1;
-    if (pthread_create(&writer_thread, NULL, writer, NULL) != 0)
-        goto fail;
-    if (pthread_create(&listener_thread, NULL, listener, pg) != 0) {
-        relay_worker_stop();
-        return -1;
+    char app[64];
+    snprintf(app, sizeof(app), "cobrowsed-relay-listen-%ld", (long)getpid());
+    const char *keys[] = {"dbname", "application_name", NULL};
+    const char *vals[] = {database_url, app, NULL};
+    PGconn *pg = PQconnectdbParams(keys, vals, 1);
+    if (pg == NULL || PQstatus(pg) != CONNECTION_OK) {
+        log_json(LOG_ERROR, "relay LISTEN connection failed",
+                 json_pack("{s:s}", "error", pg ? PQerrorMessage(pg) : "out of memory"));
+        PQfinish(pg);
+        return NULL;
     }
-    return 0;
-fail:
-    log_json(LOG_ERROR, "relay worker could not start", NULL);
-    running = 0;
-    PQfinish(pg);
-    db_pool_free(pool);
-    pool = NULL;
-    free(conninfo);
-    conninfo = NULL;
-    return -1;
+    return pg;
 }
 
-void relay_worker_stop(void)
+struct rworker *rworker_start(const char *database_url, struct rworker_hooks hooks)
 {
-    if (!running)
+    struct rworker *w = calloc(1, sizeof(*w));
+    if (w == NULL)
+        return NULL;
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->wake, NULL);
+    w->hooks = hooks;
+    w->pool = db_pool_new(database_url, 1);
+    w->listen = listen_connect(database_url);
+    if (w->pool == NULL || w->listen == NULL || listen_and_reload(w, RELOAD_HOURS * 3600.0) != 0)
+        goto fail;
+    w->running = 1;
+    if (pthread_create(&w->writer_thread, NULL, writer, w) != 0) {
+        w->running = 0;
+        goto fail;
+    }
+    if (pthread_create(&w->listener_thread, NULL, listener, w) != 0) {
+        atomic_store(&w->stop, 1);
+        pthread_cond_signal(&w->wake);
+        pthread_join(w->writer_thread, NULL);
+        goto fail;
+    }
+    return w;
+fail:
+    log_json(LOG_ERROR, "relay worker could not start", NULL);
+    PQfinish(w->listen);
+    db_pool_free(w->pool);
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->wake);
+    free(w);
+    return NULL;
+}
+
+void rworker_stop(struct rworker *w)
+{
+    if (w == NULL)
         return;
-    pthread_mutex_lock(&lock);
-    stop = 1;
-    running = 0;
-    pthread_cond_signal(&wake);
-    pthread_mutex_unlock(&lock);
-    pthread_join(writer_thread, NULL); /* the writer drains what is queued first */
-    pthread_join(listener_thread, NULL);
-    db_pool_free(pool);
-    pool = NULL;
-    free(conninfo);
-    conninfo = NULL;
+    pthread_mutex_lock(&w->lock);
+    atomic_store(&w->stop, 1);
+    w->running = 0;
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+    pthread_join(w->writer_thread, NULL); /* the writer records what is queued first */
+    pthread_join(w->listener_thread, NULL);
+    PQfinish(w->listen);
+    db_pool_free(w->pool);
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->wake);
+    free(w);
 }

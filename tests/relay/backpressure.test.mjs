@@ -90,7 +90,9 @@ test('a slow agent stays bounded: reset(slow_consumer) or close 4008, server RSS
   // The fast agent got every frame, in order, byte for byte, with no reset.
   const fastView = agentView(fast.items, 'fast agent');
   assert.deepEqual(fastView.resets.filter((r) => r.reason !== 'join'), [], 'the fast agent is never reset');
-  assertFramesEqual(fastView.frames, page, 1, last, 'fast agent');
+  // Up to the last event of the loop: a snapshot_request still in flight then is answered with a
+  // snapshot after it (autoSnapshot), which the fast agent may or may not have received yet.
+  assertFramesEqual(fastView.frames.filter((f) => f.seq <= last), page, 1, last, 'fast agent');
 
   // The slow one, reading again, is moved ahead or closed with 4008; never handed a gap.
   slow.resume();

@@ -9,12 +9,13 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   connectVisitor, connectAgent, VisitorPage, agentView, assertFramesEqual, payloadFor,
-  encodeFrame, KIND_SNAPSHOT, KIND_EVENT, HEADER_BYTES, sleep,
+  encodeFrame, decodeFrame, KIND_SNAPSHOT, KIND_EVENT, HEADER_BYTES, sleep,
 } from './lib/relay.mjs';
 import { platform } from './lib/platform.mjs';
 import { startServer, assertCleanExit, rssBytes } from './lib/server.mjs';
 import net from 'node:net';
 import crypto from 'node:crypto';
+import { readFileSync } from 'node:fs';
 
 const MAX_FRAME = 65536;
 const HISTORY = 65536;
@@ -51,6 +52,18 @@ async function expectClose(c, code, what) {
   const cl = await c.nextClose(3000);
   assert.equal(cl.code, code, `${what}: expected close ${code}, got ${cl.code} ${JSON.stringify(cl.reason)}`);
 }
+
+// The tests' frame codec (lib/frames.mjs) against the vectors the C header (core/base/frame.h)
+// and the browser's protocol module are checked with: one definition of the header, three users.
+test('lib/frames.mjs encodes and decodes the shared frame vectors (tests/vectors/frames.json)', () => {
+  const vectors = JSON.parse(readFileSync(new URL('../vectors/frames.json', import.meta.url), 'utf8'));
+  for (const v of vectors.valid) {
+    const payload = Buffer.from(v.payload_hex, 'hex');
+    assert.equal(encodeFrame({ kind: v.kind, flags: v.flags, seq: BigInt(v.seq), payload }).toString('hex'), v.hex);
+    const d = decodeFrame(Buffer.from(v.hex, 'hex'));
+    assert.deepEqual([d.kind, d.flags, BigInt(d.seq), d.payload.toString('hex')], [v.kind, v.flags, BigInt(v.seq), v.payload_hex]);
+  }
+});
 
 test('a binary message over --relay-max-frame-bytes closes with 1009; one of exactly that size is accepted', async () => {
   const { v } = await liveF();

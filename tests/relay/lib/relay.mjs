@@ -320,12 +320,18 @@ export async function rejection(relayUrl, token, opts = {}) {
   return r.rejected;
 }
 
-/** Asserts a refusal's status and {code}; for 429/503 also a Retry-After of whole seconds >= 1. */
+/** Asserts a refusal's status and problem+json body (type, title, status, detail, code); for
+ * 429/503 also a Retry-After of whole seconds >= 1. */
 export function expectRejection(rej, status, code, what = '') {
   const w = what ? `${what}: ` : '';
   assert.equal(rej.status, status, `${w}expected ${status} ${code}, got ${rej.status} ${rej.text.slice(0, 300)}`);
-  assert.ok(rej.body && typeof rej.body === 'object', `${w}the body must be JSON {"code","detail"}: ${rej.text.slice(0, 300)}`);
+  // RFC 9457, like the REST API's errors (docs/protocol.md "Connecting").
+  assert.match(String(rej.headers['content-type']), /^application\/problem\+json/, `${w}content-type`);
+  assert.ok(rej.body && typeof rej.body === 'object', `${w}the body must be a problem+json object: ${rej.text.slice(0, 300)}`);
   assert.equal(rej.body.code, code, `${w}code: ${rej.text.slice(0, 300)}`);
+  assert.equal(rej.body.status, status, `${w}status in the body: ${rej.text.slice(0, 300)}`);
+  assert.equal(typeof rej.body.type, 'string', `${w}type: ${rej.text.slice(0, 300)}`);
+  assert.equal(typeof rej.body.title, 'string', `${w}title: ${rej.text.slice(0, 300)}`);
   assert.equal(typeof rej.body.detail, 'string', `${w}detail: ${rej.text.slice(0, 300)}`);
   if (status === 429 || status === 503) {
     const ra = rej.headers['retry-after'];

@@ -1,4 +1,4 @@
-/* core/relay/relay_control.c: agents' control actions (rsession_text), the visitor's consent and
+/* core/relay/relay_control.c: agents' control actions (rcontrol_text), the visitor's consent and
  * the policy deciding which actions reach the visitor, on sessions of core/relay/relay_session.c.
  */
 #include "relay_fixture.h"
@@ -45,8 +45,8 @@ static void test_pointer_is_forwarded_to_the_visitor_as_control_with_agent_and_a
     json_decref(got);
     expect_empty(v);
     expect_empty(a);
-    assert_int_equal(relay_stats.control_forwarded, 2);
-    assert_int_equal(relay_stats.control_refused, 0);
+    assert_int_equal(stats->control_forwarded, 2);
+    assert_int_equal(stats->control_refused, 0);
 
     conn_free(a);
     conn_free(v);
@@ -69,7 +69,7 @@ static void test_click_without_consent_is_refused_no_consent_with_ref_echoed(voi
     expect_refused(a, "key", "no_consent", NULL);
     expect_empty(a);
     expect_empty(v);
-    assert_int_equal(relay_stats.control_refused, 3);
+    assert_int_equal(stats->control_refused, 3);
 
     conn_free(a);
     conn_free(v);
@@ -98,7 +98,8 @@ static void test_request_control_refused_remote_control_off_by_token_or_session(
     assert_int_equal(count_events(REV_CONTROL_REQUESTED, NULL), 0);
     conn_free(a);
     conn_free(v);
-    rsession_free_all();
+    rsession_tables_free(core); /* a fresh start for the second half */
+    assert_int_equal(rsession_tables_init(core), 0);
 
     /* the session does not allow it (the visitor token carries the session's permission) */
     v = visitor_new(0);
@@ -157,7 +158,7 @@ static void test_malformed_actions_are_refused_invalid(void **st)
         expect_empty(a);
     }
     expect_empty(v); /* nothing malformed reaches the visitor */
-    assert_int_equal(relay_stats.control_forwarded, 0);
+    assert_int_equal(stats->control_forwarded, 0);
 
     conn_free(a);
     conn_free(v);
@@ -234,8 +235,8 @@ static void test_consent_granted_forwards_click_and_revoked_refuses_again(void *
     json_decref(cons);
     expect_empty(other); /* consent for one agent is told to that agent only */
     assert_int_equal(count_events(REV_CONTROL_GRANTED, "agent-7"), 1);
-    assert_string_equal(rsession_consent(s, "agent-7"), "granted");
-    assert_string_equal(rsession_consent(s, "agent-8"), "none");
+    assert_string_equal(rcontrol_consent(s, "agent-7"), "granted");
+    assert_string_equal(rcontrol_consent(s, "agent-8"), "none");
 
     text(a, "{\"type\":\"click\",\"x\":120,\"y\":340,\"ref\":\"c-17\"}");
     c = next_json(v, "control");
@@ -279,7 +280,7 @@ static void test_consent_granted_forwards_click_and_revoked_refuses_again(void *
     /* release_control ends this agent's control */
     text(other, "{\"type\":\"release_control\"}");
     expect_msg(v, "control");
-    assert_string_equal(rsession_consent(s, "agent-8"), "none");
+    assert_string_equal(rcontrol_consent(s, "agent-8"), "none");
     text(other, "{\"type\":\"scroll\",\"x\":0,\"y\":10}");
     expect_refused(other, "scroll", "no_consent", NULL);
     expect_empty(v);
@@ -314,7 +315,7 @@ static void test_revocation_is_applied_after_many_decisions_about_absent_agents(
     assert_string_equal(str(c, "remote_control"), "revoked"); /* the agent is told revoked */
     json_decref(c);
     assert_int_equal(count_events(REV_CONTROL_REVOKED, "agent-7"), 1);
-    assert_string_equal(rsession_consent(s, "agent-7"), "revoked");
+    assert_string_equal(rcontrol_consent(s, "agent-7"), "revoked");
     text(a, "{\"type\":\"click\",\"x\":1,\"y\":2}");
     expect_refused(a, "click", "no_consent", NULL);
     expect_empty(v); /* the click must not reach the visitor */

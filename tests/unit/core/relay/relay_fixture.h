@@ -1,13 +1,12 @@
-/* The shared part of the unit tests of core/relay/relay_session.c and core/relay/relay_control.c
- * (relay_session_flow_test.c, relay_session_limits_test.c, relay_control_test.c): without
- * libwebsockets or a database. The symbols the session layer takes from core/relay/relay.c and
- * core/relay/relay_worker.c are defined here (a fake clock, recorded wakes and events), so the
- * linker never pulls those objects from the static library; then the fixtures and helpers.
+/* The shared part of the unit tests of the relay's session layer (relay_session_*_test.c,
+ * relay_control_test.c, relay_admit_test.c): without libwebsockets or a database. Each test
+ * builds a core (struct rcore) whose seams are fakes defined here: recorded wakes and pauses, a
+ * monotonic and a wall clock that are far apart, an event log, an ended set that can be made to
+ * fail, and a budget table that can be made to refuse.
  *
- * This header DEFINES those symbols (the stubs as plain definitions, the rest static): include it
- * from exactly one .c file per test executable, and from no other file. Helpers are static inline
- * so that a test file that does not use one of them still compiles warning-free. Every test frame
- * is FRAME_BYTES long unless it says otherwise. */
+ * Include it from exactly one .c file per test executable (it defines static state). Helpers are
+ * static inline so that a test file that does not use one of them still compiles warning-free.
+ * Every test frame is FRAME_BYTES long unless it says otherwise. */
 #ifndef COBROWSE_TESTS_RELAY_FIXTURE_H
 #define COBROWSE_TESTS_RELAY_FIXTURE_H
 
@@ -23,7 +22,8 @@
 #include <string.h>
 
 #include "core/base/frame.h"
-#include "core/relay/relay_state.h"
+#include "core/relay/relay_admit.h"
+#include "core/relay/relay_session.h"
 
 #define T0          1000.0
 #define SID         "ses_test"
@@ -34,18 +34,44 @@
 #define QUEUE       1024
 #define IDLE        60
 
-/* ---- what core/relay/relay.c and core/relay/relay_worker.c would provide ---- */
+/* ---- the seams, faked: a recorder for the I/O, two clocks, an event log, an ended set ---- */
 
 static struct relay_config test_cfg;
-const struct relay_config *relay_cfg = &test_cfg;
+static struct rcore test_core;
+static struct rcore *const core = &test_core;
+static struct relay_stats *const stats = &test_core.stats;
 
-static double fake_now;
+/* Separate clocks, far apart, so that code judging one by the other fails a test. */
+static double fake_now;  /* monotonic */
+static double fake_wall; /* epoch seconds */
+#define WALL0 1.7e9
+
+static double fake_monotonic(void *ctx)
+{
+    (void)ctx;
+    return fake_now;
+}
+
+static double fake_wall_clock(void *ctx)
+{
+    (void)ctx;
+    return fake_wall;
+}
+
+/* Moves both clocks by dt seconds (time passes for both). */
+static inline void advance(double dt)
+{
+    fake_now += dt;
+    fake_wall += dt;
+}
+
 #define MAX_WAKES 4096
 static struct rconn *wakes[MAX_WAKES];
 static int n_wakes;
 
-void relay_io_wake(struct rconn *c)
+static void fake_wake(void *ctx, struct rconn *c)
 {
+    (void)ctx;
     if (n_wakes < MAX_WAKES)
         wakes[n_wakes++] = c;
 }
@@ -54,28 +80,21 @@ static struct rconn *timed_wakes[MAX_WAKES];
 static unsigned timed_wake_ms[MAX_WAKES];
 static int n_timed_wakes;
 
-void relay_io_wake_in(struct rconn *c, unsigned ms)
+static void fake_wake_in(void *ctx, struct rconn *c, unsigned ms)
 {
+    (void)ctx;
     if (n_timed_wakes < MAX_WAKES) {
         timed_wakes[n_timed_wakes] = c;
         timed_wake_ms[n_timed_wakes++] = ms;
     }
 }
 
-void relay_io_pause(struct rconn *c, int pause)
+static int n_pauses;
+static void fake_pause(void *ctx, struct rconn *c, int pause)
 {
+    (void)ctx;
     (void)c;
-    (void)pause;
-}
-
-double relay_io_now(void)
-{
-    return fake_now;
-}
-
-double relay_io_wall(void)
-{
-    return fake_now;
+    n_pauses += pause;
 }
 
 static inline int woken(const struct rconn *c)
@@ -93,9 +112,10 @@ static struct post {
 } posted[MAX_POSTED];
 static int n_posted;
 
-void relay_worker_post(enum relay_event_type type, const char *session_id, const char *tenant_id,
-                       const char *agent_id, const char *agent_name)
+static void fake_post(void *ctx, enum relay_event_type type, const char *session_id,
+                      const char *tenant_id, const char *agent_id, const char *agent_name)
 {
+    (void)ctx;
     (void)agent_name;
     if (n_posted == MAX_POSTED)
         return;
@@ -118,19 +138,58 @@ static inline int count_events(enum relay_event_type type, const char *agent)
 #define MAX_ENDED 16
 static char ended[MAX_ENDED][48];
 static int n_ended;
+static int ended_fail_adds; /* > 0: the next adds fail (out of memory), and the set is lossy */
+static int ended_lossy;
 
-int relay_is_ended(const char *session_id)
+static int fake_ended_contains(void *ctx, const char *session_id)
 {
+    (void)ctx;
     for (int i = 0; i < n_ended; i++)
         if (strcmp(ended[i], session_id) == 0)
             return 1;
+    return ended_lossy ? -1 : 0;
+}
+
+static int fake_ended_add(void *ctx, const char *session_id)
+{
+    if (ended_fail_adds > 0) {
+        ended_fail_adds--;
+        ended_lossy = 1;
+        return -1;
+    }
+    if (fake_ended_contains(ctx, session_id) != 1 && n_ended < MAX_ENDED)
+        snprintf(ended[n_ended++], sizeof(ended[0]), "%s", session_id);
     return 0;
 }
 
-void relay_mark_ended(const char *session_id)
+/* The cross-session seam: the core's own tables and a fake budget table. */
+static int budget_refuse_node, budget_refuse_tenant; /* nonzero: that budget is spent */
+static int n_takes;
+static char last_take_key[64];
+
+static int fake_tenant_sessions(void *ctx, const char *tenant)
 {
-    if (!relay_is_ended(session_id) && n_ended < MAX_ENDED)
-        snprintf(ended[n_ended++], sizeof(ended[0]), "%s", session_id);
+    (void)ctx;
+    return rsession_count_tenant(core, tenant);
+}
+
+static int fake_session_agents(void *ctx, const char *sid)
+{
+    (void)ctx;
+    struct rsession *s = rsession_find(core, sid);
+    return s ? s->n_agents : -1;
+}
+
+static int fake_take(void *ctx, const char *key, double rate, int burst, double now,
+                     double *retry_after)
+{
+    (void)ctx, (void)rate, (void)burst, (void)now;
+    n_takes++;
+    snprintf(last_take_key, sizeof(last_take_key), "%s", key);
+    int node = key[0] == '\x01';
+    int refused = node ? budget_refuse_node : budget_refuse_tenant;
+    *retry_after = refused ? 2.5 : 0;
+    return !refused;
 }
 
 /* ---- fixtures ---- */
@@ -144,18 +203,29 @@ static inline int setup(void **state)
     test_cfg.max_memory = (size_t)1 << 30;
     test_cfg.max_frame_bytes = 65536;
     test_cfg.idle_seconds = IDLE;
-    memset(&relay_stats, 0, sizeof(relay_stats));
+    test_cfg.handshakes_per_second = 100;
+    memset(&test_core, 0, sizeof(test_core));
+    test_core.cfg = &test_cfg;
+    test_core.io = (struct relay_io){NULL, fake_wake, fake_wake_in, fake_pause};
+    test_core.clock = (struct relay_clock){NULL, fake_monotonic, fake_wall_clock};
+    test_core.events = (struct relay_events){NULL, fake_post};
+    test_core.ended = (struct relay_ended_set){NULL, fake_ended_add, fake_ended_contains};
+    test_core.shared =
+        (struct relay_shared){NULL, fake_tenant_sessions, fake_session_agents, fake_take};
+    assert_int_equal(rsession_tables_init(&test_core), 0);
     fake_now = T0;
-    n_wakes = n_timed_wakes = n_posted = n_ended = 0;
+    fake_wall = WALL0;
+    n_wakes = n_timed_wakes = n_posted = n_ended = n_pauses = 0;
+    ended_fail_adds = ended_lossy = 0;
+    budget_refuse_node = budget_refuse_tenant = n_takes = 0;
     return 0;
 }
 
 static inline int teardown(void **state)
 {
     (void)state;
-    rsession_free_all();
-    uint64_t mem = relay_stats.memory_bytes, hist = relay_stats.history_bytes,
-             live = relay_stats.sessions_live;
+    rsession_tables_free(&test_core);
+    uint64_t mem = stats->memory_bytes, hist = stats->history_bytes, live = stats->sessions_live;
     if (mem != 0 || hist != 0 || live != 0) {
         fprintf(stderr, "teardown: memory_bytes %llu, history_bytes %llu, sessions_live %llu\n",
                 (unsigned long long)mem, (unsigned long long)hist, (unsigned long long)live);
@@ -171,6 +241,7 @@ static inline struct rconn *conn_new(enum rrole role, const char *sid, const cha
 {
     struct rconn *c = calloc(1, sizeof(*c));
     assert_non_null(c);
+    c->core = core;
     c->role = role;
     c->established = 1;
     snprintf(c->claims.sid, sizeof(c->claims.sid), "%s", sid);
@@ -180,8 +251,8 @@ static inline struct rconn *conn_new(enum rrole role, const char *sid, const cha
     snprintf(c->claims.name, sizeof(c->claims.name), "%s", name ? name : "");
     c->claims.role = role == RROLE_AGENT ? TOKEN_ROLE_AGENT : TOKEN_ROLE_VISITOR;
     c->claims.remote_control = remote_control;
-    c->claims.iat = c->claims.nbf = (int64_t)T0;
-    c->claims.exp = (int64_t)T0 + 3600;
+    c->claims.iat = c->claims.nbf = (int64_t)WALL0;
+    c->claims.exp = (int64_t)WALL0 + 3600;
     return c;
 }
 
@@ -206,7 +277,7 @@ static inline struct rconn *resuming(struct rconn *c, uint64_t resume)
 static inline struct rsession *join(struct rconn *c)
 {
     int created;
-    struct rsession *s = rsession_get(&c->claims, &created);
+    struct rsession *s = rsession_get(core, &c->claims, &created);
     assert_non_null(s);
     rsession_attach(s, c);
     assert_ptr_equal(c->s, s);
@@ -225,7 +296,7 @@ static inline void conn_free(struct rconn *c)
 
 static inline struct rframe *make_frame(uint8_t kind, uint64_t seq, size_t payload)
 {
-    struct rframe *f = rframe_new(FRAME_HEADER_LEN + payload, 1);
+    struct rframe *f = rframe_new(stats, FRAME_HEADER_LEN + payload, 1);
     assert_non_null(f);
     frame_write(f->buf + RELAY_PRE, kind, 0, seq);
     memset(f->buf + RELAY_PRE + FRAME_HEADER_LEN, 'p', payload);
@@ -265,7 +336,7 @@ static inline void events(struct rconn *v, uint64_t from, uint64_t to)
 
 static inline void text(struct rconn *c, const char *json)
 {
-    rsession_text(c, json, strlen(json));
+    rcontrol_text(c, json, strlen(json));
 }
 
 /* ---- queue inspection ---- */

@@ -48,13 +48,13 @@ static void test_in_order_frames_are_stored_and_fanned_out_to_every_agent_once_i
     assert_int_equal(s->snapshot_seq, 1);
     assert_int_equal(s->hist_n, 5);
     assert_int_equal(s->hist_bytes, 5 * FRAME_BYTES);
-    assert_int_equal(relay_stats.history_bytes, 5 * FRAME_BYTES);
+    assert_int_equal(stats->history_bytes, 5 * FRAME_BYTES);
     for (size_t i = 0; i < s->hist_n; i++)
         assert_int_equal(s->hist[i]->seq, i + 1);
     assert_int_equal(s->hist[0]->refs, 3); /* shared by the history and both queues, not copied */
-    assert_int_equal(relay_stats.frames_in, 5);
-    assert_int_equal(relay_stats.bytes_in, 5 * FRAME_BYTES);
-    assert_int_equal(relay_stats.drop_duplicate + relay_stats.drop_gap + relay_stats.drop_rate, 0);
+    assert_int_equal(stats->frames_in, 5);
+    assert_int_equal(stats->bytes_in, 5 * FRAME_BYTES);
+    assert_int_equal(stats->drop_duplicate + stats->drop_gap + stats->drop_rate, 0);
     assert_true(woken(a1) > 0 && woken(a2) > 0);
     for (int i = 0; i < 2; i++) {
         expect_frames(agents[i], 1, 5);
@@ -82,8 +82,8 @@ static void test_duplicates_are_dropped_and_counted_and_agents_see_each_seq_once
     events(v, 2, 3);
     event(v, 4);
 
-    assert_int_equal(relay_stats.drop_duplicate, 5);
-    assert_int_equal(relay_stats.drop_gap, 0);
+    assert_int_equal(stats->drop_duplicate, 5);
+    assert_int_equal(stats->drop_gap, 0);
     assert_int_equal(s->have, 4);
     assert_int_equal(s->hist_n, 4);
     assert_int_equal(s->snapshot_seq, 1);
@@ -111,7 +111,7 @@ test_event_after_gap_is_dropped_visitor_gets_one_resend_and_missing_frame_resume
     event(v, 5); /* 4 is missing */
     event(v, 6);
     event(v, 7);
-    assert_int_equal(relay_stats.drop_gap, 3);
+    assert_int_equal(stats->drop_gap, 3);
     assert_int_equal(s->have, 3);
     assert_int_equal(s->hist_n, 3);
     assert_int_equal(s->want_from, 4);
@@ -242,7 +242,7 @@ static void test_agent_resume_inside_history_continues_and_older_than_snapshot_i
     json_decref(h);
     expect_frames(a, 4, 5); /* exactly the frames after its resume seq */
     expect_empty(a);
-    assert_int_equal(relay_stats.resumes_agent, 1);
+    assert_int_equal(stats->resumes_agent, 1);
 
     struct rconn *b = resuming(agent_new("agent-2", NULL, 1), 5); /* it has everything */
     join(b);
@@ -305,7 +305,7 @@ static void test_history_overflow_requests_one_snapshot_and_new_snapshot_clears_
     assert_int_equal(s->snapshot_seq, 14);
     assert_int_equal(s->hist_n, 2);
     assert_int_equal(s->hist_bytes, 2 * FRAME_BYTES);
-    assert_int_equal(relay_stats.history_bytes, 2 * FRAME_BYTES);
+    assert_int_equal(stats->history_bytes, 2 * FRAME_BYTES);
     assert_int_equal(s->snapshot_requested, 0);
     expect_frames(a, 14, 15);
     expect_empty(a);
@@ -341,7 +341,7 @@ test_history_past_twice_the_limit_is_incomplete_and_joiners_wait_for_the_snapsho
     event(v, 21); /* 4200 bytes */
     assert_int_equal(s->hist_incomplete, 1);
     assert_int_equal(s->hist_n, 0);
-    assert_int_equal(relay_stats.history_bytes, 0);
+    assert_int_equal(stats->history_bytes, 0);
     event(v, 22);
     rconn_clear_queue(v);
     expect_frames(a, 21, 22); /* live agents still get every frame */
@@ -425,8 +425,8 @@ static void test_second_visitor_fences_the_first_with_4002_and_its_input_is_igno
     assert_int_equal(v1->close_code, 4002);
     assert_null(v1->s);
     assert_ptr_equal(s->visitor, v2);
-    assert_int_equal(relay_stats.conns_visitor, 1); /* the fenced one is counted out */
-    expect_empty(v1); /* its queue was dropped: only the close goes out */
+    assert_int_equal(stats->conns_visitor, 1); /* the fenced one is counted out */
+    expect_empty(v1);                          /* its queue was dropped: only the close goes out */
     assert_true(woken(v1) > 0);
     json_t *h = next_json(v2, "hello");
     assert_int_equal(num(h, "have"), 2);
@@ -439,11 +439,11 @@ static void test_second_visitor_fences_the_first_with_4002_and_its_input_is_igno
     json_decref(vis);
     expect_empty(a);
 
-    uint64_t frames_in = relay_stats.frames_in;
+    uint64_t frames_in = stats->frames_in;
     event(v1, 3); /* the fenced connection still sends: ignored */
     snap(v1, 4);
     text(v1, "{\"type\":\"consent\",\"remote_control\":\"granted\"}");
-    assert_int_equal(relay_stats.frames_in, frames_in);
+    assert_int_equal(stats->frames_in, frames_in);
     assert_int_equal(s->have, 2);
     assert_int_equal(s->consent_all, RCONSENT_NONE);
     expect_empty(a);
@@ -456,13 +456,13 @@ static void test_second_visitor_fences_the_first_with_4002_and_its_input_is_igno
 
     conn_free(v1); /* the fenced one leaves: the session keeps its visitor */
     assert_ptr_equal(s->visitor, v2);
-    assert_int_equal(relay_stats.conns_visitor, 1);
+    assert_int_equal(stats->conns_visitor, 1);
     assert_int_equal(count_events(REV_VISITOR_DISCONNECTED, NULL), 0);
     expect_empty(a);
     conn_free(a);
     conn_free(v2);
-    assert_int_equal(relay_stats.conns_visitor, 0);
-    assert_int_equal(relay_stats.conns_agent, 0);
+    assert_int_equal(stats->conns_visitor, 0);
+    assert_int_equal(stats->conns_agent, 0);
 }
 
 /* Acks are coalesced: a snapshot is acked at once, events after ACK_DELAY_MS (one timer) or at
@@ -503,10 +503,29 @@ static void test_acks_are_coalesced_snapshot_at_once_events_by_count_or_after_a_
     conn_free(v);
 }
 
+/* seq 2^64-1 would leave no next seq (have + 1 wraps to 0): the session would refuse every frame
+ * after it for good. The relay refuses it instead and closes the visitor with 1008. */
+static void test_frame_with_the_last_seq_is_refused_with_1008_and_stores_nothing(void **st)
+{
+    (void)st;
+    struct rconn *v, *a;
+    struct rsession *s = live_pair(&v, &a);
+    rsession_visitor_frame(v, make_frame(FRAME_KIND_SNAPSHOT, UINT64_MAX, PAYLOAD));
+    assert_int_equal(s->have, 1);
+    assert_int_equal(s->snapshot_seq, 1);
+    assert_int_equal(v->close_code, 1008);
+    assert_string_equal(v->close_reason, "seq out of range");
+    assert_int_equal(stats->seq_exhausted, 1);
+    expect_empty(a);
+    conn_free(a);
+    conn_free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_in_order_frames_are_stored_and_fanned_out_to_every_agent_once_in_order),
+        T(test_frame_with_the_last_seq_is_refused_with_1008_and_stores_nothing),
         T(test_acks_are_coalesced_snapshot_at_once_events_by_count_or_after_a_delay),
         T(test_duplicates_are_dropped_and_counted_and_agents_see_each_seq_once),
         T(test_event_after_gap_is_dropped_visitor_gets_one_resend_and_missing_frame_resumes),

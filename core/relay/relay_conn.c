@@ -1,62 +1,9 @@
-/* The relay's messages and send queues: reference-counted frames with room for the WebSocket
- * header, and each connection's FIFO of references. Relay thread only. */
+/* Connection send queues and closing (core/relay/relay_conn.h). Relay thread only. */
+#include "core/relay/relay_conn.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "core/relay/relay_state.h"
-
-struct rframe *rframe_new(size_t cap, int binary)
-{
-    struct rframe *f = malloc(sizeof(*f) + RELAY_PRE + cap);
-    if (f == NULL)
-        return NULL;
-    f->refs = 1;
-    f->binary = binary;
-    f->kind = 0;
-    f->seq = 0;
-    f->len = 0;
-    f->cap = cap;
-    STAT_ADD(memory_bytes, cap);
-    return f;
-}
-
-struct rframe *rframe_reserve(struct rframe *f, size_t need)
-{
-    if (need <= f->cap)
-        return f;
-    size_t cap = f->cap * 2 > need ? f->cap * 2 : need;
-    struct rframe *n = realloc(f, sizeof(*f) + RELAY_PRE + cap);
-    if (n == NULL)
-        return NULL;
-    STAT_ADD(memory_bytes, cap - n->cap);
-    n->cap = cap;
-    return n;
-}
-
-struct rframe *rframe_text(const char *text)
-{
-    size_t len = strlen(text);
-    struct rframe *f = rframe_new(len, 0);
-    if (f == NULL)
-        return NULL;
-    memcpy(f->buf + RELAY_PRE, text, len);
-    f->len = len;
-    return f;
-}
-
-void rframe_ref(struct rframe *f)
-{
-    f->refs++;
-}
-
-void rframe_unref(struct rframe *f)
-{
-    if (f != NULL && --f->refs == 0) {
-        STAT_SUB(memory_bytes, f->cap);
-        free(f);
-    }
-}
 
 /* ---- connection queues ---- */
 
@@ -87,8 +34,8 @@ static void queued(struct rconn *c, struct rframe *f)
 {
     rframe_ref(f);
     c->qbytes += f->len;
-    if (c->qbytes > relay_stats.queue_high_water)
-        __atomic_store_n(&relay_stats.queue_high_water, c->qbytes, __ATOMIC_RELAXED);
+    if (c->qbytes > RSTAT_GET(&c->core->stats, queue_high_water))
+        RSTAT_SET(&c->core->stats, queue_high_water, c->qbytes);
 }
 
 /* A frame that cannot be queued must not leave a silent gap: the connection is closed with 1011
@@ -150,12 +97,12 @@ void rconn_enqueue(struct rconn *c, struct rframe *f)
     if (c->close_code != 0 || f == NULL)
         return;
     rconn_push(c, f);
-    relay_io_wake(c);
+    rcore_wake(c);
 }
 
 void rconn_send_text(struct rconn *c, const char *json)
 {
-    struct rframe *f = rframe_text(json);
+    struct rframe *f = rframe_text(&c->core->stats, json);
     rconn_enqueue(c, f);
     rframe_unref(f);
 }
@@ -167,7 +114,7 @@ void rconn_close(struct rconn *c, int code, const char *reason)
     rconn_clear_queue(c);
     c->close_code = code;
     snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
-    relay_io_wake(c);
+    rcore_wake(c);
 }
 
 void rconn_finish(struct rconn *c, int code, const char *reason, const char *final_json)
@@ -175,7 +122,7 @@ void rconn_finish(struct rconn *c, int code, const char *reason, const char *fin
     if (c->close_code != 0)
         return;
     rconn_clear_queue(c);
-    struct rframe *f = rframe_text(final_json);
+    struct rframe *f = rframe_text(&c->core->stats, final_json);
     if (f != NULL) {
         rconn_push(c, f);
         rframe_unref(f);
@@ -183,5 +130,5 @@ void rconn_finish(struct rconn *c, int code, const char *reason, const char *fin
     c->close_code = code;
     c->close_after_flush = 1;
     snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
-    relay_io_wake(c);
+    rcore_wake(c);
 }
