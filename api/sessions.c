@@ -31,7 +31,7 @@ static const struct vfield create_fields[] = {
 };
 /* An agent's id is its identity in the token (consent and control follow it), so it is never
  * cut: AGENT_ID_MAX code points of at most 4 bytes always fit token_claims.sub. */
-#define AGENT_ID_MAX 50
+#define AGENT_ID_MAX 200
 _Static_assert(AGENT_ID_MAX * 4 < sizeof(((struct token_claims *)0)->sub), "agent id fits sub");
 static const struct vfield agent_fields[] = {
     {"id", V_STRING, 1, 0, 1, AGENT_ID_MAX, VF_NONE, NULL, NULL, 0},

@@ -24,11 +24,14 @@ struct token_limits {
         agents_per_session;
 };
 
+/* An agent id is at most 200 code points (docs/rest-api.md) of at most 4 bytes each. */
+#define TOKEN_SUB_BYTES (200 * 4 + 4)
+
 struct token_claims {
-    char sid[48];  /* session id */
-    char tid[48];  /* tenant id */
-    char jti[48];  /* token id */
-    char sub[208]; /* "visitor" or the agent's id */
+    char sid[48];              /* session id */
+    char tid[48];              /* tenant id */
+    char jti[48];              /* token id */
+    char sub[TOKEN_SUB_BYTES]; /* "visitor" or the agent's id, never cut (api/sessions.c) */
     char name[208];
     enum token_role role;
     int remote_control; /* 0 off, 1 ask */

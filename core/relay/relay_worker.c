@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/base/ids.h"
+#include "core/base/token.h"
 #include "core/base/log.h"
 #include "core/base/timeutil.h"
 #include "core/store/db.h"
@@ -22,7 +23,7 @@
 
 struct event {
     enum relay_event_type type;
-    char session[48], tenant[48], agent[208], name[208];
+    char session[48], tenant[48], agent[TOKEN_SUB_BYTES], name[208];
     struct event *next;
 };
 

@@ -23,11 +23,11 @@ test('a time-zone offset over 15 hours is 400/422 with a clear error, never 500'
 
 test('an agent id of multi-byte characters over the limit is refused, never cut', async () => {
   const path = `/v1/sessions/${S.id}/agent_tokens`;
-  expectProblem(await api('POST', path, { token: R.secret, body: { agent: { id: '😀'.repeat(51) } } }), 422, 'invalid_field', 'agent.id');
+  expectProblem(await api('POST', path, { token: R.secret, body: { agent: { id: '😀'.repeat(201) } } }), 422, 'invalid_field', 'agent.id');
   // Two ids that differ only past where a cut would fall stay two identities.
-  const a = expectStatus(await api('POST', path, { token: R.secret, body: { agent: { id: '😀'.repeat(49) + 'a' } } }), 201);
-  const b = expectStatus(await api('POST', path, { token: R.secret, body: { agent: { id: '😀'.repeat(49) + 'b' } } }), 201);
-  assert.equal(decodeJwt(a.token).payload.sub, '😀'.repeat(49) + 'a');
+  const a = expectStatus(await api('POST', path, { token: R.secret, body: { agent: { id: '😀'.repeat(199) + 'a' } } }), 201);
+  const b = expectStatus(await api('POST', path, { token: R.secret, body: { agent: { id: '😀'.repeat(199) + 'b' } } }), 201);
+  assert.equal(decodeJwt(a.token).payload.sub, '😀'.repeat(199) + 'a');
   assert.notEqual(decodeJwt(a.token).payload.sub, decodeJwt(b.token).payload.sub);
 });
 
