@@ -94,6 +94,13 @@ wait_http "$COBROWSE_BASE_URL/healthz" 60 || { cat "$T/server.log" >&2; die "ser
 
 step "integration tests (node --test)" node --test --test-concurrency=4 "$ROOT"/tests/integration/*.test.mjs
 step "relay tests (node --test, real WebSockets)" node --test "$ROOT"/tests/relay/*.test.mjs
+# The relay's threads (libev loop, worker, listener) and the REST threads under ThreadSanitizer:
+# these files start servers of their own from the TSan build (COBROWSED), each checked for a
+# clean exit (a TSan report exits 66). Known races: .ci/tsan.supp.
+step "relay under ThreadSanitizer (build/tsan)" env -u COBROWSE_BASE_URL -u COBROWSE_ADMIN_TOKEN \
+  -u COBROWSE_RELAY_URL COBROWSED="$ROOT/build/tsan/cobrowsed" \
+  TSAN_OPTIONS="suppressions=$ROOT/.ci/tsan.supp second_deadlock_stack=1" \
+  node --test --test-concurrency=1 "$ROOT"/tests/relay/stream.test.mjs "$ROOT"/tests/relay/control.test.mjs
 # scripts/run.sh, started on free ports with this run's database and build, then stopped by
 # SIGTERM and by SIGINT: nothing of it may be left running.
 step "quick-start script (scripts/run.sh stops cleanly)" env COBROWSE_RUN_SH_BUILD="$BUILD" \
