@@ -7,7 +7,10 @@ STATE="$ROOT/.cobrowse" # git-ignored: clusters, secrets, logs
 APT_PACKAGES="build-essential cmake pkg-config libulfius-dev libjansson-dev libpq-dev libjwt-dev
   libwebsockets-dev libwebsockets-evlib-ev libev-dev libcmocka-dev libssl-dev libmicrohttpd-dev postgresql curl clang-format python3"
 
-say() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
+# Bold only on a terminal: a redirected log gets plain text.
+say() {
+  if [ -t 2 ]; then printf '\033[1m==>\033[0m %s\n' "$*" >&2; else printf '==> %s\n' "$*" >&2; fi
+}
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 as_root() {

@@ -1,21 +1,31 @@
 #!/usr/bin/env bash
 # Builds and runs the platform and its demo: cobrowsed (REST API, relay, the browser code) and the
 # demo shop with its partner backend (web/demo/server.mjs) on a second origin. With no
-# DATABASE_URL, starts a private PostgreSQL in .cobrowse/. Ctrl-C stops everything.
+# DATABASE_URL, starts a private PostgreSQL in .cobrowse/. Ctrl-C, or SIGINT or SIGTERM to this
+# script's process, stops everything (demo, cobrowsed, PostgreSQL) before it exits.
 # Idempotent: installs what is missing, rebuilds what changed, reuses the demo tenant.
-# Arguments are passed to `cobrowsed serve`. COBROWSE_DEMO_LISTEN moves the demo (127.0.0.1:8090).
+# Arguments are passed to `cobrowsed serve`. COBROWSE_DEMO_LISTEN moves the demo (127.0.0.1:8090),
+# COBROWSE_BUILD the build folder (build/release; tests/scripts/run_sh.test.mjs uses build/asan).
 set -euo pipefail
+# Started in the background of a non-interactive shell (`scripts/run.sh &` in a script or CI),
+# this script inherits SIGINT ignored, and bash cannot trap a signal ignored at its start: a
+# SIGINT to its pid would do nothing. So it starts again, once, with the default actions restored.
+if [ -z "${COBROWSE_RUN_SH_SIGNALS:-}" ]; then
+  export COBROWSE_RUN_SH_SIGNALS=1
+  exec env --default-signal=INT,TERM bash "$0" "$@"
+fi
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ensure_apt
-build "$ROOT/build/release" -DCMAKE_BUILD_TYPE=Release -DCOBROWSE_TESTS=OFF
-BIN="$ROOT/build/release/cobrowsed"
-build_web "$ROOT/build/release/web"
-export COBROWSE_WEB_ROOT="$ROOT/build/release/web"
+BUILD_DIR="${COBROWSE_BUILD:-$ROOT/build/release}"
+build "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DCOBROWSE_TESTS=OFF
+BIN="$BUILD_DIR/cobrowsed"
+build_web "$BUILD_DIR/web"
+export COBROWSE_WEB_ROOT="$BUILD_DIR/web"
 
 export COBROWSE_DATA_DIR="${COBROWSE_DATA_DIR:-$STATE}"
 mkdir -p "$COBROWSE_DATA_DIR"
-LOGS="$STATE/logs"
+LOGS="$COBROWSE_DATA_DIR/logs"
 mkdir -p "$LOGS"
 
 SERVER_PID="" DEMO_PID="" OWN_PG=""
@@ -34,7 +44,11 @@ wait_started() {
   done
 }
 cleanup() {
-  trap - EXIT INT TERM
+  # A second Ctrl-C or SIGTERM must not cut the cleanup short and orphan the children (they are
+  # in sessions of their own: only this script stops them). SIGKILL still ends it at once.
+  trap '' INT TERM
+  trap - EXIT
+  set +e
   if [ -n "$DEMO_PID" ] && kill -0 "$DEMO_PID" 2>/dev/null; then
     say "stopping the demo"
     kill -TERM "$DEMO_PID" 2>/dev/null || true
@@ -50,8 +64,12 @@ cleanup() {
     pg_stop "$STATE/pg"
   fi
 }
+# A signal stops the children, then this script, with the usual status (128 + signal). Bash
+# runs the trap as soon as the signal arrives while it waits in `wait`; during a foreground
+# command (the build, curl) it runs it when that command returns.
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'cleanup; exit 130' INT
+trap 'cleanup; exit 143' TERM
 
 if [ -z "${DATABASE_URL:-}" ]; then
   OWN_PG=1
@@ -68,7 +86,8 @@ DEMO_URL="http://${DEMO_LISTEN/#0.0.0.0:/127.0.0.1:}"
 
 say "starting cobrowsed on $API (log: ${LOGS#$ROOT/}/cobrowsed.log)"
 # Children get a session of their own (setsid): Ctrl-C reaches this script only, which then stops
-# them in order (demo, cobrowsed, PostgreSQL).
+# them in order (demo, cobrowsed, PostgreSQL). Without job control the background job is no
+# process group leader, so setsid execs without forking: $! is the server's own pid.
 setsid "$BIN" serve "$@" >>"$LOGS/cobrowsed.out" 2>>"$LOGS/cobrowsed.log" &
 SERVER_PID=$!
 wait_started cobrowsed "$SERVER_PID" "$API/healthz" 60 "$LOGS/cobrowsed.log" \
@@ -105,8 +124,9 @@ cat <<MSG
     2. The agent console:    $CONSOLE_URL   press "Join" next to that code
 
   API:                  $API   (reference: openapi/openapi.yaml, guide: README.md)
-  Platform admin token: $(tr -d '[:space:]' <"$TOKEN_FILE")
+  Platform admin token: in ${TOKEN_FILE#$ROOT/} (mode 600; never printed, so never in a log)
   Try:  curl -s $API/v1/tenants -H "Authorization: Bearer \$(cat ${TOKEN_FILE#$ROOT/})"
+  The binary: ${BIN#$ROOT/} --help   (it is not on your PATH)
   Logs: ${LOGS#$ROOT/}/cobrowsed.log, ${LOGS#$ROOT/}/demo.log
   Stop with Ctrl-C.
 

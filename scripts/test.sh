@@ -2,12 +2,13 @@
 # Builds and runs every test: unit tests (cmocka under ctest), then integration tests of the REST
 # API and of the WebSocket relay against the real binary and a fresh private PostgreSQL, browser
 # end-to-end tests (Debian's chromium driven by playwright-core, with the demo of web/demo), the
-# spec lint and the generated TypeScript client.
-# Everything runs under AddressSanitizer and UndefinedBehaviorSanitizer. Idempotent.
+# spec lint and the generated TypeScript client, the quick-start script's signal handling.
+# Everything runs under AddressSanitizer and UndefinedBehaviorSanitizer; the unit tests also run
+# under ThreadSanitizer (build/tsan), and cppcheck reads every C file. Idempotent.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ensure_apt chromium
+ensure_apt chromium cppcheck
 ensure_npm
 BUILD="$ROOT/build/asan"
 build "$BUILD" -DCMAKE_BUILD_TYPE=Debug -DCOBROWSE_SANITIZE=ON
@@ -32,6 +33,26 @@ format_check() {
 }
 step "C formatting (clang-format, .clang-format at the root)" format_check
 step "unit tests (ctest)" ctest --test-dir "$BUILD" --output-on-failure
+
+# ThreadSanitizer cannot share a build with ASan: its own build dir, the unit tests again (the
+# rate limiter's and the relay fixtures' threads). A report makes the test exit non-zero.
+tsan_unit() {
+  build "$ROOT/build/tsan" -DCMAKE_BUILD_TYPE=Debug -DCOBROWSE_TSAN=ON &&
+    TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ctest --test-dir "$ROOT/build/tsan" --output-on-failure
+}
+step "unit tests under ThreadSanitizer (build/tsan)" tsan_unit
+
+# cppcheck over every C file of the build (compile_commands.json), clean today apart from the
+# justified suppressions of .ci/cppcheck/suppressions.txt: any new finding fails the run.
+static_analysis() {
+  mkdir -p "$ROOT/build/cppcheck"
+  cppcheck -q --project="$BUILD/compile_commands.json" --std=c11 \
+    --enable=warning,performance,portability,style --inline-suppr \
+    --library="$ROOT/.ci/cppcheck/jansson.cfg" --suppressions-list="$ROOT/.ci/cppcheck/suppressions.txt" \
+    --cppcheck-build-dir="$ROOT/build/cppcheck" --error-exitcode=1 \
+    --template='{file}:{line}: {severity} ({id}): {message}'
+}
+step "static analysis (cppcheck)" static_analysis
 step "OpenAPI lint (redocly)" bash -c "cd '$ROOT/tests' && npm run --silent lint:spec"
 step "browser code: type check, unit tests, frame vectors" bash -c "cd '$ROOT/web' && npx tsc -p tsconfig.json && node --test test/"
 
@@ -73,6 +94,17 @@ wait_http "$COBROWSE_BASE_URL/healthz" 60 || { cat "$T/server.log" >&2; die "ser
 
 step "integration tests (node --test)" node --test --test-concurrency=4 "$ROOT"/tests/integration/*.test.mjs
 step "relay tests (node --test, real WebSockets)" node --test "$ROOT"/tests/relay/*.test.mjs
+# The relay's threads (libev loop, worker, listener) and the REST threads under ThreadSanitizer:
+# these files start servers of their own from the TSan build (COBROWSED), each checked for a
+# clean exit (a TSan report exits 66). Known races: .ci/tsan.supp.
+step "relay under ThreadSanitizer (build/tsan)" env -u COBROWSE_BASE_URL -u COBROWSE_ADMIN_TOKEN \
+  -u COBROWSE_RELAY_URL COBROWSED="$ROOT/build/tsan/cobrowsed" \
+  TSAN_OPTIONS="suppressions=$ROOT/.ci/tsan.supp second_deadlock_stack=1" \
+  node --test --test-concurrency=1 "$ROOT"/tests/relay/stream.test.mjs "$ROOT"/tests/relay/control.test.mjs
+# scripts/run.sh, started on free ports with this run's database and build, then stopped by
+# SIGTERM and by SIGINT: nothing of it may be left running.
+step "quick-start script (scripts/run.sh stops cleanly)" env COBROWSE_RUN_SH_BUILD="$BUILD" \
+  node --test --test-concurrency=1 "$ROOT"/tests/scripts/*.test.mjs
 # One file at a time: two browsers at once on two cores make timings flaky. Screenshots of
 # failures are kept in the run's folder.
 export COBROWSE_E2E_ARTIFACTS="$T/e2e"

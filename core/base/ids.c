@@ -97,13 +97,13 @@ int ids_secret(const char *prefix, char *out, size_t out_size)
     return 0;
 }
 
-int ids_join_code(char out[7])
+int ids_join_code_with(ids_random_fn rnd, char out[7])
 {
     /* Rejection sampling avoids modulo bias: accept values below the largest multiple of 10^6. */
     const uint32_t limit = (UINT32_MAX / 1000000u) * 1000000u;
     uint32_t v;
     do {
-        if (ids_random(&v, sizeof(v)) != 0)
+        if (rnd(&v, sizeof(v)) != 0)
             return -1;
     } while (v >= limit);
     v %= 1000000u;
@@ -113,4 +113,9 @@ int ids_join_code(char out[7])
     }
     out[6] = '\0';
     return 0;
+}
+
+int ids_join_code(char out[7])
+{
+    return ids_join_code_with(ids_random, out);
 }

@@ -31,4 +31,11 @@ int ids_secret(const char *prefix, char *out, size_t out_size);
 /* Writes a uniformly random 6-digit code ("000000".."999999") into out (size >= 7). */
 int ids_join_code(char out[7]);
 
+/* A source of random bytes with ids_random's contract (0, or -1 and nothing usable). */
+typedef int (*ids_random_fn)(void *buf, size_t len);
+/* ids_join_code drawing from rnd instead of the kernel: the seam that lets a test feed chosen
+ * 32-bit draws and see which ones are rejected (the modulo bias is 1 in 4295, far too small to
+ * show in a random sample). Returns -1 when rnd fails. */
+int ids_join_code_with(ids_random_fn rnd, char out[7]);
+
 #endif

@@ -206,10 +206,10 @@ for (const r of BODY_ROUTES) {
     expectProblem(await send({ rawBody: '['.repeat(20000) + ']'.repeat(20000) }), 400, 'invalid_json');
   });
 
-  test(`${r.label}: 10000-deep nested objects -> 400 or 422, no crash`, async () => {
-    const res = await send({ rawBody: '{"a":'.repeat(10000) + '1' + '}'.repeat(10000) });
-    assert.ok((res.status === 400 && res.body.code === 'invalid_json') || (res.status === 422 && res.body.code === 'unknown_field'),
-      `expected 400 invalid_json or 422 unknown_field, got ${show(res)}`);
+  // Past the parser's depth limit the body is refused as JSON, like the arrays above, before
+  // any field is looked at (a shallow unknown field is 422 unknown_field, tested below).
+  test(`${r.label}: 10000-deep nested objects -> 400 invalid_json, no crash`, async () => {
+    expectProblem(await send({ rawBody: '{"a":'.repeat(10000) + '1' + '}'.repeat(10000) }), 400, 'invalid_json');
   });
 
   for (const [field, values, fieldMatch] of r.fields) {
@@ -254,12 +254,11 @@ for (const r of BODY_ROUTES) {
     const raw = Buffer.concat([Buffer.from('{"'), Buffer.from([0xff, 0xfe]), Buffer.from('":1}')]);
     expectProblem(await send({ rawBody: raw }), 400, 'invalid_utf8');
   });
-  test(`${r.label}: escaped lone surrogate \\ud800 in ${r.utf8Field} -> 400 or 422, not stored`, async () => {
+  // The bytes are valid UTF-8 (ASCII), but the escape names no Unicode character: the body is
+  // not JSON text this API reads (docs/rest-api.md, "Error codes": invalid_json).
+  test(`${r.label}: escaped lone surrogate \\ud800 in ${r.utf8Field} -> 400 invalid_json`, async () => {
     const text = withLiteral(r.valid(), r.utf8Field, '"a\\ud800b"');
-    const res = await send({ rawBody: text });
-    const ok = (res.status === 400 && ['invalid_json', 'invalid_utf8'].includes(res.body.code))
-      || (res.status === 422 && res.body.code === 'invalid_field' && res.body.field === r.utf8Field);
-    assert.ok(ok, `expected 400 invalid_json/invalid_utf8 or 422 invalid_field ${r.utf8Field}, got ${show(res)}`);
+    expectProblem(await send({ rawBody: text }), 400, 'invalid_json');
   });
 
   for (const [what, ct] of [['no Content-Type', null], ['text/plain', 'text/plain'], ['form encoding', 'application/x-www-form-urlencoded'], ['multipart', 'multipart/form-data; boundary=x']]) {
@@ -353,24 +352,14 @@ for (const [what, v] of NASTY) {
   });
 }
 
-test('NUL (\\u0000) in strings: 422 invalid_field or stored verbatim', async () => {
+// A NUL cannot be stored in a PostgreSQL text column, so it is refused where it enters, with the
+// field's dotted path, never truncated or turned into a 500.
+test('NUL (\\u0000) in strings -> 422 invalid_field naming the field', async () => {
   const v = `a\u0000b ${tag}`;
-  const check = async (res, field, readBack) => {
-    if (res.status === 422) {
-      expectProblem(res, 422, 'invalid_field', field);
-    } else {
-      assert.equal(res.status, 201, `expected 201 or 422, got ${show(res)}`);
-      assert.equal(await readBack(res.body), v, `${field} read back`);
-    }
-  };
-  await check(await call('POST', '/v1/tenants', { token: F.rk, body: { name: v } }), 'name',
-    async (b) => expectStatus(await call('GET', `/v1/tenants/${b.id}`, { token: F.rk }), 200).name);
-  await check(await call('POST', '/v1/sessions', { token: F.sk, body: { visitor: { external_id: v } } }), 'visitor.external_id',
-    async (b) => expectStatus(await call('GET', `/v1/sessions/${b.id}`, { token: F.sk }), 200).visitor.external_id);
-  await check(await call('POST', '/v1/sessions', { token: F.sk, body: { visitor: { custom: { note: v } } } }), 'visitor.custom.note',
-    async (b) => expectStatus(await call('GET', `/v1/sessions/${b.id}`, { token: F.sk }), 200).visitor.custom.note);
-  await check(await call('POST', '/v1/api_keys', { token: F.sk, body: { type: 'secret', name: v, scopes: ['sessions:read'] } }), 'name',
-    async (b) => expectStatus(await call('GET', `/v1/api_keys/${b.id}`, { token: F.sk }), 200).name);
+  expectProblem(await call('POST', '/v1/tenants', { token: F.rk, body: { name: v } }), 422, 'invalid_field', 'name');
+  expectProblem(await call('POST', '/v1/sessions', { token: F.sk, body: { visitor: { external_id: v } } }), 422, 'invalid_field', 'visitor.external_id');
+  expectProblem(await call('POST', '/v1/sessions', { token: F.sk, body: { visitor: { custom: { note: v } } } }), 422, 'invalid_field', 'visitor.custom.note');
+  expectProblem(await call('POST', '/v1/api_keys', { token: F.sk, body: { type: 'secret', name: v, scopes: ['sessions:read'] } }), 422, 'invalid_field', 'name');
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -448,10 +437,9 @@ for (const [m, p, tok, body] of PATH_ROUTES) {
       assert.equal(typeof res.body.field, 'string', 'field names the parameter');
     });
   }
-  test(`${m} ${p} with %FF in the id -> 400 invalid_utf8 or invalid_parameter`, async () => {
-    const res = await call(m, p.replace('{x}', 'ten_%FF'), { token: tok(), body });
-    assert.equal(res.status, 400, show(res));
-    assert.ok(['invalid_utf8', 'invalid_parameter'].includes(res.body.code), show(res));
+  // "body or a parameter is not valid UTF-8" is invalid_utf8, path parameters included.
+  test(`${m} ${p} with %FF in the id -> 400 invalid_utf8`, async () => {
+    expectProblem(await call(m, p.replace('{x}', 'ten_%FF'), { token: tok(), body }), 400, 'invalid_utf8');
   });
 }
 test('well-formed unknown ids -> 404 not_found', async () => {
@@ -532,10 +520,11 @@ test('session-token routes: hostile query strings and bodies do not matter (toke
   expectStatus(await call('GET', '/v1/token/session', { token }), 200, 'not ended by any of it');
 });
 
-test('Bearer with an empty token -> 401', async () => {
-  const res = await call('GET', '/v1/sessions', { headers: { authorization: 'Bearer ' } });
-  assert.equal(res.status, 401, show(res));
-  assert.ok(['missing_api_key', 'invalid_api_key'].includes(res.body.code), show(res));
+// "Bearer " carries no key at all (HTTP trims the trailing space): missing, not invalid.
+test('Bearer with an empty token -> 401 missing_api_key', async () => {
+  for (const value of ['Bearer ', 'Bearer']) {
+    expectProblem(await call('GET', '/v1/sessions', { headers: { authorization: value } }), 401, 'missing_api_key', undefined, JSON.stringify(value));
+  }
 });
 test('control: the fixture key still works after all the bad input', async () => {
   expectStatus(await call('GET', '/v1/sessions', { token: F.sk }), 200);

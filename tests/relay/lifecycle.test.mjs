@@ -75,21 +75,23 @@ test('lifecycle is stored: visitor connected -> active with started_at; agents j
     return r[0][0] === '1';
   }, 3000, 'the agent row gets left_at');
 
-  // Control requested and granted are session events, when the table exists.
-  const hasEvents = (await sql(`SELECT to_regclass('session_events') IS NOT NULL`))[0][0] === 't';
-  if (hasEvents) {
-    const b = await agentOn(P, tenant.id, s, { id: 'agent-ctl', name: 'Cid' });
-    b.send({ type: 'request_control' });
-    await v.nextJson('control', 3000, (m) => m.action.type === 'request_control');
-    v.send({ type: 'consent', agent_id: 'agent-ctl', remote_control: 'granted' });
-    await b.nextJson('consent');
-    v.send({ type: 'consent', agent_id: 'agent-ctl', remote_control: 'revoked' });
-    await b.nextJson('consent');
-    await eventually(async () => {
-      const r = await sql(`SELECT count(*) FROM session_events WHERE session_id = ${lit(s.id)}`);
-      return Number(r[0][0]) >= 3;
-    }, 3000, 'control requested, granted and revoked in session_events');
+  // Control requested, granted, denied and revoked are session events (migrations/002_relay.sql),
+  // one row each, in order, naming the agent.
+  const b = await agentOn(P, tenant.id, s, { id: 'agent-ctl', name: 'Cid' });
+  b.send({ type: 'request_control' });
+  await v.nextJson('control', 3000, (m) => m.action.type === 'request_control');
+  for (const answer of ['granted', 'revoked', 'denied']) {
+    v.send({ type: 'consent', agent_id: 'agent-ctl', remote_control: answer });
+    await b.nextJson('consent', 3000, (m) => m.remote_control === answer);
   }
+  const want = [['control_requested', 'agent-ctl'], ['control_granted', 'agent-ctl'],
+    ['control_revoked', 'agent-ctl'], ['control_denied', 'agent-ctl']];
+  const events = await eventually(async () => {
+    const r = await sql(`SELECT type, coalesce(agent_id, ''), tenant_id FROM session_events
+                           WHERE session_id = ${lit(s.id)} ORDER BY created_at, id`);
+    return r.length >= want.length ? r : null;
+  }, 3000, 'four rows in session_events');
+  assert.deepEqual(events, want.map((w) => [...w, tenant.id]), 'session_events rows');
 });
 
 test('ending a session through REST closes the visitor and agents with 4001 within 1 s', async () => {

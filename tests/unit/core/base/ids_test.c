@@ -254,6 +254,90 @@ static void test_ids_join_code_digits_are_roughly_uniform(void **state)
     }
 }
 
+/* A scripted random source for ids_join_code_with: hands out the 32-bit values of `script` in
+ * order, then fails. Single-threaded tests only (static state). */
+static const uint32_t *script;
+static size_t script_len, script_pos;
+
+static int scripted_random(void *buf, size_t len)
+{
+    if (len != sizeof(uint32_t) || script_pos >= script_len)
+        return -1;
+    memcpy(buf, &script[script_pos++], sizeof(uint32_t));
+    return 0;
+}
+
+static void play(const uint32_t *values, size_t n)
+{
+    script = values;
+    script_len = n;
+    script_pos = 0;
+}
+
+/* The largest multiple of 10^6 that fits in 32 bits: draws from here up to UINT32_MAX would make
+ * codes 000000..967295 more likely than the others if they were used. */
+#define JOIN_LIMIT 4294000000u
+
+static void test_ids_join_code_redraws_values_of_the_biased_tail(void **state)
+{
+    (void)state;
+    char code[7];
+    const uint32_t tail_then_ok[] = {JOIN_LIMIT, JOIN_LIMIT + 1, UINT32_MAX - 1, UINT32_MAX,
+                                     123456};
+    play(tail_then_ok, 5);
+    assert_int_equal(ids_join_code_with(scripted_random, code), 0);
+    assert_string_equal(code, "123456");
+    assert_int_equal(script_pos, 5); /* the four tail values were drawn and thrown away */
+
+    const uint32_t just_below[] = {JOIN_LIMIT - 1};
+    play(just_below, 1);
+    assert_int_equal(ids_join_code_with(scripted_random, code), 0);
+    assert_string_equal(code, "999999");
+
+    const uint32_t zero_pads[] = {42};
+    play(zero_pads, 1);
+    assert_int_equal(ids_join_code_with(scripted_random, code), 0);
+    assert_string_equal(code, "000042");
+
+    const uint32_t only_tail[] = {UINT32_MAX};
+    play(only_tail, 1);
+    assert_int_equal(ids_join_code_with(scripted_random, code), -1); /* the source failed */
+}
+
+/* Every 32-bit value from 4,293,000,000 to UINT32_MAX, in order. */
+#define WINDOW_START 4293000000u
+static uint64_t window_next;
+
+static int window_random(void *buf, size_t len)
+{
+    if (len != sizeof(uint32_t) || window_next > UINT32_MAX)
+        return -1;
+    uint32_t v = (uint32_t)window_next++;
+    memcpy(buf, &v, sizeof(v));
+    return 0;
+}
+
+static void test_ids_join_code_is_uniform_over_the_top_of_the_range(void **state)
+{
+    (void)state;
+    /* The last 1,967,296 draws: a full round of 10^6 codes, then the 967,296-value tail. Fed
+     * through the generator they must give each code exactly once; with plain modulo, codes
+     * below 967296 would come out twice (the bias, magnified to where a test sees it). */
+    unsigned char *seen = calloc(1000000, 1);
+    assert_non_null(seen);
+    window_next = WINDOW_START;
+    char code[7];
+    long codes = 0, twice = 0;
+    while (ids_join_code_with(window_random, code) == 0) {
+        long c = strtol(code, NULL, 10);
+        twice += seen[c]++ > 0;
+        codes++;
+    }
+    assert_int_equal(codes, 1000000);
+    assert_int_equal(twice, 0);
+    free(seen);
+}
+
 static void test_ids_random_fills_whole_buffer(void **state)
 {
     (void)state;
@@ -300,6 +384,8 @@ int main(void)
         cmocka_unit_test(test_ids_secret_values_are_unique_and_use_whole_alphabet),
         cmocka_unit_test(test_ids_join_code_is_always_six_digits),
         cmocka_unit_test(test_ids_join_code_digits_are_roughly_uniform),
+        cmocka_unit_test(test_ids_join_code_redraws_values_of_the_biased_tail),
+        cmocka_unit_test(test_ids_join_code_is_uniform_over_the_top_of_the_range),
         cmocka_unit_test(test_ids_random_fills_whole_buffer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

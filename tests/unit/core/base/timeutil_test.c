@@ -7,6 +7,7 @@
 
 #include <math.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/base/timeutil.h"
 
@@ -197,6 +198,35 @@ static void test_clocks_are_sane(void **state)
     assert_true(b >= a);
 }
 
+static double clock_seconds(clockid_t id)
+{
+    struct timespec ts;
+    assert_int_equal(clock_gettime(id, &ts), 0);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Rate limits, deadlines and idle timers use time_monotonic so that a wall-clock step (NTP, an
+ * operator) neither refills nor freezes them. Stepping the clock needs CAP_SYS_TIME and would
+ * disturb the machine, so the test checks what is observable without it: each reading lies
+ * between two readings of CLOCK_MONOTONIC taken around it, and the wall clock (which is decades
+ * away from the monotonic one) does not. */
+static void test_monotonic_reads_the_monotonic_clock_not_the_wall_clock(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 100; i++) {
+        double before = clock_seconds(CLOCK_MONOTONIC);
+        double t = time_monotonic();
+        double after = clock_seconds(CLOCK_MONOTONIC);
+        assert_true(before <= t && t <= after);
+    }
+    double wall = clock_seconds(CLOCK_REALTIME), mono = clock_seconds(CLOCK_MONOTONIC);
+    assert_true(fabs(wall - mono) > 3600); /* the check above can tell the two clocks apart */
+    double before = clock_seconds(CLOCK_REALTIME);
+    double t = time_now();
+    double after = clock_seconds(CLOCK_REALTIME);
+    assert_true(before <= t && t <= after);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -219,6 +249,7 @@ int main(void)
         cmocka_unit_test(test_format_writes_rfc3339_utc),
         cmocka_unit_test(test_format_then_parse_round_trips),
         cmocka_unit_test(test_clocks_are_sane),
+        cmocka_unit_test(test_monotonic_reads_the_monotonic_clock_not_the_wall_clock),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

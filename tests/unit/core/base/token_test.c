@@ -136,6 +136,12 @@ static void test_not_yet_valid_rejected(void **state)
     struct token_claims out;
     assert_int_equal(token_verify(key, sizeof(key), t, NOW, NULL, &out), TOKEN_ENOTYET);
     assert_int_equal(token_verify(key, sizeof(key), t, NOW + 300, NULL, &out), TOKEN_OK);
+    /* the leeway is exact: valid from nbf - leeway on, not a second before */
+    assert_int_equal(
+        token_verify(key, sizeof(key), t, NOW + 300 - TOKEN_LEEWAY_SECONDS, NULL, &out), TOKEN_OK);
+    assert_int_equal(
+        token_verify(key, sizeof(key), t, NOW + 300 - TOKEN_LEEWAY_SECONDS - 1, NULL, &out),
+        TOKEN_ENOTYET);
     free(t);
 }
 
