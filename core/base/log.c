@@ -1,20 +1,22 @@
 #include "core/base/log.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-static volatile int min_level = LOG_INFO;
+/* Set at start (and by tests) while other threads may log: an atomic, read relaxed. */
+static atomic_int min_level = LOG_INFO;
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 int log_set_level_name(const char *name)
 {
     for (int i = 0; i < 4; i++) {
         if (strcmp(name, level_names[i]) == 0) {
-            min_level = i;
+            atomic_store_explicit(&min_level, i, memory_order_relaxed);
             return 0;
         }
     }
@@ -23,12 +25,12 @@ int log_set_level_name(const char *name)
 
 void log_set_level(enum log_level level)
 {
-    min_level = (int)level;
+    atomic_store_explicit(&min_level, (int)level, memory_order_relaxed);
 }
 
 int log_enabled(enum log_level level)
 {
-    return (int)level >= min_level;
+    return (int)level >= atomic_load_explicit(&min_level, memory_order_relaxed);
 }
 
 void log_json(enum log_level level, const char *msg, json_t *fields)
