@@ -32,6 +32,7 @@ format_check() {
   (cd "$ROOT" && clang-format --dry-run --Werror $files)
 }
 step "C formatting (clang-format, .clang-format at the root)" format_check
+step "C layers (includes point app -> api -> core, scripts/check-layers.sh)" bash "$ROOT/scripts/check-layers.sh"
 step "unit tests (ctest)" ctest --test-dir "$BUILD" --output-on-failure
 
 # ThreadSanitizer cannot share a build with ASan: its own build dir, the unit tests again (the
