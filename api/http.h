@@ -33,7 +33,8 @@ struct api_config {
     int http_threads;
     int db_pool_size;
     size_t max_body_bytes;
-    int key_cache_seconds; /* 0: every request looks its key up */
+    int key_cache_seconds;   /* 0: every request looks its key up */
+    char metrics_token[256]; /* "" : /metrics answers loopback clients only (api/metrics.h) */
     unsigned char jwt_secret[API_SECRET_LEN];
     unsigned char key_hash_secret[API_SECRET_LEN];
 };

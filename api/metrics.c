@@ -6,7 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <netinet/in.h>
+#include <strings.h>
+
 #include "api/server.h"
+#include "core/base/crypto.h"
 
 static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                  0.05,   0.1,   0.25,   0.5,   1.0,  2.5};
@@ -30,6 +34,39 @@ void metrics_observe(int route_index, int status, double seconds)
         b++;
     __atomic_add_fetch(&hist[slot][b], 1, __ATOMIC_RELAXED);
     __atomic_add_fetch(&sum_us[slot], (uint64_t)(seconds * 1e6), __ATOMIC_RELAXED);
+}
+
+static int peer_is_loopback(const struct sockaddr *peer)
+{
+    if (peer != NULL && peer->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)peer;
+        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (peer != NULL && peer->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)peer)->sin6_addr;
+        return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+    }
+    return 0;
+}
+
+enum metrics_access metrics_access(const char *token, const char *authorization,
+                                   const struct sockaddr *peer)
+{
+    if (token == NULL || token[0] == '\0')
+        return peer_is_loopback(peer) ? METRICS_ALLOWED : METRICS_NOT_LOOPBACK;
+    if (authorization == NULL || strncasecmp(authorization, "Bearer ", 7) != 0)
+        return METRICS_TOKEN_MISSING;
+    const char *given = authorization + 7;
+    while (*given == ' ')
+        given++;
+    /* Digests of equal length, compared in constant time: neither the token's characters nor
+     * its length show in the answer's timing. */
+    char want_hex[CRYPTO_HEX_SHA256], given_hex[CRYPTO_HEX_SHA256];
+    if (crypto_sha256_hex(token, strlen(token), want_hex) != 0 ||
+        crypto_sha256_hex(given, strlen(given), given_hex) != 0)
+        return METRICS_TOKEN_WRONG;
+    return crypto_equal(want_hex, given_hex, sizeof(want_hex)) ? METRICS_ALLOWED
+                                                               : METRICS_TOKEN_WRONG;
 }
 
 struct buf {

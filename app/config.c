@@ -195,6 +195,15 @@ const struct config_option config_options[] = {
      .help = "how long a node trusts a cached key lookup, so how late it sees a revocation made "
              "on another node (0 disables the cache)",
      FIELD(api.key_cache_seconds)},
+    {.flag = "metrics-token",
+     .env = "COBROWSE_METRICS_TOKEN",
+     .type = CONFIG_STRING,
+     .arg = "TOKEN",
+     .def_help = "none: /metrics answers loopback clients only",
+     .min = 16,
+     .help = "bearer token a scraper must send to read /metrics, from any address (16 to 255 "
+             "characters; prefer the environment variable, flags show in process listings)",
+     FIELD(api.metrics_token)},
     {.env = "COBROWSE_JWT_SECRET",
      .type = CONFIG_SECRET,
      .arg = "HEX",
