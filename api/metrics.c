@@ -20,6 +20,22 @@ static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
 static uint64_t counts[N_SLOTS][600];
 static uint64_t hist[N_SLOTS][N_BUCKETS + 1];
 static uint64_t sum_us[N_SLOTS];
+static uint64_t conns_opened, conns_closed, conns_cut;
+
+void metrics_connection_opened(void)
+{
+    __atomic_add_fetch(&conns_opened, 1, __ATOMIC_RELAXED);
+}
+
+void metrics_connection_closed(void)
+{
+    __atomic_add_fetch(&conns_closed, 1, __ATOMIC_RELAXED);
+}
+
+void metrics_connections_cut(int n)
+{
+    __atomic_add_fetch(&conns_cut, (uint64_t)n, __ATOMIC_RELAXED);
+}
 
 void metrics_observe(int route_index, int status, double seconds)
 {
@@ -147,6 +163,17 @@ char *metrics_render(struct db_pool *pool)
         put(&b, "http_request_duration_seconds_count{%s} %llu\n", labels,
             (unsigned long long)total);
     }
+    uint64_t closed = __atomic_load_n(&conns_closed, __ATOMIC_RELAXED);
+    uint64_t opened = __atomic_load_n(&conns_opened, __ATOMIC_RELAXED);
+    put(&b,
+        "# HELP http_connections_open Connections open on the REST listener.\n"
+        "# TYPE http_connections_open gauge\nhttp_connections_open %llu\n"
+        "# HELP http_connections_deadline_closed_total Connections closed because a request was "
+        "not received and answered within --http-request-seconds.\n"
+        "# TYPE http_connections_deadline_closed_total counter\n"
+        "http_connections_deadline_closed_total %llu\n",
+        (unsigned long long)(opened > closed ? opened - closed : 0),
+        (unsigned long long)__atomic_load_n(&conns_cut, __ATOMIC_RELAXED));
     if (pool != NULL) {
         struct db_pool_stats st;
         db_pool_get_stats(pool, &st);

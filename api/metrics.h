@@ -14,6 +14,12 @@
 /* route_index -1 for requests that matched no route. */
 void metrics_observe(int route_index, int status, double seconds);
 
+/* Connections of the REST listener (api/deadline.c): opened, closed, and shut down because their
+ * request missed its deadline. */
+void metrics_connection_opened(void);
+void metrics_connection_closed(void);
+void metrics_connections_cut(int n);
+
 /* Who may read /metrics. The counters tell an outsider the traffic of every tenant, the routes
  * in use and the pool's load, so the public listener must not hand them out:
  * - with a scrape token configured (--metrics-token), only requests with
