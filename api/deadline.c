@@ -1,6 +1,8 @@
 #include "api/deadline.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -12,14 +14,23 @@
 #include "core/base/log.h"
 #include "core/base/timeutil.h"
 
+/* FIRST: accepted, its first request must complete within the deadline of the accept.
+ * IDLE: a request completed; the connection may wait for the next one (MHD's inactivity timeout
+ * ends it when nothing comes). Cutting idle keep-alive connections early would race clients
+ * that reuse them (a request sent as the server closes fails, and POSTs are not retried).
+ * ACTIVE: bytes arrived after the last answer: the next request has begun and has the deadline. */
+enum conn_phase { PHASE_FIRST, PHASE_IDLE, PHASE_ACTIVE };
+
 /* One per open connection, owned by the list; freed when MHD says the connection closed, which
  * it does before closing the socket: while a node is in the list its fd is that connection's. */
 struct conn {
     struct conn *prev, *next;
     MHD_socket fd;
-    double deadline;        /* time_monotonic() by which the current request must complete */
-    const atomic_int *busy; /* the owning thread's handler flag */
-    int cut;                /* shut down already; MHD has yet to notice */
+    double started;            /* time_monotonic() when the current request's clock started */
+    double busy_base;          /* its thread's busy_seconds() then */
+    struct thread_busy *owner; /* the thread that serves this connection */
+    enum conn_phase phase;
+    int cut; /* shut down already; MHD has yet to notice */
 };
 
 struct deadline {
@@ -31,18 +42,44 @@ struct deadline {
     pthread_t thread;
 };
 
-/* Set while this thread runs a handler. MHD serves a connection on the thread that accepted it
- * (its notify STARTED runs there), so a node can point at its thread's flag. */
-static _Thread_local atomic_int handler_busy;
+/* Time a thread spent running handlers. A connection is charged only the time its thread was
+ * free to read it: when the server is overloaded and a thread's connections queue behind its
+ * handlers, the wait is the server's, and cutting those connections would turn slow answers into
+ * failed ones. MHD serves a connection on the thread that accepted it (its notify STARTED runs
+ * there), so a node can point at that thread's counters. Written by the owning thread only; the
+ * watchdog reads them (a torn read overstates busy time, so it can only spare a connection). */
+struct thread_busy {
+    _Atomic double total; /* seconds in handlers that have returned */
+    _Atomic double since; /* time_monotonic() when the running handler started, 0 if none */
+};
+static _Thread_local struct thread_busy thread_busy;
 
 void deadline_handler_enter(void)
 {
-    atomic_store_explicit(&handler_busy, 1, memory_order_relaxed);
+    atomic_store_explicit(&thread_busy.since, time_monotonic(), memory_order_relaxed);
 }
 
 void deadline_handler_leave(void)
 {
-    atomic_store_explicit(&handler_busy, 0, memory_order_relaxed);
+    double since = atomic_load_explicit(&thread_busy.since, memory_order_relaxed);
+    double total = atomic_load_explicit(&thread_busy.total, memory_order_relaxed);
+    if (since > 0)
+        atomic_store_explicit(&thread_busy.total, total + (time_monotonic() - since),
+                              memory_order_relaxed);
+    atomic_store_explicit(&thread_busy.since, 0, memory_order_relaxed);
+}
+
+static double busy_seconds(struct thread_busy *t, double now)
+{
+    double since = atomic_load_explicit(&t->since, memory_order_relaxed);
+    return atomic_load_explicit(&t->total, memory_order_relaxed) + (since > 0 ? now - since : 0);
+}
+
+/* Starts c's clock. Called with d->lock held. */
+static void clock_restart(struct conn *c)
+{
+    c->started = time_monotonic();
+    c->busy_base = busy_seconds(c->owner, c->started);
 }
 
 struct deadline *deadline_new(double seconds)
@@ -84,9 +121,10 @@ static void conn_started(struct deadline *d, struct MHD_Connection *conn, void *
         return;
     }
     c->fd = fd->connect_fd;
-    c->busy = &handler_busy;
+    c->owner = &thread_busy;
+    c->phase = PHASE_FIRST;
     pthread_mutex_lock(&d->lock);
-    c->deadline = time_monotonic() + d->seconds;
+    clock_restart(c);
     c->next = d->head;
     if (d->head != NULL)
         d->head->prev = c;
@@ -128,17 +166,41 @@ void deadline_completed(struct deadline *d, struct MHD_Connection *conn)
     if (c == NULL)
         return;
     pthread_mutex_lock(&d->lock);
-    c->deadline = time_monotonic() + d->seconds;
+    clock_restart(c);
+    c->phase = PHASE_IDLE;
     pthread_mutex_unlock(&d->lock);
 }
 
-/* Shuts down every connection past its deadline whose thread is not in a handler. Called with
- * d->lock held. Returns how many. */
+/* For an idle connection: whether bytes arrived since its last answer, from the kernel's count of
+ * the time since the socket last received data (MHD reads them at once, so the socket's buffer
+ * cannot tell). If so the connection becomes ACTIVE, its clock started when those bytes came
+ * (within one tick for a request's first bytes). One getsockopt per idle connection and tick. */
+static void notice_activity(struct conn *c, double now)
+{
+    struct tcp_info ti;
+    socklen_t len = sizeof(ti);
+    if (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
+        return;
+    /* The kernel counts in jiffies (up to 10 ms): bytes within 50 ms of the answer may be the
+     * answered request's own. A request trickled from then on shows with its next byte. */
+    double ago = ti.tcpi_last_data_recv / 1000.0;
+    if (ago + 0.05 >= now - c->started)
+        return;
+    c->phase = PHASE_ACTIVE;
+    c->started = now - ago;
+    c->busy_base = busy_seconds(c->owner, now);
+}
+
+/* Shuts down every connection whose thread has been free to serve it for d->seconds since its
+ * clock started. Called with d->lock held. Returns how many. */
 static int cut_late(struct deadline *d, double now)
 {
     int n = 0;
     for (struct conn *c = d->head; c != NULL; c = c->next) {
-        if (c->cut || now < c->deadline || atomic_load_explicit(c->busy, memory_order_relaxed) != 0)
+        if (c->phase == PHASE_IDLE)
+            notice_activity(c, now);
+        if (c->cut || c->phase == PHASE_IDLE || now - c->started < d->seconds ||
+            now - c->started - (busy_seconds(c->owner, now) - c->busy_base) < d->seconds)
             continue;
         /* shutdown, not close: the fd stays MHD's, its next poll sees the end and cleans up. */
         shutdown(c->fd, SHUT_RDWR);

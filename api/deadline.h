@@ -1,17 +1,19 @@
 /* The request deadline of the REST listener. libmicrohttpd has only an inactivity timeout, so a
  * client that trickles one byte of its headers every few seconds keeps its connection for ever,
  * and a few thousand of them keep everyone else (and /healthz) out. This module tracks every
- * connection (MHD_OPTION_NOTIFY_CONNECTION), restarts a connection's clock when a request
- * completes (the server's MHD_OPTION_NOTIFY_COMPLETED calls deadline_completed), and a watchdog
- * thread shuts down (shutdown(2)) the socket of every connection whose request has not completed
- * within `seconds` of the connection being ready for it: accepted, or the previous answer sent.
- * So a request must arrive and be answered within `seconds`, and an idle keep-alive connection is
- * closed after `seconds` too. MHD then sees the socket end and closes the connection on its own
- * thread. A connection whose thread is running a handler is spared until the handler returns:
- * the slow party there is the server, not the client.
+ * connection (MHD_OPTION_NOTIFY_CONNECTION), and a watchdog thread shuts down (shutdown(2)) the
+ * socket of every connection whose request has not completed within `seconds`: a new connection's
+ * first request from the accept, a keep-alive connection's next request from its first bytes
+ * (the kernel's TCP_INFO tells when bytes last arrived; the server's MHD_OPTION_NOTIFY_COMPLETED
+ * calls deadline_completed to end a request). An idle keep-alive connection, with no byte of a
+ * next request, is left to MHD's inactivity timeout: closing it early races clients that reuse
+ * it. MHD sees the shut-down socket end and closes the connection on its own thread. Only the
+ * time the connection's thread was free to serve it counts (time spent in handlers, this
+ * connection's or others', does not): when the server is the slow party, its clients are not cut.
  *
  * Cost: one list node per connection (O(1) add and remove under one mutex) and a walk of all
- * connections every DEADLINE_TICK_SECONDS on the watchdog thread.
+ * connections every DEADLINE_TICK_SECONDS on the watchdog thread, with one getsockopt per idle
+ * keep-alive connection.
  *
  * Threading: deadline_new/start/stop/free on the main thread (start once the daemon runs, stop
  * before stopping the daemon, free after it stopped); deadline_notify and deadline_completed on

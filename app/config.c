@@ -172,11 +172,11 @@ const struct config_option config_options[] = {
      .env = "COBROWSE_HTTP_CONNECTIONS_PER_IP",
      .type = CONFIG_INT,
      .arg = "N",
-     .def = "64",
+     .def = "256",
      .min = 1,
      .max = 1000000,
-     .help = "connections one client address may hold on the REST listener (behind a proxy, "
-             "all clients share its address: raise it there)",
+     .help = "connections one client address may hold on the REST listener (a call center "
+             "behind one NAT shares an address; behind a proxy all clients do: raise it there)",
      FIELD(api.http_connections_per_ip)},
     {.flag = "http-request-seconds",
      .env = "COBROWSE_HTTP_REQUEST_SECONDS",
@@ -185,9 +185,8 @@ const struct config_option config_options[] = {
      .def = "10",
      .min = 1,
      .max = 3600,
-     .help = "a request must arrive and be answered within this long of its connection being "
-             "ready for it (accepted, or the previous answer sent), or the connection is closed; "
-             "idle keep-alive connections close after it too",
+     .help = "a request must arrive and be answered within this long (from the accept, or from "
+             "its first bytes on a keep-alive connection), or the connection is closed",
      FIELD(api.http_request_seconds)},
     {.flag = "db-pool-size",
      .env = "COBROWSE_DB_POOL_SIZE",

@@ -37,7 +37,8 @@ before(async () => {
     name: 'db-reconnect',
     // key-cache-seconds 0: every request looks its key up, so every request uses the pool.
     flags: { 'db-pool-size': POOL, 'http-threads': POOL, 'key-cache-seconds': 0 },
-    env: { DATABASE_URL: withAppName(DATABASE_URL, appName) },
+    // info: the test reads the server's "database connection reset" lines.
+    env: { DATABASE_URL: withAppName(DATABASE_URL, appName), COBROWSE_LOG_LEVEL: 'info' },
   });
 });
 
