@@ -35,7 +35,7 @@ struct conn {
 
 struct deadline {
     double seconds;
-    pthread_mutex_t lock; /* guards the list, every node's deadline and cut, and stopping */
+    pthread_mutex_t lock; /* guards the list, every node's clock, phase and cut, and stopping */
     pthread_cond_t wake;
     struct conn *head;
     int stopping, started;
