@@ -26,8 +26,36 @@ void health_readyz(struct http_ctx *c)
         http_reply_text(c, 503, "{\"status\":\"unavailable\",\"database\":\"unreachable\"}");
 }
 
+/* Answers 401/403 unless metrics_access allows the caller. Returns 0 when allowed, else -1. */
+static int metrics_allowed(struct http_ctx *c)
+{
+    switch (metrics_access(c->cfg->metrics_token, http_header(c, "Authorization"),
+                           c->req->client_address)) {
+    case METRICS_ALLOWED:
+        return 0;
+    case METRICS_TOKEN_MISSING:
+        http_set_header(c, "WWW-Authenticate", "Bearer realm=\"metrics\"");
+        http_problem(c, 401, "missing_metrics_token", NULL,
+                     "Send the scrape token: 'Authorization: Bearer <COBROWSE_METRICS_TOKEN>'.");
+        return -1;
+    case METRICS_TOKEN_WRONG:
+        http_set_header(c, "WWW-Authenticate", "Bearer realm=\"metrics\", error=\"invalid_token\"");
+        http_problem(c, 401, "invalid_metrics_token", NULL,
+                     "This is not the server's scrape token (COBROWSE_METRICS_TOKEN).");
+        return -1;
+    case METRICS_NOT_LOOPBACK:
+        http_problem(
+            c, 403, "forbidden", NULL,
+            "Without a scrape token (COBROWSE_METRICS_TOKEN) /metrics answers only on loopback.");
+        return -1;
+    }
+    return -1;
+}
+
 void health_metrics(struct http_ctx *c)
 {
+    if (metrics_allowed(c) != 0)
+        return;
     /* Every service's metrics come through the composition root (app/lifecycle.h); the REST
      * server's own are one of them. */
     char *text =

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/deadline.h"
 #include "api/metrics.h"
 #include "api/server.h"
 #include "api/validate.h"
@@ -326,11 +327,13 @@ void http_ctx_finish(struct http_ctx *c)
     }
     json_decref(c->body);
     free(c->who.allowed_origins);
+    deadline_handler_leave();
 }
 
 void http_ctx_init(struct http_ctx *c, struct server *srv, const struct _u_request *req,
                    struct _u_response *resp)
 {
+    deadline_handler_enter();
     memset(c, 0, sizeof(*c));
     c->srv = srv;
     c->cfg = srv->cfg;

@@ -33,7 +33,11 @@ struct api_config {
     int http_threads;
     int db_pool_size;
     size_t max_body_bytes;
-    int key_cache_seconds; /* 0: every request looks its key up */
+    int key_cache_seconds;       /* 0: every request looks its key up */
+    int http_max_connections;    /* the listener's whole connection limit */
+    int http_connections_per_ip; /* per client address */
+    int http_request_seconds;    /* a request's deadline (api/deadline.h) */
+    char metrics_token[256];     /* "" : /metrics answers loopback clients only (api/metrics.h) */
     unsigned char jwt_secret[API_SECRET_LEN];
     unsigned char key_hash_secret[API_SECRET_LEN];
 };

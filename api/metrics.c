@@ -6,7 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <netinet/in.h>
+#include <strings.h>
+
 #include "api/server.h"
+#include "core/base/crypto.h"
 
 static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                  0.05,   0.1,   0.25,   0.5,   1.0,  2.5};
@@ -16,6 +20,22 @@ static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
 static uint64_t counts[N_SLOTS][600];
 static uint64_t hist[N_SLOTS][N_BUCKETS + 1];
 static uint64_t sum_us[N_SLOTS];
+static uint64_t conns_opened, conns_closed, conns_cut;
+
+void metrics_connection_opened(void)
+{
+    __atomic_add_fetch(&conns_opened, 1, __ATOMIC_RELAXED);
+}
+
+void metrics_connection_closed(void)
+{
+    __atomic_add_fetch(&conns_closed, 1, __ATOMIC_RELAXED);
+}
+
+void metrics_connections_cut(int n)
+{
+    __atomic_add_fetch(&conns_cut, (uint64_t)n, __ATOMIC_RELAXED);
+}
 
 void metrics_observe(int route_index, int status, double seconds)
 {
@@ -30,6 +50,39 @@ void metrics_observe(int route_index, int status, double seconds)
         b++;
     __atomic_add_fetch(&hist[slot][b], 1, __ATOMIC_RELAXED);
     __atomic_add_fetch(&sum_us[slot], (uint64_t)(seconds * 1e6), __ATOMIC_RELAXED);
+}
+
+static int peer_is_loopback(const struct sockaddr *peer)
+{
+    if (peer != NULL && peer->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)peer;
+        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (peer != NULL && peer->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)peer)->sin6_addr;
+        return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+    }
+    return 0;
+}
+
+enum metrics_access metrics_access(const char *token, const char *authorization,
+                                   const struct sockaddr *peer)
+{
+    if (token == NULL || token[0] == '\0')
+        return peer_is_loopback(peer) ? METRICS_ALLOWED : METRICS_NOT_LOOPBACK;
+    if (authorization == NULL || strncasecmp(authorization, "Bearer ", 7) != 0)
+        return METRICS_TOKEN_MISSING;
+    const char *given = authorization + 7;
+    while (*given == ' ')
+        given++;
+    /* Digests of equal length, compared in constant time: neither the token's characters nor
+     * its length show in the answer's timing. */
+    char want_hex[CRYPTO_HEX_SHA256], given_hex[CRYPTO_HEX_SHA256];
+    if (crypto_sha256_hex(token, strlen(token), want_hex) != 0 ||
+        crypto_sha256_hex(given, strlen(given), given_hex) != 0)
+        return METRICS_TOKEN_WRONG;
+    return crypto_equal(want_hex, given_hex, sizeof(want_hex)) ? METRICS_ALLOWED
+                                                               : METRICS_TOKEN_WRONG;
 }
 
 struct buf {
@@ -110,6 +163,17 @@ char *metrics_render(struct db_pool *pool)
         put(&b, "http_request_duration_seconds_count{%s} %llu\n", labels,
             (unsigned long long)total);
     }
+    uint64_t closed = __atomic_load_n(&conns_closed, __ATOMIC_RELAXED);
+    uint64_t opened = __atomic_load_n(&conns_opened, __ATOMIC_RELAXED);
+    put(&b,
+        "# HELP http_connections_open Connections open on the REST listener.\n"
+        "# TYPE http_connections_open gauge\nhttp_connections_open %llu\n"
+        "# HELP http_connections_deadline_closed_total Connections closed because a request was "
+        "not received and answered within --http-request-seconds.\n"
+        "# TYPE http_connections_deadline_closed_total counter\n"
+        "http_connections_deadline_closed_total %llu\n",
+        (unsigned long long)(opened > closed ? opened - closed : 0),
+        (unsigned long long)__atomic_load_n(&conns_cut, __ATOMIC_RELAXED));
     if (pool != NULL) {
         struct db_pool_stats st;
         db_pool_get_stats(pool, &st);

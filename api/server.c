@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "api/auth.h"
+#include "api/deadline.h"
 #include "api/idempotency.h"
 #include "api/metrics.h"
 #include "api/routes.h"
@@ -381,6 +382,44 @@ static int not_found(const struct _u_request *req, struct _u_response *resp, voi
     return U_CALLBACK_COMPLETE;
 }
 
+/* ulfius needs its own completion callback; the deadline learns there that a request is done. */
+static void request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                              enum MHD_RequestTerminationCode toe)
+{
+    mhd_request_completed(NULL, conn, con_cls, toe);
+    deadline_completed(cls, conn);
+}
+
+/* Starts MHD with the listener's limits: the whole connection limit, one per client address so
+ * that one host cannot take all of them, and the request deadline's callbacks. MHD's own
+ * inactivity timeout stays as a backstop for connections the deadline could not track. */
+static int listen_start(struct server *srv, const struct api_config *cfg, struct sockaddr_in *addr)
+{
+    struct MHD_OptionItem ops[] = {
+        {MHD_OPTION_THREAD_POOL_SIZE, cfg->http_threads, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL},
+        {MHD_OPTION_CONNECTION_LIMIT, cfg->http_max_connections, NULL},
+        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->http_connections_per_ip, NULL},
+        {MHD_OPTION_SOCK_ADDR, 0, addr},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)request_completed, srv->deadline},
+        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)deadline_notify, srv->deadline},
+        {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)ulfius_uri_logger, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    if (ulfius_start_framework_with_mhd_options(&srv->instance, flags, ops) != U_OK) {
+        log_json(LOG_ERROR, "could not listen",
+                 json_pack("{s:s, s:i, s:s}", "host", cfg->listen_host, "port", cfg->listen_port,
+                           "hint", "is another process using the port? change --listen"));
+        return -1;
+    }
+    if (deadline_start(srv->deadline) != 0) {
+        ulfius_stop_framework(&srv->instance);
+        return -1;
+    }
+    return 0;
+}
+
 int server_start(struct server *srv, const struct api_config *cfg)
 {
     char fmt[160];
@@ -390,8 +429,9 @@ int server_start(struct server *srv, const struct api_config *cfg)
     srv->key_limits = rl_new(65536);
     srv->tenant_limits = rl_new(65536);
     srv->auth = auth_cache_new();
+    srv->deadline = deadline_new(cfg->http_request_seconds);
     if (srv->db == NULL || srv->key_limits == NULL || srv->tenant_limits == NULL ||
-        srv->auth == NULL)
+        srv->auth == NULL || srv->deadline == NULL)
         return -1;
 
     struct sockaddr_in addr;
@@ -425,20 +465,7 @@ int server_start(struct server *srv, const struct api_config *cfg)
     }
     ulfius_set_default_endpoint(&srv->instance, not_found, NULL);
 
-    struct MHD_OptionItem ops[] = {
-        {MHD_OPTION_THREAD_POOL_SIZE, cfg->http_threads, NULL},
-        {MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL},
-        {MHD_OPTION_CONNECTION_LIMIT, 4096, NULL},
-        {MHD_OPTION_SOCK_ADDR, 0, &addr},
-        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)mhd_request_completed, NULL},
-        {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)ulfius_uri_logger, NULL},
-        {MHD_OPTION_END, 0, NULL},
-    };
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
-    if (ulfius_start_framework_with_mhd_options(&srv->instance, flags, ops) != U_OK) {
-        log_json(LOG_ERROR, "could not listen",
-                 json_pack("{s:s, s:i, s:s}", "host", cfg->listen_host, "port", cfg->listen_port,
-                           "hint", "is another process using the port? change --listen"));
+    if (listen_start(srv, cfg, &addr) != 0) {
         ulfius_clean_instance(&srv->instance);
         return -1;
     }
@@ -449,6 +476,7 @@ int server_start(struct server *srv, const struct api_config *cfg)
 void server_stop(struct server *srv)
 {
     if (srv->started) {
+        deadline_stop(srv->deadline); /* before MHD: its nodes point at MHD's threads */
         ulfius_stop_framework(&srv->instance);
         ulfius_clean_instance(&srv->instance);
         srv->started = 0;
@@ -457,6 +485,8 @@ void server_stop(struct server *srv)
     rl_free(srv->key_limits);
     rl_free(srv->tenant_limits);
     db_pool_free(srv->db);
+    deadline_free(srv->deadline);
+    srv->deadline = NULL;
     srv->auth = NULL;
     srv->key_limits = srv->tenant_limits = NULL;
     srv->db = NULL;

@@ -25,6 +25,7 @@ struct server {
     struct rl_table *key_limits;    /* requests per second per API key */
     struct rl_table *tenant_limits; /* new sessions per minute per tenant */
     struct auth_cache *auth;
+    struct deadline *deadline; /* closes connections whose request is late (api/deadline.h) */
     /* Set by the composition root (app/) before server_start, both optional. mount registers
      * handlers outside the JSON route table (the browser files, api/static/static.h) on instance
      * before the server listens: 0 or a negative code. metrics renders /metrics for every

@@ -158,6 +158,36 @@ const struct config_option config_options[] = {
      .max = 256,
      .help = "HTTP worker threads",
      FIELD(api.http_threads)},
+    {.flag = "http-max-connections",
+     .env = "COBROWSE_HTTP_MAX_CONNECTIONS",
+     .type = CONFIG_INT,
+     .arg = "N",
+     .def = "4096",
+     .min = 16,
+     .max = 1000000,
+     .help = "connections the REST listener holds at once (keep it under the open files limit, "
+             "ulimit -n)",
+     FIELD(api.http_max_connections)},
+    {.flag = "http-connections-per-ip",
+     .env = "COBROWSE_HTTP_CONNECTIONS_PER_IP",
+     .type = CONFIG_INT,
+     .arg = "N",
+     .def = "256",
+     .min = 1,
+     .max = 1000000,
+     .help = "connections one client address may hold on the REST listener (a call center "
+             "behind one NAT shares an address; behind a proxy all clients do: raise it there)",
+     FIELD(api.http_connections_per_ip)},
+    {.flag = "http-request-seconds",
+     .env = "COBROWSE_HTTP_REQUEST_SECONDS",
+     .type = CONFIG_INT,
+     .arg = "N",
+     .def = "10",
+     .min = 1,
+     .max = 3600,
+     .help = "a request must arrive and be answered within this long (from the accept, or from "
+             "its first bytes on a keep-alive connection), or the connection is closed",
+     FIELD(api.http_request_seconds)},
     {.flag = "db-pool-size",
      .env = "COBROWSE_DB_POOL_SIZE",
      .type = CONFIG_INT,
@@ -195,6 +225,15 @@ const struct config_option config_options[] = {
      .help = "how long a node trusts a cached key lookup, so how late it sees a revocation made "
              "on another node (0 disables the cache)",
      FIELD(api.key_cache_seconds)},
+    {.env = "COBROWSE_METRICS_TOKEN",
+     .secret = 1,
+     .type = CONFIG_STRING,
+     .arg = "TOKEN",
+     .def_help = "none: /metrics answers loopback clients only",
+     .min = 16,
+     .help = "bearer token a scraper must send to read /metrics, from any address (16 to 255 "
+             "characters)",
+     FIELD(api.metrics_token)},
     {.env = "COBROWSE_JWT_SECRET",
      .type = CONFIG_SECRET,
      .arg = "HEX",
@@ -343,7 +382,7 @@ static int set_from(struct config *cfg, const struct config_option *o, const cha
     describe(o, what, sizeof(what));
     /* A long value is cut in the message, so that the reason still fits. */
     const char *more = strlen(val) > 64 ? "..." : "";
-    if (o->type == CONFIG_SECRET)
+    if (o->type == CONFIG_SECRET || o->secret)
         snprintf(err, err_size, "invalid %s (not shown): expected %s", o->env, what);
     else if (from_env)
         snprintf(err, err_size, "invalid %s='%.64s%s'%s%s%s: expected %s", o->env, val, more,
@@ -519,7 +558,7 @@ void config_print_help(FILE *out, const char *prog)
                          "listings):\n");
         for (size_t i = 0; i < config_options_count; i++) {
             const struct config_option *o = &config_options[i];
-            if ((o->type == CONFIG_SECRET) != secrets)
+            if ((o->type == CONFIG_SECRET || o->secret) != secrets)
                 continue;
             char name[64], bounds[96], more[512];
             usage_name(o, name, sizeof(name));

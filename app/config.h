@@ -49,6 +49,7 @@ struct config_option {
     long long min, max;
     const char *choices;
     const char *file; /* CONFIG_SECRET: its file in the data dir when generated */
+    int secret;       /* a secret of another type: environment only (flag NULL), never shown */
     const char *help;
     size_t offset, size; /* the field of struct config it fills */
     size_t port_offset;  /* CONFIG_HOSTPORT: the port's int */

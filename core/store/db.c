@@ -65,6 +65,23 @@ PGconn *db_connect(const char *conninfo)
     return pg;
 }
 
+/* Reconnects a broken connection: same conninfo, session settings again, and every statement
+ * prepared anew on its next use (a new backend knows none of them). Returns 0 or -1 (logged). */
+static int conn_reset(struct db_conn *c)
+{
+    PQreset(c->pg);
+    memset(c->prepared, 0, sizeof(c->prepared));
+    if (PQstatus(c->pg) != CONNECTION_OK) {
+        log_json(LOG_WARN, "database reconnect failed",
+                 json_pack("{s:s}", "error", PQerrorMessage(c->pg)));
+        return -1;
+    }
+    PQsetNoticeProcessor(c->pg, notice_quiet, NULL);
+    PQclear(PQexec(c->pg, "SET TIME ZONE 'UTC'; SET statement_timeout = '10s'"));
+    log_json(LOG_INFO, "database connection reset", NULL);
+    return 0;
+}
+
 struct db_pool *db_pool_new(const char *conninfo, int size)
 {
     if (size < 1)
@@ -138,18 +155,10 @@ struct db_conn *db_acquire(struct db_pool *pool, int timeout_ms)
     pool->in_use++;
     pthread_mutex_unlock(&pool->lock);
 
-    if (PQstatus(c->pg) != CONNECTION_OK) {
-        /* Reconnect outside the lock; a reset loses prepared statements. */
-        PQreset(c->pg);
-        memset(c->prepared, 0, sizeof(c->prepared));
-        if (PQstatus(c->pg) != CONNECTION_OK) {
-            log_json(LOG_WARN, "database reconnect failed",
-                     json_pack("{s:s}", "error", PQerrorMessage(c->pg)));
-            db_release(pool, c);
-            return NULL;
-        }
-        PQsetNoticeProcessor(c->pg, notice_quiet, NULL);
-        PQclear(PQexec(c->pg, "SET TIME ZONE 'UTC'; SET statement_timeout = '10s'"));
+    /* Reconnected outside the lock. */
+    if (PQstatus(c->pg) != CONNECTION_OK && conn_reset(c) != 0) {
+        db_release(pool, c);
+        return NULL;
     }
     return c;
 }
@@ -186,8 +195,8 @@ PGconn *db_pg(struct db_conn *conn)
     return conn->pg;
 }
 
-PGresult *db_exec(struct db_conn *conn, struct db_stmt *stmt, int nparams,
-                  const char *const *params)
+static PGresult *exec_once(struct db_conn *conn, struct db_stmt *stmt, int nparams,
+                           const char *const *params)
 {
     int slot = stmt_slot(stmt);
     if (slot == 0)
@@ -206,9 +215,40 @@ PGresult *db_exec(struct db_conn *conn, struct db_stmt *stmt, int nparams,
     return PQexecPrepared(conn->pg, stmt->name, nparams, params, NULL, NULL, 0);
 }
 
+/* 1 when res failed because the connection itself is gone (its backend was terminated, or
+ * PostgreSQL restarted since the connection was last used) while no transaction was open, so
+ * running the statement again on a new connection is the same request, not half of one. A
+ * pooled connection learns that its backend died only when it next sends something: without
+ * this, each one would give its next caller a 503. What it costs: a statement whose backend died
+ * after committing it and before answering runs twice; that window is the moment between the
+ * commit and the reply, while the common case (a backend gone before the statement was sent)
+ * ran nothing. */
+static int should_retry(struct db_conn *conn, PGTransactionStatusType before, const PGresult *res)
+{
+    return !db_ok(res) && before == PQTRANS_IDLE && PQstatus(conn->pg) == CONNECTION_BAD;
+}
+
+PGresult *db_exec(struct db_conn *conn, struct db_stmt *stmt, int nparams,
+                  const char *const *params)
+{
+    PGTransactionStatusType before = PQtransactionStatus(conn->pg);
+    PGresult *r = exec_once(conn, stmt, nparams, params);
+    if (should_retry(conn, before, r) && conn_reset(conn) == 0) {
+        PQclear(r);
+        r = exec_once(conn, stmt, nparams, params);
+    }
+    return r;
+}
+
 PGresult *db_exec_simple(struct db_conn *conn, const char *sql)
 {
-    return PQexec(conn->pg, sql);
+    PGTransactionStatusType before = PQtransactionStatus(conn->pg);
+    PGresult *r = PQexec(conn->pg, sql);
+    if (should_retry(conn, before, r) && conn_reset(conn) == 0) {
+        PQclear(r);
+        r = PQexec(conn->pg, sql);
+    }
+    return r;
 }
 
 int db_ok(const PGresult *res)

@@ -42,11 +42,14 @@ void db_pool_get_stats(struct db_pool *pool, struct db_pool_stats *out);
 PGconn *db_pg(struct db_conn *conn);
 
 /* Executes stmt with text parameters (NULL entries are SQL NULL). Returns the result (caller
- * PQclear()s it), or NULL if the connection is broken (it is reset on release). Errors from the
- * server come back as a result with PGRES_FATAL_ERROR: check with db_ok(). */
+ * PQclear()s it; NULL only when out of memory). Errors from the server come back as a result with
+ * PGRES_FATAL_ERROR: check with db_ok(). When the statement fails because the connection is gone
+ * and no transaction was open (a backend terminated, a PostgreSQL restart), the connection is
+ * reset and the statement run once more, so a stale pooled connection costs the caller nothing;
+ * inside a transaction the failure is returned (the transaction is lost either way). */
 PGresult *db_exec(struct db_conn *conn, struct db_stmt *stmt, int nparams,
                   const char *const *params);
-/* Runs plain SQL without parameters (BEGIN, COMMIT, migrations). */
+/* Runs plain SQL without parameters (BEGIN, COMMIT, migrations); retried like db_exec. */
 PGresult *db_exec_simple(struct db_conn *conn, const char *sql);
 
 /* 1 if res is a success (command or tuples), else 0. */

@@ -97,7 +97,7 @@ static void test_registry_types_match_their_fields(void **state)
             assert_int_equal(o->size, sizeof(size_t));
         if (o->type == CONFIG_INT)
             assert_true(o->min <= o->max && o->max <= 2147483647LL);
-        assert_true((o->flag == NULL) == (o->type == CONFIG_SECRET));
+        assert_true((o->flag == NULL) == (o->type == CONFIG_SECRET || o->secret));
         for (size_t k = 0; k < i; k++) {
             assert_string_not_equal(o->env, config_options[k].env);
             if (o->flag && config_options[k].flag)
@@ -380,6 +380,21 @@ static void test_secret_from_environment_must_be_64_hex_chars(void **state)
     assert_int_equal(cfg.api.key_hash_secret[0], 0xff);
 }
 
+static void test_metrics_token_from_environment_only_and_never_shown(void **state)
+{
+    (void)state;
+    setenv("COBROWSE_METRICS_TOKEN", "short-secret", 1); /* under 16 characters */
+    assert_int_equal(parse(0, NULL), -1);
+    assert_non_null(strstr(err, "COBROWSE_METRICS_TOKEN (not shown)"));
+    assert_null(strstr(err, "short-secret"));
+    char *argv[] = {"--metrics-token", "0123456789abcdef0123"};
+    unsetenv("COBROWSE_METRICS_TOKEN");
+    assert_int_equal(parse(2, argv), -1); /* no such flag: it would show in process listings */
+    setenv("COBROWSE_METRICS_TOKEN", "0123456789abcdef0123", 1);
+    assert_int_equal(parse(0, NULL), 0);
+    assert_string_equal(cfg.api.metrics_token, "0123456789abcdef0123");
+}
+
 static void test_secrets_required_in_production_else_generated_once(void **state)
 {
     (void)state;
@@ -421,6 +436,7 @@ int main(void)
         cmocka_unit_test_setup(test_help_lists_every_option, clear_env),
         cmocka_unit_test_setup(test_readme_lists_every_option, clear_env),
         cmocka_unit_test_setup(test_secret_from_environment_must_be_64_hex_chars, clear_env),
+        cmocka_unit_test_setup(test_metrics_token_from_environment_only_and_never_shown, clear_env),
         cmocka_unit_test_setup(test_secrets_required_in_production_else_generated_once, clear_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
