@@ -225,7 +225,7 @@ static int on_receive(struct lws *wsi, struct rconn *c, const void *in, size_t l
                              strlen(why));
             return -1;
         }
-        rsession_visitor_frame(c, f);
+        rstream_visitor_frame(c, f);
     } else {
         rcontrol_text(c, (const char *)f->buf + RELAY_PRE, f->len);
         rframe_unref(f);
@@ -338,7 +338,7 @@ static int on_writeable(struct lws *wsi, struct rconn *c)
                          (unsigned char *)c->close_reason, strlen(c->close_reason));
         return -1;
     }
-    struct rframe *ack = rsession_take_ack(c);
+    struct rframe *ack = rstream_take_ack(c);
     if (ack != NULL) { /* first in line: a due ack is never delayed further */
         rconn_push_front(c, ack);
         rframe_unref(ack);
@@ -346,7 +346,7 @@ static int on_writeable(struct lws *wsi, struct rconn *c)
     if (flush_queue(wsi, c) != 0)
         return -1;
     if (c->role == RROLE_AGENT)
-        rsession_agent_drained(c);
+        rstream_agent_drained(c);
     if (c->qlen > 0 || c->close_code != 0)
         lws_callback_on_writable(wsi);
     return 0;
