@@ -175,7 +175,7 @@ static void tick(lws_sorted_usec_list_t *sul)
 }
 
 /* Service thread, at each lws_cancel_service(): stop, the inbox, the start of a drain. */
-static void on_cancelled(void *ctx)
+static void service_cancelled(void *ctx)
 {
     struct relay *r = ctx;
     if (atomic_load(&r->stopping) && r->evloop != NULL) /* lws_service() runs ev_run() */
@@ -201,7 +201,7 @@ static void lws_log(int level, const char *line)
 static void mask_bad(void *ctx)
 {
     struct relay *r = ctx;
-    lws_cancel_service(r->ctx); /* on_cancelled closes it, outside lws's read path */
+    lws_cancel_service(r->ctx); /* relay_ws.c closes it there, outside lws's read path */
 }
 
 static void *service(void *arg)
@@ -228,7 +228,7 @@ struct relay *relay_new(const struct relay_config *cfg)
     r->core.clock = r->clock;
     r->core.io = rws_io();
     r->ws.core = &r->core; /* ws.draining is 0 (calloc) */
-    r->ws.cancelled = on_cancelled;
+    r->ws.cancelled = service_cancelled;
     r->ws.ctx = r;
     r->core.events = (struct relay_events){NULL, drop_event};
     r->ended = rended_new();
