@@ -4,7 +4,7 @@
  *
  * Seams (each a table of function pointers and a context, set by whoever builds the core):
  *   io      the WebSocket side: wake a connection, wake it after a delay, pause its reads
- *           (core/relay/relay.c over libwebsockets; a recorder in the unit tests)
+ *           (core/relay/relay_ws.c over libwebsockets; a recorder in the unit tests)
  *   clock   monotonic seconds (rates, idle times) and wall seconds (token expiry), separate
  *   events  lifecycle events for the database side (core/relay/relay_worker.c)
  *   ended   the set of sessions known to have ended (core/relay/relay_ended.c)
@@ -15,10 +15,14 @@
  * any thread may read (relaxed atomic loads; see struct relay_stats).
  *
  * Include and call graph (no cycles; each arrow: includes and calls):
- *   relay.c -> relay_admit, relay_session, relay_local, relay_ended, relay_worker, relay_metrics
- *   relay_local -> relay_session -> relay_control -> relay_conn -> relay_frame
+ *   relay.c -> relay_ws, relay_session, relay_local, relay_ended, relay_worker, relay_metrics,
+ *              relay_mask
+ *   relay_ws -> relay_admit, relay_mask, relay_session, relay_stream, relay_control
+ *   relay_local -> relay_session -> relay_stream -> relay_history -> relay_conn -> relay_frame
+ *   relay_session -> relay_control -> relay_conn
  *   relay_admit, relay_ended, relay_worker, relay_metrics -> relay_core.h only
- * The session layer reaches relay.c, the worker and the ended set only through the seams.
+ * The session layer reaches relay.c, relay_ws.c, the worker and the ended set only through the
+ * seams; relay_ws.c reaches relay.c only through struct rws's cancelled hook.
  */
 #ifndef COBROWSE_CORE_RELAY_CORE_H
 #define COBROWSE_CORE_RELAY_CORE_H

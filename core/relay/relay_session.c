@@ -1,29 +1,21 @@
-/* The relay's session logic: sequence numbers, history, resume, fan-out and backpressure
- * (docs/protocol.md). Relay thread only. Costs: a frame is stored once and referenced by the
- * history and every agent queue, so fan-out is O(agents) pointer pushes and no copies. */
+/* The relay's sessions (core/relay/relay_session.h): the tables, who is connected (hello, join,
+ * resume or wait, leave), the end of a session, and the periodic work over every session. Relay
+ * thread only. The visitor's frames are core/relay/relay_stream.c, the history
+ * core/relay/relay_history.c. */
+#include "core/relay/relay_session.h"
+
 #include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/base/frame.h"
 #include "core/base/hash.h"
 #include "core/base/log.h"
-#include "core/relay/relay_session.h"
 
-#define SESSION_BUCKETS    4096
-#define TENANT_BUCKETS     1024
-#define DEFAULT_LIMIT      1000000
-#define SLOW_AGAIN_SECONDS 10.0
-#define PAUSE_MAX_SECONDS  2.0
-/* Acks are coalesced (docs/protocol.md): each one costs the visitor's page a message task, and
- * a busy page sends up to 20 frames a second. An ack goes out at once for a snapshot (a large
- * frame the visitor wants to free) or once ACK_FRAMES frames or ACK_BYTES are unacknowledged,
- * else ACK_DELAY_MS after the first unacknowledged frame. */
-#define ACK_FRAMES   16
-#define ACK_BYTES    (256 * 1024)
-#define ACK_DELAY_MS 200
+#define SESSION_BUCKETS 4096
+#define TENANT_BUCKETS  1024
+#define DEFAULT_LIMIT   1000000
 /* The memory ceiling (docs/protocol.md, "Backpressure"): from MEMORY_ASK_PERCENT of
  * --relay-max-memory on, the sessions holding the most history are asked for a snapshot. */
 #define MEMORY_ASK_PERCENT  80
@@ -125,15 +117,6 @@ struct rsession *rsession_get(struct rcore *core, const struct token_claims *cla
     return s;
 }
 
-static void history_clear(struct rsession *s)
-{
-    for (size_t i = 0; i < s->hist_n; i++)
-        rframe_unref(s->hist[i]);
-    RSTAT_SUB(&s->core->stats, history_bytes, s->hist_bytes);
-    s->hist_n = 0;
-    s->hist_bytes = 0;
-}
-
 static void session_free(struct rsession *s)
 {
     struct rcore *core = s->core;
@@ -145,7 +128,7 @@ static void session_free(struct rsession *s)
     struct rtenant *t = tenant_slot(core, s->tenant, 0);
     if (t)
         t->n--;
-    history_clear(s);
+    rhistory_clear(s);
     free(s->hist);
     RSTAT_SUB(&core->stats, sessions_live, 1);
     free(s);
@@ -202,103 +185,6 @@ static json_t *agent_json(const struct rconn *a)
                      a->claims.name[0] ? a->claims.name : NULL);
 }
 
-/* Sends reset and the whole history (from the snapshot) to an agent. */
-static void replay_history(struct rconn *a, const char *reason)
-{
-    struct rsession *s = a->s;
-    send_json(a, json_pack("{s:s, s:I, s:s}", "type", "reset", "seq", (json_int_t)s->snapshot_seq,
-                           "reason", reason));
-    for (size_t i = 0; i < s->hist_n; i++)
-        rconn_push(a, s->hist[i]);
-    rcore_wake(a);
-}
-
-static int history_usable(const struct rsession *s)
-{
-    return s->snapshot_seq > 0 && !s->hist_incomplete;
-}
-
-static void request_snapshot(struct rsession *s, const char *reason)
-{
-    if (s->snapshot_requested || s->visitor == NULL)
-        return;
-    s->snapshot_requested = 1;
-    send_json(s->visitor, json_pack("{s:s, s:s}", "type", "snapshot_request", "reason", reason));
-}
-
-/* An agent fell behind by more than its queue allows: skip it ahead to the latest snapshot, or
- * close it if it keeps falling behind. */
-static void agent_overflow(struct rconn *a)
-{
-    struct rsession *s = a->s;
-    double now = rcore_now(s->core);
-    rconn_clear_queue(a);
-    if ((a->slow_reset_at > 0 && now - a->slow_reset_at < SLOW_AGAIN_SECONDS) ||
-        !history_usable(s)) {
-        RSTAT_ADD(&s->core->stats, slow_closes, 1);
-        rconn_close(a, 4008, "slow consumer");
-        return;
-    }
-    a->slow_reset_at = now;
-    RSTAT_ADD(&s->core->stats, slow_resets, 1);
-    replay_history(a, "slow_consumer");
-}
-
-/* The smallest send queue among the session's agents. */
-static size_t min_agent_queue(const struct rsession *s)
-{
-    size_t min = SIZE_MAX;
-    for (const struct rconn *a = s->agents; a; a = a->next)
-        if (a->close_code == 0 && a->qbytes < min)
-            min = a->qbytes;
-    return min;
-}
-
-/* Flow control: when every agent is behind, the visitor sends faster than anyone can receive,
- * so the relay stops reading from it and TCP slows it down, instead of treating all agents as
- * slow consumers. One stuck agent does not hold the others back: the pause ends after
- * PAUSE_MAX_SECONDS (rsession_tick) and that agent is then reset or closed as usual. */
-static void update_pause(struct rsession *s)
-{
-    if (s->visitor == NULL)
-        return;
-    size_t min = min_agent_queue(s);
-    if (s->paused_at == 0 && min != SIZE_MAX && min > s->core->cfg->queue_bytes / 2) {
-        s->paused_at = rcore_now(s->core);
-        rcore_pause(s->visitor, 1);
-    } else if (s->paused_at > 0 && (min == SIZE_MAX || min <= s->core->cfg->queue_bytes / 4)) {
-        s->paused_at = 0;
-        rcore_pause(s->visitor, 0);
-    }
-}
-
-void rsession_agent_drained(struct rconn *a)
-{
-    if (a->s != NULL && a->s->paused_at > 0)
-        update_pause(a->s);
-}
-
-static void fan_out(struct rsession *s, struct rframe *f)
-{
-    size_t limit = s->core->cfg->queue_bytes + s->hist_bytes;
-    for (struct rconn *a = s->agents; a; a = a->next) {
-        if (a->close_code != 0)
-            continue;
-        if (a->waiting_snapshot) { /* never a gap: nothing until the page it can apply it to */
-            if (f->kind != FRAME_KIND_SNAPSHOT)
-                continue;
-            a->waiting_snapshot = 0;
-        }
-        rconn_push(a, f);
-        if (a->qbytes > limit)
-            agent_overflow(a);
-        else
-            rcore_wake(a);
-    }
-    if (s->paused_at == 0 || rcore_now(s->core) - s->paused_at < PAUSE_MAX_SECONDS)
-        update_pause(s);
-}
-
 /* A visitor joins: it fences the one before it and gets hello; agents learn it is here. */
 static void attach_visitor(struct rsession *s, struct rconn *c)
 {
@@ -351,28 +237,26 @@ static void attach_agent(struct rsession *s, struct rconn *c)
     if (c->has_resume)
         RSTAT_ADD(&s->core->stats, resumes_agent, 1);
     int cont =
-        c->has_resume && history_usable(s) && c->resume >= s->snapshot_seq && c->resume <= s->have;
+        c->has_resume && rhistory_usable(s) && c->resume >= s->snapshot_seq && c->resume <= s->have;
     const char *rc = s->remote_control && c->claims.remote_control ? "ask" : "off";
-    send_json(c, json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:{s:s}, s:s}", "type", "hello", "role",
-                           "agent", "session_id", s->id, "visitor",
-                           s->visitor ? "connected" : "disconnected", "resume",
-                           cont ? "continue" : "reset", "from",
-                           (json_int_t)(cont ? c->resume + 1
-                                             : (history_usable(s) ? s->snapshot_seq : s->have + 1)),
-                           "permissions", "remote_control", rc, "remote_control",
-                           rcontrol_consent(s, c->claims.sub)));
+    send_json(c,
+              json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:{s:s}, s:s}", "type", "hello", "role",
+                        "agent", "session_id", s->id, "visitor",
+                        s->visitor ? "connected" : "disconnected", "resume",
+                        cont ? "continue" : "reset", "from",
+                        (json_int_t)(cont ? c->resume + 1
+                                          : (rhistory_usable(s) ? s->snapshot_seq : s->have + 1)),
+                        "permissions", "remote_control", rc, "remote_control",
+                        rcontrol_consent(s, c->claims.sub)));
     if (cont) {
-        for (size_t i = 0; i < s->hist_n; i++)
-            if (s->hist[i]->seq > c->resume)
-                rconn_push(c, s->hist[i]);
-        rcore_wake(c);
-    } else if (history_usable(s)) {
-        replay_history(c, c->has_resume ? "resume_too_old" : "join");
+        rhistory_resume(c, c->resume);
+    } else if (rhistory_usable(s)) {
+        rhistory_replay(c, c->has_resume ? "resume_too_old" : "join");
     } else {
         c->waiting_snapshot = 1;
         rconn_send_text(c, "{\"type\":\"waiting_snapshot\"}");
         if (s->have > 0) /* a visitor that has sent nothing yet starts with a snapshot anyway */
-            request_snapshot(s, "gap");
+            rhistory_request_snapshot(s, "gap");
     }
     if (s->visitor)
         send_json(s->visitor,
@@ -421,179 +305,6 @@ void rsession_detach(struct rconn *c)
         s->idle_since = rcore_now(s->core);
 }
 
-/* GCRA on the visitor's frames and bytes per second, then the node's memory ceiling. Returns
- * NULL if the frame fits, else the reason, with *retry_ms set. A frame larger than one second's
- * byte budget passes when the bucket is empty, so a big snapshot can always get through
- * eventually. A snapshot is never refused for memory: it frees its session's history, and
- * refusing it would keep the node at the ceiling for good. */
-static const char *over_budget(struct rsession *s, size_t len, int snapshot, double now,
-                               int *retry_ms)
-{
-    double f_int = 1.0 / s->lim.frames_per_second;
-    double f_tol = f_int * (s->lim.frames_per_second - 1);
-    double f_tat = s->frame_tat > now ? s->frame_tat : now;
-    if (f_tat - now > f_tol + 1e-9) { /* epsilon: sums of 1/rate are not exact in binary */
-        *retry_ms = (int)((f_tat - now - f_tol) * 1000) + 1;
-        return "frame_rate";
-    }
-    double b_cost = (double)len / s->lim.bytes_per_second;
-    double b_tat = s->byte_tat > now ? s->byte_tat : now;
-    if (b_tat - now > 1e-9 && b_tat + b_cost - now > 1.0 + 1e-9) {
-        *retry_ms = (int)((b_tat + b_cost - now - 1.0) * 1000) + 1;
-        return "byte_rate";
-    }
-    if (!snapshot && RSTAT_GET(&s->core->stats, memory_bytes) > s->core->cfg->max_memory) {
-        *retry_ms = 500;
-        return "memory";
-    }
-    s->frame_tat = f_tat + f_int;
-    s->byte_tat = b_tat + b_cost;
-    return NULL;
-}
-
-/* The visitor sent a frame: ack it now or a little later (ACK_* above). */
-static void ack_later(struct rconn *c, size_t bytes, int snapshot)
-{
-    c->ack_pending = 1;
-    c->unacked_frames++;
-    c->unacked_bytes += bytes;
-    if (snapshot || c->unacked_frames >= ACK_FRAMES || c->unacked_bytes >= ACK_BYTES) {
-        rcore_wake(c);
-    } else if (!c->ack_timer) {
-        c->ack_timer = 1;
-        rcore_wake_in(c, ACK_DELAY_MS);
-    }
-}
-
-struct rframe *rsession_take_ack(struct rconn *c)
-{
-    if (!c->ack_pending || c->s == NULL || c->s->visitor != c)
-        return NULL;
-    char ack[64];
-    snprintf(ack, sizeof(ack), "{\"type\":\"ack\",\"seq\":%llu}", (unsigned long long)c->s->have);
-    struct rframe *f = rframe_text(&c->core->stats, ack);
-    if (f == NULL)
-        return NULL; /* out of memory: still pending, the next writeable tries again */
-    c->ack_pending = 0;
-    c->unacked_frames = 0;
-    c->unacked_bytes = 0;
-    c->last_acked = c->s->have;
-    return f;
-}
-
-/* Stores an accepted frame in the history (from the latest snapshot on, docs/protocol.md). */
-static void history_store(struct rsession *s, struct rframe *f, int gap)
-{
-    size_t limit = s->core->cfg->history_bytes;
-    if (f->kind == FRAME_KIND_SNAPSHOT) {
-        history_clear(s);
-        s->snapshot_seq = f->seq;
-        s->hist_incomplete = 0;
-        s->snapshot_requested = 0;
-        if (gap)
-            to_agents(s, json_pack("{s:s, s:I, s:s}", "type", "reset", "seq", (json_int_t)f->seq,
-                                   "reason", "gap"));
-    } else if (s->snapshot_seq == 0) {
-        s->hist_incomplete = 1; /* events without a page to apply them to */
-        request_snapshot(s, "gap");
-    }
-    if (s->hist_incomplete)
-        return;
-    if (s->hist_bytes + f->len > limit)
-        request_snapshot(s, "history_full");
-    if (s->hist_bytes + f->len > 2 * limit) {
-        s->hist_incomplete = 1;
-        history_clear(s);
-        return;
-    }
-    if (s->hist_n == s->hist_cap) {
-        size_t cap = s->hist_cap ? s->hist_cap * 2 : 64;
-        struct rframe **n = realloc(s->hist, cap * sizeof(*n));
-        if (n == NULL) {
-            s->hist_incomplete = 1; /* live agents still get the frame; joiners wait */
-            return;
-        }
-        s->hist = n;
-        s->hist_cap = cap;
-    }
-    s->hist[s->hist_n++] = f;
-    rframe_ref(f);
-    s->hist_bytes += f->len;
-    RSTAT_ADD(&s->core->stats, history_bytes, f->len);
-}
-
-/* A frame the relay cannot take now: the visitor resends from seq after retry_ms. Always
- * answered: this is the frame the relay expects (later ones are dropped as a gap), so a resend
- * that is still over budget gets a new slow_down, never silence. */
-static void slow_down(struct rconn *c, uint64_t seq, int retry_ms, const char *why)
-{
-    struct rsession *s = c->s;
-    if (strcmp(why, "memory") == 0)
-        RSTAT_ADD(&s->core->stats, drop_memory, 1);
-    else
-        RSTAT_ADD(&s->core->stats, drop_rate, 1);
-    s->want_from = seq;
-    send_json(c, json_pack("{s:s, s:I, s:i, s:s}", "type", "slow_down", "from", (json_int_t)seq,
-                           "retry_after_ms", retry_ms, "reason", why));
-    if (strcmp(why, "memory") == 0)
-        request_snapshot(s, "memory"); /* the way out: a snapshot replaces the history */
-}
-
-void rsession_visitor_frame(struct rconn *c, struct rframe *f)
-{
-    struct rsession *s = c->s;
-    struct frame_header h;
-    if (c->fenced || s == NULL) {
-        rframe_unref(f);
-        return;
-    }
-    if (frame_parse(f->buf + RELAY_PRE, f->len, &h) != 0) {
-        rframe_unref(f);
-        rconn_close(c, 1008, "bad frame header");
-        return;
-    }
-    if (h.seq == UINT64_MAX) { /* no next seq would exist: the session could never move again */
-        rframe_unref(f);
-        RSTAT_ADD(&s->core->stats, seq_exhausted, 1);
-        rconn_close(c, 1008, "seq out of range");
-        return;
-    }
-    f->seq = h.seq;
-    f->kind = h.kind;
-    RSTAT_ADD(&s->core->stats, frames_in, 1);
-    RSTAT_ADD(&s->core->stats, bytes_in, f->len);
-    ack_later(c, f->len, h.kind == FRAME_KIND_SNAPSHOT);
-    if (h.seq <= s->have) { /* a duplicate (a resend of something we hold) */
-        RSTAT_ADD(&s->core->stats, drop_duplicate, 1);
-        rframe_unref(f);
-        return;
-    }
-    int gap = h.seq != s->have + 1;
-    if (gap && h.kind != FRAME_KIND_SNAPSHOT) {
-        RSTAT_ADD(&s->core->stats, drop_gap, 1);
-        if (s->want_from == 0) {
-            s->want_from = s->have + 1;
-            send_json(c,
-                      json_pack("{s:s, s:I}", "type", "resend", "from", (json_int_t)s->want_from));
-        }
-        rframe_unref(f);
-        return;
-    }
-    int retry_ms = 0;
-    const char *why =
-        over_budget(s, f->len, h.kind == FRAME_KIND_SNAPSHOT, rcore_now(s->core), &retry_ms);
-    if (why != NULL) {
-        slow_down(c, h.seq, retry_ms, why);
-        rframe_unref(f);
-        return;
-    }
-    s->want_from = 0;
-    s->have = h.seq;
-    history_store(s, f, gap);
-    fan_out(s, f);
-    rframe_unref(f);
-}
-
 void rsession_end(struct rsession *s, const char *reason)
 {
     struct rcore *core = s->core;
@@ -629,10 +340,7 @@ static void tick_one(struct rsession *s, void *arg)
     for (struct rconn *a = s->agents; a; a = a->next)
         if (wall >= a->claims.exp + TOKEN_LEEWAY_SECONDS)
             rconn_close(a, 4003, "token expired");
-    if (s->paused_at > 0 && now - s->paused_at >= PAUSE_MAX_SECONDS && s->visitor) {
-        s->paused_at = 0; /* a stuck agent must not stall the page: it gets reset or closed */
-        rcore_pause(s->visitor, 0);
-    }
+    rstream_tick(s, now);
     if (s->idle_since > 0 && now - s->idle_since >= s->core->cfg->idle_seconds) {
         rcore_post(s->core, REV_SESSION_IDLE, s->id, s->tenant, NULL, NULL);
         rsession_end(s, "idle");
@@ -645,7 +353,7 @@ static void shed_idle_history(struct rsession *s, void *arg)
 {
     (void)arg;
     if (s->idle_since > 0 && s->hist_n > 0) {
-        history_clear(s);
+        rhistory_clear(s);
         s->hist_incomplete = 1;
     }
 }
@@ -685,7 +393,7 @@ static void ask_heaviest(struct rcore *core)
     qsort(h.v, h.n, sizeof(*h.v), by_history_desc);
     size_t goal = max / 100 * MEMORY_GOAL_PERCENT, freed = 0;
     for (size_t i = 0; i < h.n && used - freed > goal; i++) {
-        request_snapshot(h.v[i], "memory");
+        rhistory_request_snapshot(h.v[i], "memory");
         RSTAT_ADD(&core->stats, snapshots_requested_memory, 1);
         freed += h.v[i]->hist_bytes;
     }

@@ -81,7 +81,7 @@ test('ordering under load: 5,000 events reach 3 agents in seq order, once each, 
 test('1 MiB frames reach agents byte for byte when the kernel takes only part of a write', async () => {
   // An agent that stops reading fills its socket (about 4 MiB here): the relay's sendmsg() then
   // comes back short in the middle of a frame, and the rest of that frame must go out before
-  // anything else (core/relay/relay.c, flush_queue). A late joiner gets 8 MiB of history at once.
+  // anything else (core/relay/relay_ws.c, flush_queue). A late joiner gets 8 MiB of history at once.
   const size = (1 << 20) - HEADER_BYTES - 64; // just under the default frame limit
   const s = await P.session(tenant.id);
   const v = await visitorOn(s);

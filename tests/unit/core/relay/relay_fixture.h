@@ -306,7 +306,7 @@ static inline struct rframe *make_frame(uint8_t kind, uint64_t seq, size_t paylo
 
 static inline void snap(struct rconn *v, uint64_t seq)
 {
-    rsession_visitor_frame(v, make_frame(FRAME_KIND_SNAPSHOT, seq, PAYLOAD));
+    rstream_visitor_frame(v, make_frame(FRAME_KIND_SNAPSHOT, seq, PAYLOAD));
 }
 
 /* A live session: visitor *v has sent snapshot 1, agent "agent-1" (*a) has joined and both
@@ -325,7 +325,7 @@ static inline struct rsession *live_pair(struct rconn **v, struct rconn **a)
 
 static inline void event(struct rconn *v, uint64_t seq)
 {
-    rsession_visitor_frame(v, make_frame(FRAME_KIND_EVENT, seq, PAYLOAD));
+    rstream_visitor_frame(v, make_frame(FRAME_KIND_EVENT, seq, PAYLOAD));
 }
 
 static inline void events(struct rconn *v, uint64_t from, uint64_t to)

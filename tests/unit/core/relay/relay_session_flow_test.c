@@ -474,11 +474,11 @@ static void test_acks_are_coalesced_snapshot_at_once_events_by_count_or_after_a_
     struct rconn *v, *a;
     live_pair(&v, &a);
     assert_true(woken(v) > 0); /* the snapshot: at once */
-    struct rframe *ack = rsession_take_ack(v);
+    struct rframe *ack = rstream_take_ack(v);
     assert_non_null(ack);
     assert_memory_equal(ack->buf + RELAY_PRE, "{\"type\":\"ack\",\"seq\":1}", ack->len);
     rframe_unref(ack);
-    assert_null(rsession_take_ack(v)); /* nothing new since */
+    assert_null(rstream_take_ack(v)); /* nothing new since */
 
     n_wakes = n_timed_wakes = 0;
     events(v, 2, 16); /* 15 events */
@@ -488,7 +488,7 @@ static void test_acks_are_coalesced_snapshot_at_once_events_by_count_or_after_a_
     assert_int_equal(timed_wake_ms[0], 200);
     event(v, 17); /* the 16th */
     assert_int_equal(woken(v), 1);
-    ack = rsession_take_ack(v);
+    ack = rstream_take_ack(v);
     assert_non_null(ack);
     assert_memory_equal(ack->buf + RELAY_PRE, "{\"type\":\"ack\",\"seq\":17}", ack->len);
     rframe_unref(ack);
@@ -510,7 +510,7 @@ static void test_frame_with_the_last_seq_is_refused_with_1008_and_stores_nothing
     (void)st;
     struct rconn *v, *a;
     struct rsession *s = live_pair(&v, &a);
-    rsession_visitor_frame(v, make_frame(FRAME_KIND_SNAPSHOT, UINT64_MAX, PAYLOAD));
+    rstream_visitor_frame(v, make_frame(FRAME_KIND_SNAPSHOT, UINT64_MAX, PAYLOAD));
     assert_int_equal(s->have, 1);
     assert_int_equal(s->snapshot_seq, 1);
     assert_int_equal(v->close_code, 1008);

@@ -91,11 +91,11 @@ static void test_byte_budget_slow_down_and_big_frame_passes_on_empty_bucket(void
     rconn_clear_queue(v);
 
     /* 256-byte frames cost 1/4 s each */
-    rsession_visitor_frame(v, make_frame(FRAME_KIND_SNAPSHOT, 1, 256 - FRAME_HEADER_LEN));
+    rstream_visitor_frame(v, make_frame(FRAME_KIND_SNAPSHOT, 1, 256 - FRAME_HEADER_LEN));
     for (uint64_t seq = 2; seq <= 4; seq++)
-        rsession_visitor_frame(v, make_frame(FRAME_KIND_EVENT, seq, 256 - FRAME_HEADER_LEN));
+        rstream_visitor_frame(v, make_frame(FRAME_KIND_EVENT, seq, 256 - FRAME_HEADER_LEN));
     expect_empty(v);
-    rsession_visitor_frame(v, make_frame(FRAME_KIND_EVENT, 5, 256 - FRAME_HEADER_LEN));
+    rstream_visitor_frame(v, make_frame(FRAME_KIND_EVENT, 5, 256 - FRAME_HEADER_LEN));
     assert_int_equal(s->have, 4);
     json_t *sd = next_json(v, "slow_down");
     assert_string_equal(str(sd, "reason"), "byte_rate");
@@ -104,7 +104,7 @@ static void test_byte_budget_slow_down_and_big_frame_passes_on_empty_bucket(void
     expect_empty(v);
 
     fake_now = T0 + 2.0; /* bucket empty: a frame bigger than a second's budget still passes */
-    rsession_visitor_frame(v, make_frame(FRAME_KIND_EVENT, 5, 2048));
+    rstream_visitor_frame(v, make_frame(FRAME_KIND_EVENT, 5, 2048));
     assert_int_equal(s->have, 5);
     expect_empty(v);
 
@@ -331,7 +331,7 @@ static void test_rsession_end_closes_everyone_with_4001_and_frees_the_session(vo
     assert_int_equal(stats->history_bytes, 0);
     assert_int_equal(rsession_count_tenant(core, TENANT), 0);
 
-    rsession_visitor_frame(v, make_frame(FRAME_KIND_EVENT, 2, PAYLOAD)); /* too late: ignored */
+    rstream_visitor_frame(v, make_frame(FRAME_KIND_EVENT, 2, PAYLOAD)); /* too late: ignored */
     text(a1, "{\"type\":\"pointer\",\"x\":1,\"y\":2}");
     for (int i = 0; i < 3; i++)
         conn_free(all[i]);
