@@ -47,6 +47,9 @@ cleanup() {
   # A second Ctrl-C or SIGTERM must not cut the cleanup short and orphan the children (they are
   # in sessions of their own: only this script stops them). SIGKILL still ends it at once.
   trap '' INT TERM
+  # Ctrl-C also kills a `| tee` reading our output: writing a progress line must not kill the
+  # cleanup with SIGPIPE.
+  trap '' PIPE
   trap - EXIT
   set +e
   if [ -n "$DEMO_PID" ] && kill -0 "$DEMO_PID" 2>/dev/null; then
