@@ -371,6 +371,53 @@ static void copy_utf8(char *dst, size_t size, const char *src)
     dst[n] = '\0';
 }
 
+/* Answers 201 with an agent token for session id, expiring at exp, and the viewer URL that
+ * carries it; or a problem. */
+static void reply_agent_token(struct http_ctx *c, const char *id, int ask,
+                              const struct token_limits *lim, long long now, long long exp)
+{
+    json_t *agent = json_object_get(c->body, "agent");
+    struct token_claims tc;
+    memset(&tc, 0, sizeof(tc));
+    snprintf(tc.sid, sizeof(tc.sid), "%s", id);
+    snprintf(tc.tid, sizeof(tc.tid), "%s", c->tenant_id);
+    snprintf(tc.sub, sizeof(tc.sub), "%s", json_string_value(json_object_get(agent, "id")));
+    const char *name = json_string_value(json_object_get(agent, "name"));
+    copy_utf8(tc.name, sizeof(tc.name), name ? name : "");
+    ids_new("tok", tc.jti, sizeof(tc.jti));
+    tc.role = TOKEN_ROLE_AGENT;
+    tc.remote_control = ask;
+    tc.lim = *lim;
+    tc.iat = tc.nbf = now;
+    tc.exp = exp;
+    char *token = NULL, *url = NULL;
+    if (token_mint(c->cfg->jwt_secret, sizeof(c->cfg->jwt_secret), &tc, &token) != TOKEN_OK) {
+        http_problem(c, 500, "internal_error", NULL, "The agent token could not be signed.");
+        goto done;
+    }
+    char when[32];
+    time_format_rfc3339(exp, when, sizeof(when));
+    /* The token travels in the fragment: browsers never send it to a server, so it stays out of
+     * access logs. */
+    size_t ulen = strlen(c->cfg->public_url) + strlen(c->tenant_id) + strlen(token) + 32;
+    url = malloc(ulen);
+    if (url == NULL) {
+        http_problem(c, 500, "internal_error", NULL, "Out of memory.");
+        goto done;
+    }
+    snprintf(url, ulen, "%s/viewer/%s#token=%s", c->cfg->public_url, c->tenant_id, token);
+    json_t *out = json_pack("{s:s, s:s, s:s, s:{s:s, s:s?}, s:{s:s}, s:s, s:s, s:s}", "object",
+                            "agent_token", "id", tc.jti, "session_id", id, "agent", "id", tc.sub,
+                            "name", name, "permissions", "remote_control", ask ? "ask" : "off",
+                            "token", token, "expires_at", when, "embed_url", url);
+    if (name == NULL)
+        json_object_set_new(json_object_get(out, "agent"), "name", json_null());
+    http_reply_json(c, 201, out);
+done:
+    free(url);
+    free(token);
+}
+
 void sessions_agent_token(struct http_ctx *c)
 {
     static struct db_stmt q = {
@@ -396,13 +443,11 @@ void sessions_agent_token(struct http_ctx *c)
     struct tenant_info ti;
     if (auth_tenant_info(c, c->tenant_id, &ti) != 0)
         return;
-    struct token_limits lim = ti.lim;
     if (ended) {
         http_problem(c, 409, "session_ended", NULL,
                      "This session has ended; create a new session.");
         return;
     }
-    json_t *agent = json_object_get(c->body, "agent");
     const char *rc = json_string_value(
         json_object_get(json_object_get(c->body, "permissions"), "remote_control"));
     int ask = rc ? strcmp(rc, "ask") == 0 : session_ask;
@@ -417,46 +462,7 @@ void sessions_agent_token(struct http_ctx *c)
     long long exp = now + (ttl_in ? (long long)json_number_value(ttl_in) : 3600);
     if (exp > session_exp)
         exp = session_exp;
-
-    struct token_claims tc;
-    memset(&tc, 0, sizeof(tc));
-    snprintf(tc.sid, sizeof(tc.sid), "%s", id);
-    snprintf(tc.tid, sizeof(tc.tid), "%s", c->tenant_id);
-    snprintf(tc.sub, sizeof(tc.sub), "%s", json_string_value(json_object_get(agent, "id")));
-    const char *name = json_string_value(json_object_get(agent, "name"));
-    copy_utf8(tc.name, sizeof(tc.name), name ? name : "");
-    ids_new("tok", tc.jti, sizeof(tc.jti));
-    tc.role = TOKEN_ROLE_AGENT;
-    tc.remote_control = ask;
-    tc.lim = lim;
-    tc.iat = tc.nbf = now;
-    tc.exp = exp;
-    char *token = NULL;
-    if (token_mint(c->cfg->jwt_secret, sizeof(c->cfg->jwt_secret), &tc, &token) != TOKEN_OK) {
-        http_problem(c, 500, "internal_error", NULL, "The agent token could not be signed.");
-        return;
-    }
-    char when[32];
-    time_format_rfc3339(exp, when, sizeof(when));
-    /* The token travels in the fragment: browsers never send it to a server, so it stays out of
-     * access logs. */
-    size_t ulen = strlen(c->cfg->public_url) + strlen(c->tenant_id) + strlen(token) + 32;
-    char *url = malloc(ulen);
-    if (url == NULL) {
-        free(token);
-        http_problem(c, 500, "internal_error", NULL, "Out of memory.");
-        return;
-    }
-    snprintf(url, ulen, "%s/viewer/%s#token=%s", c->cfg->public_url, c->tenant_id, token);
-    json_t *out = json_pack("{s:s, s:s, s:s, s:{s:s, s:s?}, s:{s:s}, s:s, s:s, s:s}", "object",
-                            "agent_token", "id", tc.jti, "session_id", id, "agent", "id", tc.sub,
-                            "name", name, "permissions", "remote_control", ask ? "ask" : "off",
-                            "token", token, "expires_at", when, "embed_url", url);
-    if (name == NULL)
-        json_object_set_new(json_object_get(out, "agent"), "name", json_null());
-    http_reply_json(c, 201, out);
-    free(url);
-    free(token);
+    reply_agent_token(c, id, ask, &ti.lim, now, exp);
 }
 
 /* ---------------------------------------------------------------------------------------------
