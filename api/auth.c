@@ -231,19 +231,20 @@ static void touch_last_used(struct http_ctx *c, const struct principal *p)
     PQclear(http_db(c, p->kind == PRINCIPAL_ADMIN ? &q_admin : &q_key, 1, params));
 }
 
-int auth_authenticate(struct http_ctx *c)
+/* The API key of the Authorization header, its hash in hash. Returns the key (it points into the
+ * header), or NULL after answering 401 (missing, not Bearer, unknown prefix, too long) or 500. */
+static const char *bearer_key(struct http_ctx *c, char hash[65])
 {
-    struct auth_cache *ac = c->srv->auth;
     const char *h = http_header(c, "Authorization");
     if (h == NULL || h[0] == '\0') {
         http_problem(c, 401, "missing_api_key", NULL,
                      "Send your API key as 'Authorization: Bearer sk_...'.");
-        return -1;
+        return NULL;
     }
     if (strncasecmp(h, "Bearer ", 7) != 0) {
         http_problem(c, 401, "missing_api_key", NULL,
                      "The Authorization header must be 'Bearer <key>'.");
-        return -1;
+        return NULL;
     }
     const char *token = h + 7;
     size_t tlen = strnlen(token, TOKEN_MAX + 1);
@@ -252,14 +253,23 @@ int auth_authenticate(struct http_ctx *c)
     if (!known_prefix || tlen > TOKEN_MAX) {
         http_problem(c, 401, "invalid_api_key", NULL,
                      "The API key is not valid: keys start with sk_, pk_ or adm_.");
-        return -1;
+        return NULL;
     }
-    char hash[65];
     auth_hash_secret(c->cfg, token, hash);
     if (hash[0] == '\0') {
         http_problem(c, 500, "internal_error", NULL, "The API key could not be checked.");
-        return -1;
+        return NULL;
     }
+    return token;
+}
+
+int auth_authenticate(struct http_ctx *c)
+{
+    struct auth_cache *ac = c->srv->auth;
+    char hash[65];
+    const char *token = bearer_key(c, hash);
+    if (token == NULL)
+        return -1;
 
     uint64_t gen = __atomic_load_n(&ac->gen, __ATOMIC_SEQ_CST);
     double now = time_now();

@@ -78,7 +78,12 @@ static json_t *visitor_json(json_t *in)
     return v;
 }
 
-void sessions_create(struct http_ctx *c)
+/* Inserts session id with a fresh join code, trying another code when one is taken, and claims
+ * one of the tenant's max_live live-session slots in the same statement. Returns the inserted row
+ * (the caller clears it), or NULL after answering (database error, no free code, at the limit). */
+static PGresult *insert_session(struct http_ctx *c, const char *id, const char *external_id,
+                                const char *visitor_text, const char *perms_text, const char *ttl,
+                                const char *max_live)
 {
     /* Claims a live-session slot and inserts in one statement: if the tenant is at its limit
      * the slot CTE returns nothing and nothing is inserted. The trigger sessions_release_slot
@@ -96,6 +101,87 @@ void sessions_create(struct http_ctx *c)
         "  (SELECT json_build_object('branding', t.settings->'branding', "
         "     'masking', t.settings->'masking')::text FROM tenants t WHERE t.id = $2)",
         0};
+    char code[7];
+    PGresult *r = NULL;
+    for (int attempt = 0; attempt < JOIN_CODE_ATTEMPTS; attempt++) {
+        ids_join_code(code);
+        const char *params[] = {id,         c->tenant_id, code,     external_id,      visitor_text,
+                                perms_text, ttl,          max_live, c->cfg->relay_url};
+        r = http_db_raw(c, &q_insert, 9, params);
+        if (r == NULL)
+            goto fail;
+        if (db_ok(r))
+            break;
+        if (strcmp(db_sqlstate(r), "23505") != 0) { /* anything but a join code collision */
+            log_json(LOG_ERROR, "session insert failed",
+                     json_pack("{s:s, s:s}", "request_id", c->request_id, "error",
+                               PQresultErrorMessage(r)));
+            http_problem(c, 500, "internal_error", NULL, "The session could not be created.");
+            goto fail;
+        }
+        PQclear(r);
+        r = NULL;
+    }
+    if (r == NULL) {
+        http_problem(c, 503, "database_unavailable", NULL, "No free join code was found; retry.");
+        goto fail;
+    }
+    if (PQntuples(r) != 1) {
+        http_set_header(c, "Retry-After", "30");
+        http_problem(c, 429, "session_limit_reached", NULL,
+                     "This tenant already has %s live sessions, its limit. End one first.",
+                     max_live);
+        goto fail;
+    }
+    return r;
+fail:
+    PQclear(r);
+    return NULL;
+}
+
+/* Answers 201 with the inserted session (row r of insert_session) and a visitor token signed
+ * for it, or a problem. */
+static void reply_created(struct http_ctx *c, PGresult *r, const char *id, json_t *perms,
+                          const struct token_limits *lim)
+{
+    struct token_claims tc;
+    memset(&tc, 0, sizeof(tc));
+    snprintf(tc.sid, sizeof(tc.sid), "%s", id);
+    snprintf(tc.tid, sizeof(tc.tid), "%s", c->tenant_id);
+    snprintf(tc.sub, sizeof(tc.sub), "visitor");
+    ids_new("tok", tc.jti, sizeof(tc.jti));
+    tc.role = TOKEN_ROLE_VISITOR;
+    tc.remote_control =
+        strcmp(json_string_value(json_object_get(perms, "remote_control")), "ask") == 0;
+    tc.iat = tc.nbf = atoll(PQgetvalue(r, 0, 2));
+    tc.exp = atoll(PQgetvalue(r, 0, 1));
+    tc.lim = *lim;
+    char *token = NULL;
+    json_t *out = NULL, *extra = NULL;
+    if (token_mint(c->cfg->jwt_secret, sizeof(c->cfg->jwt_secret), &tc, &token) != TOKEN_OK) {
+        http_problem(c, 500, "internal_error", NULL, "The visitor token could not be signed.");
+        goto done;
+    }
+    /* The SDK gets what it needs to record (masking) and to brand its prompts with the session,
+     * without a second request. */
+    out = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
+    extra = json_loads(PQgetvalue(r, 0, 3), 0, NULL);
+    if (out != NULL && extra != NULL) {
+        json_object_update(out, extra);
+        json_object_set_new(out, "visitor_token", json_string(token));
+        http_reply_json(c, 201, out);
+        out = NULL;
+    } else {
+        http_problem(c, 500, "internal_error", NULL, "The session could not be encoded.");
+    }
+done:
+    json_decref(out);
+    json_decref(extra);
+    free(token);
+}
+
+void sessions_create(struct http_ctx *c)
+{
     if (http_validate_body(c, create_fields) != 0)
         return;
     struct tenant_info ti;
@@ -106,7 +192,6 @@ void sessions_create(struct http_ctx *c)
     char max_live[16];
     snprintf(max_live, sizeof(max_live), "%d", lim.concurrent_sessions);
     int per_minute = lim.sessions_per_minute;
-    PGresult *r;
 
     struct rl_result rr;
     rl_take(c->srv->tenant_limits, c->tenant_id, per_minute / 60.0, per_minute, time_monotonic(),
@@ -127,83 +212,14 @@ void sessions_create(struct http_ctx *c)
     char *visitor_text = json_dumps(visitor, JSON_COMPACT);
     char *perms_text = json_dumps(perms, JSON_COMPACT);
     json_t *exp_in = json_object_get(c->body, "expires_in_seconds");
-    char ttl[16], id[IDS_MAX_LEN], code[7];
+    char ttl[16], id[IDS_MAX_LEN];
     snprintf(ttl, sizeof(ttl), "%d", exp_in ? (int)json_number_value(exp_in) : 3600);
     ids_new("ses", id, sizeof(id));
 
-    r = NULL;
-    for (int attempt = 0; attempt < JOIN_CODE_ATTEMPTS; attempt++) {
-        ids_join_code(code);
-        const char *params[] = {id,
-                                c->tenant_id,
-                                code,
-                                json_string_value(json_object_get(visitor, "external_id")),
-                                visitor_text,
-                                perms_text,
-                                ttl,
-                                max_live,
-                                c->cfg->relay_url};
-        r = http_db_raw(c, &q_insert, 9, params);
-        if (r == NULL)
-            goto done;
-        if (db_ok(r))
-            break;
-        if (strcmp(db_sqlstate(r), "23505") != 0) { /* anything but a join code collision */
-            log_json(LOG_ERROR, "session insert failed",
-                     json_pack("{s:s, s:s}", "request_id", c->request_id, "error",
-                               PQresultErrorMessage(r)));
-            PQclear(r);
-            r = NULL;
-            http_problem(c, 500, "internal_error", NULL, "The session could not be created.");
-            goto done;
-        }
-        PQclear(r);
-        r = NULL;
-    }
-    if (r == NULL) {
-        http_problem(c, 503, "database_unavailable", NULL, "No free join code was found; retry.");
-        goto done;
-    }
-    if (PQntuples(r) != 1) {
-        http_set_header(c, "Retry-After", "30");
-        http_problem(c, 429, "session_limit_reached", NULL,
-                     "This tenant already has %s live sessions, its limit. End one first.",
-                     max_live);
-        goto done;
-    }
-    struct token_claims tc;
-    memset(&tc, 0, sizeof(tc));
-    snprintf(tc.sid, sizeof(tc.sid), "%s", id);
-    snprintf(tc.tid, sizeof(tc.tid), "%s", c->tenant_id);
-    snprintf(tc.sub, sizeof(tc.sub), "visitor");
-    ids_new("tok", tc.jti, sizeof(tc.jti));
-    tc.role = TOKEN_ROLE_VISITOR;
-    tc.remote_control =
-        strcmp(json_string_value(json_object_get(perms, "remote_control")), "ask") == 0;
-    tc.iat = tc.nbf = atoll(PQgetvalue(r, 0, 2));
-    tc.exp = atoll(PQgetvalue(r, 0, 1));
-    tc.lim = lim;
-    char *token = NULL;
-    if (token_mint(c->cfg->jwt_secret, sizeof(c->cfg->jwt_secret), &tc, &token) != TOKEN_OK) {
-        http_problem(c, 500, "internal_error", NULL, "The visitor token could not be signed.");
-        goto done;
-    }
-    /* The SDK gets what it needs to record (masking) and to brand its prompts with the session,
-     * without a second request. */
-    json_t *out = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
-    json_t *extra = json_loads(PQgetvalue(r, 0, 3), 0, NULL);
-    if (out != NULL && extra != NULL) {
-        json_object_update(out, extra);
-        json_object_set_new(out, "visitor_token", json_string(token));
-        http_reply_json(c, 201, out);
-        out = NULL;
-    } else {
-        http_problem(c, 500, "internal_error", NULL, "The session could not be encoded.");
-    }
-    json_decref(out);
-    json_decref(extra);
-    free(token);
-done:
+    PGresult *r = insert_session(c, id, json_string_value(json_object_get(visitor, "external_id")),
+                                 visitor_text, perms_text, ttl, max_live);
+    if (r != NULL)
+        reply_created(c, r, id, perms, &lim);
     PQclear(r);
     free(visitor_text);
     free(perms_text);
@@ -355,6 +371,53 @@ static void copy_utf8(char *dst, size_t size, const char *src)
     dst[n] = '\0';
 }
 
+/* Answers 201 with an agent token for session id, expiring at exp, and the viewer URL that
+ * carries it; or a problem. */
+static void reply_agent_token(struct http_ctx *c, const char *id, int ask,
+                              const struct token_limits *lim, long long now, long long exp)
+{
+    json_t *agent = json_object_get(c->body, "agent");
+    struct token_claims tc;
+    memset(&tc, 0, sizeof(tc));
+    snprintf(tc.sid, sizeof(tc.sid), "%s", id);
+    snprintf(tc.tid, sizeof(tc.tid), "%s", c->tenant_id);
+    snprintf(tc.sub, sizeof(tc.sub), "%s", json_string_value(json_object_get(agent, "id")));
+    const char *name = json_string_value(json_object_get(agent, "name"));
+    copy_utf8(tc.name, sizeof(tc.name), name ? name : "");
+    ids_new("tok", tc.jti, sizeof(tc.jti));
+    tc.role = TOKEN_ROLE_AGENT;
+    tc.remote_control = ask;
+    tc.lim = *lim;
+    tc.iat = tc.nbf = now;
+    tc.exp = exp;
+    char *token = NULL, *url = NULL;
+    if (token_mint(c->cfg->jwt_secret, sizeof(c->cfg->jwt_secret), &tc, &token) != TOKEN_OK) {
+        http_problem(c, 500, "internal_error", NULL, "The agent token could not be signed.");
+        goto done;
+    }
+    char when[32];
+    time_format_rfc3339(exp, when, sizeof(when));
+    /* The token travels in the fragment: browsers never send it to a server, so it stays out of
+     * access logs. */
+    size_t ulen = strlen(c->cfg->public_url) + strlen(c->tenant_id) + strlen(token) + 32;
+    url = malloc(ulen);
+    if (url == NULL) {
+        http_problem(c, 500, "internal_error", NULL, "Out of memory.");
+        goto done;
+    }
+    snprintf(url, ulen, "%s/viewer/%s#token=%s", c->cfg->public_url, c->tenant_id, token);
+    json_t *out = json_pack("{s:s, s:s, s:s, s:{s:s, s:s?}, s:{s:s}, s:s, s:s, s:s}", "object",
+                            "agent_token", "id", tc.jti, "session_id", id, "agent", "id", tc.sub,
+                            "name", name, "permissions", "remote_control", ask ? "ask" : "off",
+                            "token", token, "expires_at", when, "embed_url", url);
+    if (name == NULL)
+        json_object_set_new(json_object_get(out, "agent"), "name", json_null());
+    http_reply_json(c, 201, out);
+done:
+    free(url);
+    free(token);
+}
+
 void sessions_agent_token(struct http_ctx *c)
 {
     static struct db_stmt q = {
@@ -380,13 +443,11 @@ void sessions_agent_token(struct http_ctx *c)
     struct tenant_info ti;
     if (auth_tenant_info(c, c->tenant_id, &ti) != 0)
         return;
-    struct token_limits lim = ti.lim;
     if (ended) {
         http_problem(c, 409, "session_ended", NULL,
                      "This session has ended; create a new session.");
         return;
     }
-    json_t *agent = json_object_get(c->body, "agent");
     const char *rc = json_string_value(
         json_object_get(json_object_get(c->body, "permissions"), "remote_control"));
     int ask = rc ? strcmp(rc, "ask") == 0 : session_ask;
@@ -401,46 +462,7 @@ void sessions_agent_token(struct http_ctx *c)
     long long exp = now + (ttl_in ? (long long)json_number_value(ttl_in) : 3600);
     if (exp > session_exp)
         exp = session_exp;
-
-    struct token_claims tc;
-    memset(&tc, 0, sizeof(tc));
-    snprintf(tc.sid, sizeof(tc.sid), "%s", id);
-    snprintf(tc.tid, sizeof(tc.tid), "%s", c->tenant_id);
-    snprintf(tc.sub, sizeof(tc.sub), "%s", json_string_value(json_object_get(agent, "id")));
-    const char *name = json_string_value(json_object_get(agent, "name"));
-    copy_utf8(tc.name, sizeof(tc.name), name ? name : "");
-    ids_new("tok", tc.jti, sizeof(tc.jti));
-    tc.role = TOKEN_ROLE_AGENT;
-    tc.remote_control = ask;
-    tc.lim = lim;
-    tc.iat = tc.nbf = now;
-    tc.exp = exp;
-    char *token = NULL;
-    if (token_mint(c->cfg->jwt_secret, sizeof(c->cfg->jwt_secret), &tc, &token) != TOKEN_OK) {
-        http_problem(c, 500, "internal_error", NULL, "The agent token could not be signed.");
-        return;
-    }
-    char when[32];
-    time_format_rfc3339(exp, when, sizeof(when));
-    /* The token travels in the fragment: browsers never send it to a server, so it stays out of
-     * access logs. */
-    size_t ulen = strlen(c->cfg->public_url) + strlen(c->tenant_id) + strlen(token) + 32;
-    char *url = malloc(ulen);
-    if (url == NULL) {
-        free(token);
-        http_problem(c, 500, "internal_error", NULL, "Out of memory.");
-        return;
-    }
-    snprintf(url, ulen, "%s/viewer/%s#token=%s", c->cfg->public_url, c->tenant_id, token);
-    json_t *out = json_pack("{s:s, s:s, s:s, s:{s:s, s:s?}, s:{s:s}, s:s, s:s, s:s}", "object",
-                            "agent_token", "id", tc.jti, "session_id", id, "agent", "id", tc.sub,
-                            "name", name, "permissions", "remote_control", ask ? "ask" : "off",
-                            "token", token, "expires_at", when, "embed_url", url);
-    if (name == NULL)
-        json_object_set_new(json_object_get(out, "agent"), "name", json_null());
-    http_reply_json(c, 201, out);
-    free(url);
-    free(token);
+    reply_agent_token(c, id, ask, &ti.lim, now, exp);
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -423,6 +423,30 @@ static void reply_html_not_found(struct http_ctx *c)
     c->answered = 1;
 }
 
+/* Answers a GET or HEAD of f: 304 when If-None-Match names the variant sent, else 200 with the
+ * gzip variant when there is one and the client accepts it, else the plain bytes. */
+static void send_file(struct http_ctx *c, const struct sfile *f)
+{
+    int gz = f->gz != NULL && static_accepts_gzip(http_header(c, "Accept-Encoding"));
+    const char *etag = gz ? f->gz_etag : f->etag;
+    if (f->gz != NULL)
+        http_set_header(c, "Vary", "Accept-Encoding");
+    http_set_header(c, "ETag", etag);
+    http_set_header(c, "Content-Type", static_mime(f->path));
+    if (static_etag_match(http_header(c, "If-None-Match"), etag)) {
+        ulfius_set_empty_body_response(c->resp, 304);
+        c->status = 304;
+        c->answered = 1;
+        return;
+    }
+    if (gz)
+        http_set_header(c, "Content-Encoding", "gzip");
+    ulfius_set_binary_body_response(c->resp, 200, gz ? (const char *)f->gz : (const char *)f->data,
+                                    gz ? f->gz_len : f->len);
+    c->status = 200;
+    c->answered = 1;
+}
+
 static void serve(struct http_ctx *c, struct static_site *site)
 {
     char file[512], tenant[64] = "";
@@ -497,24 +521,7 @@ static void serve(struct http_ctx *c, struct static_site *site)
         http_set_header(c, "Cache-Control", "public, max-age=31536000, immutable");
     }
 
-    int gz = f->gz != NULL && static_accepts_gzip(http_header(c, "Accept-Encoding"));
-    const char *etag = gz ? f->gz_etag : f->etag;
-    if (f->gz != NULL)
-        http_set_header(c, "Vary", "Accept-Encoding");
-    http_set_header(c, "ETag", etag);
-    http_set_header(c, "Content-Type", static_mime(f->path));
-    if (static_etag_match(http_header(c, "If-None-Match"), etag)) {
-        ulfius_set_empty_body_response(c->resp, 304);
-        c->status = 304;
-        c->answered = 1;
-        return;
-    }
-    if (gz)
-        http_set_header(c, "Content-Encoding", "gzip");
-    ulfius_set_binary_body_response(c->resp, 200, gz ? (const char *)f->gz : (const char *)f->data,
-                                    gz ? f->gz_len : f->len);
-    c->status = 200;
-    c->answered = 1;
+    send_file(c, f);
 }
 
 static int handle(const struct _u_request *req, struct _u_response *resp, void *user_data)

@@ -168,6 +168,53 @@ static int looks_like_jwt(const char *token)
     return dots == 2;
 }
 
+/* Reads the claims past iss and aud into out: times, ids, name, limits, role and remote control.
+ * Returns 0, or -1 when one is missing, of the wrong type or out of range. */
+static int read_claims(json_t *claims, struct token_claims *out)
+{
+    const char *role = json_string_value(json_object_get(claims, "role"));
+    json_t *perm = json_object_get(claims, "perm");
+    const char *rctl = json_string_value(json_object_get(perm, "remote_control"));
+    if (get_int(claims, "exp", &out->exp) || get_int(claims, "nbf", &out->nbf) ||
+        get_int(claims, "iat", &out->iat) ||
+        copy_str(claims, "sid", out->sid, sizeof(out->sid), 1) ||
+        copy_str(claims, "tid", out->tid, sizeof(out->tid), 1) ||
+        copy_str(claims, "jti", out->jti, sizeof(out->jti), 1) ||
+        copy_str(claims, "sub", out->sub, sizeof(out->sub), 1) ||
+        copy_str(claims, "name", out->name, sizeof(out->name), 0) || role == NULL || rctl == NULL) {
+        return -1;
+    }
+    json_t *lim = json_object_get(claims, "lim");
+    if (lim != NULL) {
+        const char *names[] = {"concurrent_sessions", "sessions_per_minute", "frames_per_second",
+                               "bytes_per_second", "agents_per_session"};
+        int *dst[] = {&out->lim.concurrent_sessions, &out->lim.sessions_per_minute,
+                      &out->lim.frames_per_second, &out->lim.bytes_per_second,
+                      &out->lim.agents_per_session};
+        for (int i = 0; i < 5; i++) {
+            json_t *v = json_object_get(lim, names[i]);
+            if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+                json_integer_value(v) > 2000000000) {
+                return -1;
+            }
+            *dst[i] = (int)json_integer_value(v);
+        }
+    }
+    if (strcmp(role, "visitor") == 0)
+        out->role = TOKEN_ROLE_VISITOR;
+    else if (strcmp(role, "agent") == 0)
+        out->role = TOKEN_ROLE_AGENT;
+    else
+        return -1;
+    if (strcmp(rctl, "ask") == 0)
+        out->remote_control = 1;
+    else if (strcmp(rctl, "off") == 0)
+        out->remote_control = 0;
+    else
+        return -1;
+    return 0;
+}
+
 int token_verify(const unsigned char *key, size_t key_len, const char *token, int64_t now,
                  const char *expected_sid, struct token_claims *out)
 {
@@ -203,49 +250,7 @@ int token_verify(const unsigned char *key, size_t key_len, const char *token, in
         rc = TOKEN_EAUDIENCE;
         goto done;
     }
-    const char *role = json_string_value(json_object_get(claims, "role"));
-    json_t *perm = json_object_get(claims, "perm");
-    const char *rctl = json_string_value(json_object_get(perm, "remote_control"));
-    if (get_int(claims, "exp", &out->exp) || get_int(claims, "nbf", &out->nbf) ||
-        get_int(claims, "iat", &out->iat) ||
-        copy_str(claims, "sid", out->sid, sizeof(out->sid), 1) ||
-        copy_str(claims, "tid", out->tid, sizeof(out->tid), 1) ||
-        copy_str(claims, "jti", out->jti, sizeof(out->jti), 1) ||
-        copy_str(claims, "sub", out->sub, sizeof(out->sub), 1) ||
-        copy_str(claims, "name", out->name, sizeof(out->name), 0) || role == NULL || rctl == NULL) {
-        rc = TOKEN_ECLAIMS;
-        goto done;
-    }
-    json_t *lim = json_object_get(claims, "lim");
-    if (lim != NULL) {
-        const char *names[] = {"concurrent_sessions", "sessions_per_minute", "frames_per_second",
-                               "bytes_per_second", "agents_per_session"};
-        int *dst[] = {&out->lim.concurrent_sessions, &out->lim.sessions_per_minute,
-                      &out->lim.frames_per_second, &out->lim.bytes_per_second,
-                      &out->lim.agents_per_session};
-        for (int i = 0; i < 5; i++) {
-            json_t *v = json_object_get(lim, names[i]);
-            if (!json_is_integer(v) || json_integer_value(v) < 1 ||
-                json_integer_value(v) > 2000000000) {
-                rc = TOKEN_ECLAIMS;
-                goto done;
-            }
-            *dst[i] = (int)json_integer_value(v);
-        }
-    }
-    if (strcmp(role, "visitor") == 0)
-        out->role = TOKEN_ROLE_VISITOR;
-    else if (strcmp(role, "agent") == 0)
-        out->role = TOKEN_ROLE_AGENT;
-    else {
-        rc = TOKEN_ECLAIMS;
-        goto done;
-    }
-    if (strcmp(rctl, "ask") == 0)
-        out->remote_control = 1;
-    else if (strcmp(rctl, "off") == 0)
-        out->remote_control = 0;
-    else {
+    if (read_claims(claims, out) != 0) {
         rc = TOKEN_ECLAIMS;
         goto done;
     }
