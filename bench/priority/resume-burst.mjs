@@ -13,21 +13,10 @@ import {
   connectVisitor, connectAgent, handshake, VisitorPage, payloadFor, connectWithRetry,
 } from '../../tests/relay/lib/relay.mjs';
 import { platform } from '../../tests/relay/lib/platform.mjs';
+import { pool } from '../../tests/relay/lib/pool.mjs';
 import { startServer } from '../../tests/relay/lib/server.mjs';
 
 const N = Number(process.argv[2] || 500);
-
-async function pool(items, width, fn) {
-  const out = new Array(items.length);
-  let next = 0;
-  await Promise.all(Array.from({ length: width }, async () => {
-    while (next < items.length) {
-      const k = next++;
-      out[k] = await fn(items[k], k);
-    }
-  }));
-  return out;
-}
 
 /** Milliseconds from the burst until all 2N hellos, and how many handshakes were refused. */
 async function burst(label, handshakesPerSecond) {

@@ -107,6 +107,15 @@ void rconn_send_text(struct rconn *c, const char *json)
     rframe_unref(f);
 }
 
+void rconn_send_json(struct rconn *c, json_t *msg)
+{
+    char *text = json_dumps(msg, JSON_COMPACT);
+    json_decref(msg);
+    if (text != NULL)
+        rconn_send_text(c, text);
+    free(text);
+}
+
 void rconn_close(struct rconn *c, int code, const char *reason)
 {
     if (c->close_code != 0)

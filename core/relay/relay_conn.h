@@ -3,6 +3,8 @@
 #ifndef COBROWSE_CORE_RELAY_CONN_H
 #define COBROWSE_CORE_RELAY_CONN_H
 
+#include <jansson.h>
+
 #include "core/relay/relay_frame.h"
 
 void rconn_push(struct rconn *c, struct rframe *f);            /* queues a new reference, no wake */
@@ -13,6 +15,9 @@ static inline struct rframe *rconn_peek(const struct rconn *c) /* the next to se
 }
 void rconn_enqueue(struct rconn *c, struct rframe *f); /* takes a new reference, wakes c */
 void rconn_send_text(struct rconn *c, const char *json);
+/* Sends msg as compact JSON text; takes the reference to msg (NULL: out of memory, nothing sent).
+ */
+void rconn_send_json(struct rconn *c, json_t *msg);
 void rconn_close(struct rconn *c, int code, const char *reason); /* drops the queue */
 /* Drops the queue, sends final_json, then closes with code. */
 void rconn_finish(struct rconn *c, int code, const char *reason, const char *final_json);

@@ -29,15 +29,6 @@ struct rtenant {
 
 /* ---- sessions ---- */
 
-static void send_json(struct rconn *c, json_t *msg)
-{
-    char *text = json_dumps(msg, JSON_COMPACT);
-    json_decref(msg);
-    if (text != NULL)
-        rconn_send_text(c, text);
-    free(text);
-}
-
 int rsession_tables_init(struct rcore *core)
 {
     core->sessions = calloc(SESSION_BUCKETS, sizeof(*core->sessions));
@@ -206,13 +197,14 @@ static void attach_visitor(struct rsession *s, struct rconn *c)
     json_t *agents = json_array();
     for (struct rconn *a = s->agents; a; a = a->next)
         json_array_append_new(agents, agent_json(a));
-    send_json(c, json_pack("{s:s, s:s, s:s, s:I, s:I, s:{s:s}, s:o, s:{s:I, s:i, s:i}}", "type",
-                           "hello", "role", "visitor", "session_id", s->id, "have",
-                           (json_int_t)s->have, "next_seq", (json_int_t)(base + 1), "permissions",
-                           "remote_control", s->remote_control ? "ask" : "off", "agents", agents,
-                           "limits", "max_frame_bytes", (json_int_t)s->core->cfg->max_frame_bytes,
-                           "frames_per_second", s->lim.frames_per_second, "bytes_per_second",
-                           s->lim.bytes_per_second));
+    rconn_send_json(c, json_pack("{s:s, s:s, s:s, s:I, s:I, s:{s:s}, s:o, s:{s:I, s:i, s:i}}",
+                                 "type", "hello", "role", "visitor", "session_id", s->id, "have",
+                                 (json_int_t)s->have, "next_seq", (json_int_t)(base + 1),
+                                 "permissions", "remote_control", s->remote_control ? "ask" : "off",
+                                 "agents", agents, "limits", "max_frame_bytes",
+                                 (json_int_t)s->core->cfg->max_frame_bytes, "frames_per_second",
+                                 s->lim.frames_per_second, "bytes_per_second",
+                                 s->lim.bytes_per_second));
     to_agents(s, json_pack("{s:s, s:s}", "type", "visitor", "state", "connected"));
     rcore_post(s->core, REV_VISITOR_CONNECTED, s->id, s->tenant, NULL, NULL);
 }
@@ -239,15 +231,15 @@ static void attach_agent(struct rsession *s, struct rconn *c)
     int cont =
         c->has_resume && rhistory_usable(s) && c->resume >= s->snapshot_seq && c->resume <= s->have;
     const char *rc = s->remote_control && c->claims.remote_control ? "ask" : "off";
-    send_json(c,
-              json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:{s:s}, s:s}", "type", "hello", "role",
-                        "agent", "session_id", s->id, "visitor",
-                        s->visitor ? "connected" : "disconnected", "resume",
-                        cont ? "continue" : "reset", "from",
-                        (json_int_t)(cont ? c->resume + 1
-                                          : (rhistory_usable(s) ? s->snapshot_seq : s->have + 1)),
-                        "permissions", "remote_control", rc, "remote_control",
-                        rcontrol_consent(s, c->claims.sub)));
+    rconn_send_json(
+        c,
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:{s:s}, s:s}", "type", "hello", "role", "agent",
+                  "session_id", s->id, "visitor", s->visitor ? "connected" : "disconnected",
+                  "resume", cont ? "continue" : "reset", "from",
+                  (json_int_t)(cont ? c->resume + 1
+                                    : (rhistory_usable(s) ? s->snapshot_seq : s->have + 1)),
+                  "permissions", "remote_control", rc, "remote_control",
+                  rcontrol_consent(s, c->claims.sub)));
     if (cont) {
         rhistory_resume(c, c->resume);
     } else if (rhistory_usable(s)) {
@@ -259,8 +251,8 @@ static void attach_agent(struct rsession *s, struct rconn *c)
             rhistory_request_snapshot(s, "gap");
     }
     if (s->visitor)
-        send_json(s->visitor,
-                  json_pack("{s:s, s:o}", "type", "agent_joined", "agent", agent_json(c)));
+        rconn_send_json(s->visitor,
+                        json_pack("{s:s, s:o}", "type", "agent_joined", "agent", agent_json(c)));
     rcore_post(s->core, REV_AGENT_JOINED, s->id, s->tenant, c->claims.sub, c->claims.name);
 }
 
@@ -297,8 +289,8 @@ void rsession_detach(struct rconn *c)
             c->next->prev = c->prev;
         s->n_agents--;
         if (s->visitor)
-            send_json(s->visitor,
-                      json_pack("{s:s, s:o}", "type", "agent_left", "agent", agent_json(c)));
+            rconn_send_json(s->visitor,
+                            json_pack("{s:s, s:o}", "type", "agent_left", "agent", agent_json(c)));
         rcore_post(s->core, REV_AGENT_LEFT, s->id, s->tenant, c->claims.sub, c->claims.name);
     }
     if (s->visitor == NULL && s->agents == NULL)

@@ -21,15 +21,6 @@
 #define ACK_BYTES    (256 * 1024)
 #define ACK_DELAY_MS 200
 
-static void send_json(struct rconn *c, json_t *msg)
-{
-    char *text = json_dumps(msg, JSON_COMPACT);
-    json_decref(msg);
-    if (text != NULL)
-        rconn_send_text(c, text);
-    free(text);
-}
-
 /* An agent fell behind by more than its queue allows: skip it ahead to the latest snapshot, or
  * close it if it keeps falling behind. */
 static void agent_overflow(struct rconn *a)
@@ -181,8 +172,8 @@ static void slow_down(struct rconn *c, uint64_t seq, int retry_ms, const char *w
     else
         RSTAT_ADD(&s->core->stats, drop_rate, 1);
     s->want_from = seq;
-    send_json(c, json_pack("{s:s, s:I, s:i, s:s}", "type", "slow_down", "from", (json_int_t)seq,
-                           "retry_after_ms", retry_ms, "reason", why));
+    rconn_send_json(c, json_pack("{s:s, s:I, s:i, s:s}", "type", "slow_down", "from",
+                                 (json_int_t)seq, "retry_after_ms", retry_ms, "reason", why));
     if (strcmp(why, "memory") == 0)
         rhistory_request_snapshot(s, "memory"); /* the way out: a snapshot replaces the history */
 }
@@ -221,8 +212,8 @@ void rstream_visitor_frame(struct rconn *c, struct rframe *f)
         RSTAT_ADD(&s->core->stats, drop_gap, 1);
         if (s->want_from == 0) {
             s->want_from = s->have + 1;
-            send_json(c,
-                      json_pack("{s:s, s:I}", "type", "resend", "from", (json_int_t)s->want_from));
+            rconn_send_json(
+                c, json_pack("{s:s, s:I}", "type", "resend", "from", (json_int_t)s->want_from));
         }
         rframe_unref(f);
         return;

@@ -25,6 +25,7 @@ import {
   payloadFor, connectWithRetry, expectRejection, HandshakeRejected, sleep,
 } from './lib/relay.mjs';
 import { platform } from './lib/platform.mjs';
+import { pool } from './lib/pool.mjs';
 import { startServer, assertCleanExit } from './lib/server.mjs';
 
 const N = 500;
@@ -49,19 +50,6 @@ after(async () => {
   for (const c of open) c.terminate();
   if (S) assertCleanExit(await S.stop());
 });
-
-/** Runs fn over items with at most `width` at a time. */
-async function pool(items, width, fn) {
-  const out = new Array(items.length);
-  let next = 0;
-  await Promise.all(Array.from({ length: width }, async () => {
-    while (next < items.length) {
-      const k = next++;
-      out[k] = await fn(items[k], k);
-    }
-  }));
-  return out;
-}
 
 test('priority lane: 1,000 sockets dropped at once all resume with nothing lost while new sessions during the burst get 429', async (t) => {
   // 500 sessions of A, each with a visitor and one agent; B's sessions for later.
