@@ -21,7 +21,7 @@ struct http_ctx;
 
 #define API_SECRET_LEN 32
 
-/* What the REST layer needs of the options (app/config.c's registry fills it: one entry per
+/* What the REST layer needs of the options (app/options.c's registry fills it: one entry per
  * option, its flag, environment variable, default and bounds are there). Filled by the main
  * thread before server_start; read-only afterwards, from any thread. */
 struct api_config {

@@ -24,7 +24,7 @@
 struct server;
 struct static_site;
 
-/* The static module's options (app/config.c's registry fills it before static_open). */
+/* The static module's options (app/options.c's registry fills it before static_open). */
 struct static_config {
     char web_root[1024]; /* --web-root; "" means the default search (static_resolve_root) */
 };
