@@ -56,10 +56,10 @@ struct fetch_request {
  * fetch_result_free releases them. */
 struct fetch_result {
     enum fetch_error error;
-    int blocked;         /* enum netguard_verdict when error == FETCH_E_BLOCKED */
-    long status;         /* the final response's HTTP status (0 without a response) */
-    char *final_url;     /* the URL after redirects */
-    char *content_type;  /* as sent, parameters included */
+    int blocked;        /* enum netguard_verdict when error == FETCH_E_BLOCKED */
+    long status;        /* the final response's HTTP status (0 without a response) */
+    char *final_url;    /* the URL after redirects */
+    char *content_type; /* as sent, parameters included */
     char *etag;
     char *last_modified;
     char *cache_control;

@@ -26,7 +26,8 @@ enum netguard_verdict {
     NETGUARD_MULTICAST,   /* 224/4, ff00::/8 */
     NETGUARD_UNSPECIFIED, /* 0.0.0.0/8, :: */
     NETGUARD_RESERVED,    /* 240/4, broadcast, documentation, benchmarking, 192.0.0/24, 100::/64 */
-    NETGUARD_EMBEDDED_V4, /* ::ffff:0:0/96, ::/96, 64:ff9b::/96, 64:ff9b:1::/48, 2002::/16, 2001::/32 */
+    NETGUARD_EMBEDDED_V4, /* ::ffff:0:0/96, ::/96, 64:ff9b::/96, 64:ff9b:1::/48, 2002::/16,
+                             2001::/32 */
     NETGUARD_FAMILY,      /* not IPv4 or IPv6 */
 };
 

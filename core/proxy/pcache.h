@@ -33,9 +33,9 @@ struct pcache_entry {
 
 /* What a response's headers allow (pcache_policy). */
 struct pcache_policy {
-    int store;        /* 0: do not keep (no-store, private, or an uncacheable status) */
-    long fresh_for;   /* seconds it may be served without asking the origin (>= 0) */
-    int revalidate;   /* no-cache / must-revalidate: ask the origin when stale */
+    int store;      /* 0: do not keep (no-store, private, or an uncacheable status) */
+    long fresh_for; /* seconds it may be served without asking the origin (>= 0) */
+    int revalidate; /* no-cache / must-revalidate: ask the origin when stale */
 };
 
 /* Freshness of a response, from its headers (any may be NULL). now: wall clock. */
