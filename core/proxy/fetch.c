@@ -636,6 +636,8 @@ struct waiter {
     struct fetch_result *out;
 };
 
+/* r is not const: the signature is fetch_done_fn's, whose callbacks take r's strings. */
+// cppcheck-suppress constParameter
 static void waiter_done(void *arg, struct fetch_result *r)
 {
     struct waiter *w = arg;
