@@ -266,6 +266,10 @@ static int easy_setup(struct job *j)
     bad |= curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK;
     /* No proxy from http_proxy/https_proxy/all_proxy: it would connect past the guard. */
     bad |= curl_easy_setopt(e, CURLOPT_PROXY, "") != CURLE_OK;
+    /* curl's own DNS cache keeps answers 60 s whatever their TTL; resolving per fetch lets the
+     * system resolver honour TTLs. Safety does not depend on it (open_socket checks whatever
+     * address is used), but a changed answer is then seen by the next fetch, as a test expects. */
+    bad |= curl_easy_setopt(e, CURLOPT_DNS_CACHE_TIMEOUT, 0L) != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket) != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, j) != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK;
