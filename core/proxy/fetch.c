@@ -51,7 +51,8 @@ struct fetcher {
     int queued;                /* guarded by mu */
     int stopping;              /* guarded by mu */
     struct job *active;        /* fetcher thread only */
-    int nactive;               /* fetcher thread only */
+    int nactive;               /* written by the fetcher thread under mu */
+    unsigned long long refused_busy, ended[FETCH_E_OTHER + 1]; /* guarded by mu */
 };
 
 void fetch_result_free(struct fetch_result *r)
@@ -235,13 +236,18 @@ static void job_finish(struct job *j, enum fetch_error err)
         j->url = NULL;
     }
     j->res.elapsed_ms = (long)((time_monotonic() - j->submitted) * 1000.0);
+    int was_active = 0;
     for (struct job **pp = &f->active; *pp != NULL; pp = &(*pp)->next) {
         if (*pp == j) {
             *pp = j->next;
-            f->nactive--;
+            was_active = 1;
             break;
         }
     }
+    pthread_mutex_lock(&f->mu);
+    f->nactive -= was_active;
+    f->ended[err]++;
+    pthread_mutex_unlock(&f->mu);
     struct fetch_result res = j->res;
     fetch_done_fn done = j->done;
     void *arg = j->arg;
@@ -614,9 +620,10 @@ int fetcher_submit(struct fetcher *f, const struct fetch_request *req, fetch_don
     pthread_mutex_lock(&f->mu);
     if (f->stopping)
         rc = FETCH_E_SHUTDOWN;
-    else if (f->queued >= f->cfg.max_queued)
+    else if (f->queued >= f->cfg.max_queued) {
         rc = FETCH_E_BUSY;
-    else {
+        f->refused_busy++;
+    } else {
         if (f->qtail != NULL)
             f->qtail->next = j;
         else
@@ -631,6 +638,16 @@ int fetcher_submit(struct fetcher *f, const struct fetch_request *req, fetch_don
     }
     curl_multi_wakeup(f->multi);
     return 0;
+}
+
+void fetcher_stats(struct fetcher *f, struct fetcher_stats *out)
+{
+    pthread_mutex_lock(&f->mu);
+    out->queued = f->queued;
+    out->active = f->nactive;
+    out->refused_busy = f->refused_busy;
+    memcpy(out->ended, f->ended, sizeof out->ended);
+    pthread_mutex_unlock(&f->mu);
 }
 
 struct waiter {

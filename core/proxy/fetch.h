@@ -8,8 +8,8 @@
  * (user:pass in a URL is refused), no proxy from the environment; a connect and a total timeout;
  * the body (after content decoding) bounded by cfg.max_bytes, refused as it grows past it.
  * Threading: fetcher_start/fetcher_stop from the thread that owns the fetcher (the composition
- * root); fetcher_submit and fetcher_get from any thread. Callbacks run on the fetcher thread and
- * must not block.
+ * root); fetcher_submit, fetcher_get and fetcher_stats from any thread. Callbacks run on the
+ * fetcher thread and must not block.
  */
 #ifndef COBROWSE_CORE_PROXY_FETCH_H
 #define COBROWSE_CORE_PROXY_FETCH_H
@@ -102,5 +102,14 @@ int fetcher_submit(struct fetcher *f, const struct fetch_request *req, fetch_don
  * thread, i.e. not from a done callback). Always fills *out (out->error says how it went;
  * fetch_result_free(out) after); returns 0 when a response came, else -1. */
 int fetcher_get(struct fetcher *f, const struct fetch_request *req, struct fetch_result *out);
+
+/* Counters for /metrics, read under the fetcher's lock. */
+struct fetcher_stats {
+    int queued;                                  /* waiting for a transfer slot */
+    int active;                                  /* transfers in progress (<= max_parallel) */
+    unsigned long long refused_busy;             /* submits refused with FETCH_E_BUSY */
+    unsigned long long ended[FETCH_E_OTHER + 1]; /* fetches ended, by enum fetch_error */
+};
+void fetcher_stats(struct fetcher *f, struct fetcher_stats *out);
 
 #endif

@@ -26,6 +26,7 @@
 #define BOMB_SIZE (4 * 1024 * 1024) /* decoded; about 4 KB on the wire */
 
 enum { L_127_0_0_1, L_127_0_0_2, L_IPV6, L_COUNT };
+#define MAX_HELD 8
 
 /* ---- the test server: one thread, one connection at a time, Connection: close ---- */
 
@@ -35,7 +36,9 @@ struct server {
     int stop[2]; /* a pipe: written to stop the thread */
     pthread_t thread;
     pthread_mutex_t mu;
-    int conns[L_COUNT]; /* guarded by mu */
+    int conns[L_COUNT];  /* guarded by mu */
+    int held[MAX_HELD];  /* "/hold" connections, answered never; server thread only */
+    int nheld, max_held; /* guarded by mu */
     unsigned char *bomb;
     size_t bomb_len;
 };
@@ -130,11 +133,12 @@ static void drip(int fd)
             return;
 }
 
-static void handle(int fd, int listener)
+/* Returns 1 when it kept fd open ("/hold"), else 0: the caller closes it. */
+static int handle(int fd)
 {
     char req[8192], hdr[512];
     if (read_request(fd, req, sizeof req) != 0)
-        return;
+        return 0;
     char path[256] = "";
     sscanf(req, "GET %255s ", path);
     if (strcmp(path, "/css") == 0) {
@@ -177,24 +181,52 @@ static void handle(int fd, int listener)
         respond(fd, "200 OK", "", big);
     } else if (strcmp(path, "/drip") == 0) {
         drip(fd);
+    } else if (strcmp(path, "/hold") == 0) {
+        pthread_mutex_lock(&srv.mu);
+        int keep = srv.nheld < MAX_HELD;
+        if (keep) {
+            srv.held[srv.nheld++] = fd;
+            if (srv.nheld > srv.max_held)
+                srv.max_held = srv.nheld;
+        }
+        pthread_mutex_unlock(&srv.mu);
+        return keep;
     } else {
         respond(fd, "404 Not Found", "Content-Type: text/plain\r\n", "no such thing");
     }
-    (void)listener;
+    return 0;
+}
+
+/* A held connection became readable: the client closed it (it sends nothing more). */
+static void drop_held(int i)
+{
+    char b[64];
+    if (recv(srv.held[i], b, sizeof b, MSG_DONTWAIT) > 0)
+        return;
+    close(srv.held[i]);
+    pthread_mutex_lock(&srv.mu);
+    srv.held[i] = srv.held[--srv.nheld];
+    pthread_mutex_unlock(&srv.mu);
 }
 
 static void *server_main(void *arg)
 {
     (void)arg;
     for (;;) {
-        struct pollfd p[L_COUNT + 1];
+        struct pollfd p[L_COUNT + 1 + MAX_HELD];
+        int nheld = srv.nheld; /* only this thread changes it */
         for (int i = 0; i < L_COUNT; i++)
             p[i] = (struct pollfd){.fd = srv.lfd[i], .events = POLLIN};
         p[L_COUNT] = (struct pollfd){.fd = srv.stop[0], .events = POLLIN};
-        if (poll(p, L_COUNT + 1, -1) < 0 && errno != EINTR)
-            return NULL;
+        for (int i = 0; i < nheld; i++)
+            p[L_COUNT + 1 + i] = (struct pollfd){.fd = srv.held[i], .events = POLLIN};
+        if (poll(p, (nfds_t)(L_COUNT + 1 + nheld), -1) < 0 && errno != EINTR)
+            break;
         if (p[L_COUNT].revents != 0)
-            return NULL;
+            break;
+        for (int i = nheld - 1; i >= 0; i--)
+            if (p[L_COUNT + 1 + i].revents != 0)
+                drop_held(i);
         for (int i = 0; i < L_COUNT; i++) {
             if (p[i].revents == 0)
                 continue;
@@ -204,10 +236,13 @@ static void *server_main(void *arg)
             pthread_mutex_lock(&srv.mu);
             srv.conns[i]++;
             pthread_mutex_unlock(&srv.mu);
-            handle(fd, i);
-            close(fd);
+            if (!handle(fd))
+                close(fd);
         }
     }
+    for (int i = 0; i < srv.nheld; i++)
+        close(srv.held[i]);
+    return NULL;
 }
 
 static void make_bomb(void)
@@ -620,6 +655,73 @@ static void test_queue_bound_and_shutdown_end_every_fetch(void **state)
     netguard_free(g);
 }
 
+static int held_now(void)
+{
+    pthread_mutex_lock(&srv.mu);
+    int n = srv.nheld;
+    pthread_mutex_unlock(&srv.mu);
+    return n;
+}
+
+static void test_at_most_max_parallel_transfers_at_once(void **state)
+{
+    (void)state;
+    struct netguard *g = NULL;
+    char err[64];
+    assert_int_equal(netguard_new("127.0.0.0/8", &g, err, sizeof err), 0);
+    struct fetch_config cfg = {.guard = g,
+                               .connect_timeout_ms = 2000,
+                               .total_timeout_ms = 60000,
+                               .max_bytes = MAX_BYTES,
+                               .max_redirects = 3,
+                               .max_parallel = 2,
+                               .max_queued = 8};
+    struct fetcher *f = fetcher_start(&cfg);
+    assert_non_null(f);
+    struct counter c = {.calls = 0, .shutdown = 0};
+    pthread_mutex_init(&c.mu, NULL);
+    struct fetch_request req = {.url = url(L_127_0_0_1, "/hold")};
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(fetcher_submit(f, &req, count_done, &c), 0);
+    /* Wait until the queue is down to what max_parallel leaves in it and every active transfer
+     * reached the server; a fetcher that ran more than 2 at once gets there with 3 or more. */
+    struct fetcher_stats st;
+    for (int tries = 0;; tries++) {
+        fetcher_stats(f, &st);
+        if (st.queued <= 3 && st.active == held_now())
+            break;
+        if (tries == 1000)
+            fail_msg("no steady state: queued %d, active %d, held %d", st.queued, st.active,
+                     held_now());
+        poll(NULL, 0, 10); /* polling a condition, bounded at 10 s */
+    }
+    assert_int_equal(st.active, 2);
+    assert_int_equal(st.queued, 3);
+    assert_int_equal(held_now(), 2);
+    fetcher_stop(f);
+    assert_int_equal(c.shutdown, 5);
+    pthread_mutex_destroy(&c.mu);
+    netguard_free(g);
+}
+
+static void test_stats_count_outcomes(void **state)
+{
+    (void)state;
+    struct fixture fx;
+    start(&fx, "", 5000);
+    struct fetcher_stats st;
+    fetcher_stats(fx.f, &st);
+    assert_int_equal(st.ended[FETCH_OK] + st.ended[FETCH_E_BLOCKED], 0);
+    expect_blocked(fx.f, url(L_127_0_0_1, "/css"), NETGUARD_LOOPBACK);
+    expect_blocked(fx.f, url(L_127_0_0_1, "/css"), NETGUARD_LOOPBACK);
+    fetcher_stats(fx.f, &st);
+    assert_int_equal(st.ended[FETCH_E_BLOCKED], 2);
+    assert_int_equal(st.ended[FETCH_OK], 0);
+    assert_int_equal(st.active, 0);
+    assert_int_equal(st.queued, 0);
+    stop(&fx);
+}
+
 static void test_bad_config_refused(void **state)
 {
     (void)state;
@@ -652,6 +754,8 @@ int main(void)
         cmocka_unit_test(test_redirect_to_a_refused_address_blocked_at_the_second_hop),
         cmocka_unit_test(test_bad_urls_and_headers_refused_at_submit),
         cmocka_unit_test(test_queue_bound_and_shutdown_end_every_fetch),
+        cmocka_unit_test(test_at_most_max_parallel_transfers_at_once),
+        cmocka_unit_test(test_stats_count_outcomes),
         cmocka_unit_test(test_bad_config_refused),
     };
     return cmocka_run_group_tests(tests, server_start, server_stop);
