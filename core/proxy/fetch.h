@@ -19,10 +19,15 @@
 struct netguard;
 struct fetcher;
 
+/* The longest URL fetched, the first one and every redirect target (docs/proxy.md). */
+#define FETCH_URL_MAX 2048
+
 struct fetch_config {
-    const struct netguard *guard; /* required; owned by the caller, outlives the fetcher */
+    const struct netguard *guard; /* owned by the caller, outlives the fetcher; NULL allows no
+                                     private range */
     long connect_timeout_ms;      /* per connection */
-    long total_timeout_ms;        /* per fetch, all redirect hops together */
+    long total_timeout_ms;        /* per fetch, all redirect hops together, from the moment it
+                                     leaves the queue */
     size_t max_bytes;             /* decoded body */
     int max_redirects;            /* hops after the first request */
     int max_parallel;             /* transfers at once; more wait in a queue */
@@ -74,23 +79,28 @@ struct fetch_result {
 void fetch_result_free(struct fetch_result *r);
 const char *fetch_error_str(enum fetch_error e);
 
-/* Called once per submitted fetch on the fetcher thread; takes ownership of *r (call
- * fetch_result_free when done, on any thread). */
+/* Called once per submitted fetch on the fetcher thread; takes ownership of the strings of *r:
+ * r itself points to the fetcher's memory, valid only during the call, so copy the struct
+ * (`struct fetch_result mine = *r;`) and later fetch_result_free(&mine), on any thread. */
 typedef void (*fetch_done_fn)(void *arg, struct fetch_result *r);
 
-/* Starts the fetcher thread. Returns NULL (logged) on failure. cfg is copied. */
+/* Starts the fetcher thread (and calls curl_global_init; fetcher_stop balances it). Returns
+ * NULL (logged) on failure or a config out of range. cfg is copied, user_agent included. */
 struct fetcher *fetcher_start(const struct fetch_config *cfg);
 /* Stops the thread: fetches in flight and queued end with FETCH_E_SHUTDOWN (their callbacks
  * run), then frees the fetcher. NULL-safe. */
 void fetcher_stop(struct fetcher *f);
 
 /* Queues a fetch; req's strings are copied. Returns 0 (done will be called exactly once), or a
- * negative code (done is not called): -FETCH_E_BUSY, -FETCH_E_URL, -FETCH_E_NOMEM. */
+ * negative code (done is not called): -FETCH_E_BUSY, -FETCH_E_URL (also for a header value
+ * with CR or LF, or over 1,024 bytes), -FETCH_E_NOMEM, -FETCH_E_SHUTDOWN (fetcher_stop has
+ * begun). */
 int fetcher_submit(struct fetcher *f, const struct fetch_request *req, fetch_done_fn done,
                    void *arg);
 
-/* Submits and waits for the result on the calling thread (an HTTP worker). Always fills *out
- * (out->error says how it went); returns 0 when a response came, else -1. */
+/* Submits and waits for the result on the calling thread (an HTTP worker; never the fetcher
+ * thread, i.e. not from a done callback). Always fills *out (out->error says how it went;
+ * fetch_result_free(out) after); returns 0 when a response came, else -1. */
 int fetcher_get(struct fetcher *f, const struct fetch_request *req, struct fetch_result *out);
 
 #endif
