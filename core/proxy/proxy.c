@@ -406,6 +406,24 @@ static void outcome_copy(const struct outcome *from, struct outcome *to)
     }
 }
 
+/* A fresh cache entry of key copied into o (1), or 0 when there is none. */
+static int fresh_copy(struct proxy *p, const char *key, struct outcome *o)
+{
+    const struct pcache_entry *e = pcache_get(p->cache, key);
+    int fresh = e != NULL && e->fresh_until > time(NULL) && !e->must_revalidate;
+    if (fresh) {
+        struct outcome from = {.status = 200,
+                               .body = (char *)e->body,
+                               .body_len = e->body_len,
+                               .fresh_until = e->fresh_until};
+        snprintf(from.content_type, sizeof(from.content_type), "%s", e->content_type);
+        outcome_copy(&from, o);
+    }
+    if (e != NULL)
+        pcache_release(p->cache, e);
+    return fresh;
+}
+
 /* The fetch of key, made by this request or by the one already making it: one fetch per key at a
  * time. Returns 0 with o filled, or -1 when too many workers wait already (o untouched). */
 static int fetch_once(struct proxy *p, const char *key, const char *url, enum proxy_kind kind,
@@ -420,7 +438,9 @@ static int fetch_once(struct proxy *p, const char *key, const char *url, enum pr
     struct flight *f = p->flights;
     while (f != NULL && (f->done || strcmp(f->key, key) != 0))
         f = f->next;
-    if (f != NULL) {
+    if (f == NULL && fresh_copy(p, key, o)) {
+        /* A fetch of this key ended between this request's cache miss and now. */
+    } else if (f != NULL) {
         atomic_fetch_add(&p->deduplicated, 1);
         f->refs++;
         while (!f->done)

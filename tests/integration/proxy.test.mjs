@@ -30,7 +30,9 @@ before(async () => {
   srv = await startServer({
     name: 'proxy',
     flags: {
-      'proxy-allow-private': '127.0.0.0/8', 'proxy-max-bytes': MAX_BYTES, 'proxy-timeout-ms': 3000,
+      'proxy-allow-private': '127.0.0.0/8', 'proxy-max-bytes': MAX_BYTES,
+      // The deduplication test holds one fetch while 9 more requests arrive one by one.
+      'proxy-timeout-ms': 20000, 'http-request-seconds': 30,
       // 10 requests wait at once in the deduplication test: one HTTP worker each.
       'http-threads': 16, 'proxy-waiters': 12,
     },
@@ -240,14 +242,13 @@ test('in-flight deduplication: 10 parallel requests make 1 origin request', asyn
     }
   };
   const start = await metric();
-  // The origin holds its answer; each request starts once the previous one is seen waiting, so
-  // that all 10 are inside the proxy at once (each on a worker of its own).
-  const all = [get(u)];
-  await until('the first request reaches the origin', () => F.o.hits('/held.png') === 1);
-  for (let k = 1; k < 10; k++) {
-    all.push(get(u));
-    await until(`request ${k + 1} waits for the first one's fetch`, async () => (await metric()) - start === k);
-  }
+  // The origin holds its answer until requests wait for the first one's fetch. MHD keeps each
+  // connection on the worker thread that accepted it, so a request may sit behind the worker that
+  // waits and reach the proxy only after the fetch: a cache hit then. Either way, one origin
+  // request.
+  const all = Array.from({ length: 10 }, () => get(u));
+  await until('a request waits for another one\'s fetch',
+    async () => F.o.hits('/held.png') === 1 && (await metric()) > start);
   F.release();
   for (const r of await Promise.all(all)) assert.equal(r.status, 200, r.text);
   assert.equal(F.o.hits('/held.png'), 1);
