@@ -7,11 +7,11 @@ import http from 'node:http';
 import { createHmac } from 'node:crypto';
 
 /**
- * origin({host, routes}) -> {url(path), port, host, hits(path), total(), close(), server}
+ * origin({host, port, routes}) -> {url(path), port, host, hits(path), total(), close(), server}
  * routes: {path: (req, res, n) => void} where n is this path's request count (1 for the first).
  * Unknown paths answer 404.
  */
-export async function origin({ host = '127.0.0.1', routes = {} } = {}) {
+export async function origin({ host = '127.0.0.1', port = 0, routes = {} } = {}) {
   const counts = new Map();
   const seen = [];
   const server = http.createServer((req, res) => {
@@ -25,14 +25,14 @@ export async function origin({ host = '127.0.0.1', routes = {} } = {}) {
   });
   await new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, host, resolve);
+    server.listen(port, host, resolve);
   });
-  const { port } = server.address();
+  const bound = server.address().port;
   const hostPart = host.includes(':') ? `[${host}]` : host;
   return {
-    server, port, host, seen,
-    origin: `http://${hostPart}:${port}`,
-    url: (p) => `http://${hostPart}:${port}${p}`,
+    server, port: bound, host, seen,
+    origin: `http://${hostPart}:${bound}`,
+    url: (p) => `http://${hostPart}:${bound}${p}`,
     hits: (p) => counts.get(p) || 0,
     total: () => [...counts.values()].reduce((a, b) => a + b, 0),
     close: () => new Promise((r) => { server.closeAllConnections?.(); server.close(() => r()); }),
