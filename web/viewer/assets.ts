@@ -93,6 +93,8 @@ export class Assets {
   private readonly readyCount = new Map<string, number>();
   /** Original URLs asked for on this page (one asset_request per URL per page). */
   private asked = new Set<string>();
+  /** Original URLs whose proxied stylesheet failed on this page. */
+  private failedUrls = new Set<string>();
   readonly stats: AssetStats = { rewritten: 0, failed: 0, requested: 0, ready: 0, unavailable: 0, reloads: 0 };
 
   /**
@@ -149,6 +151,7 @@ export class Assets {
   /** A new page (a snapshot): stylesheets may be asked for again. */
   newPage(): void {
     this.asked = new Set();
+    this.failedUrls = new Set();
   }
 
   /** Rewrites the URLs of one rrweb event in place (it is the viewer's own decoded copy). */
@@ -246,6 +249,7 @@ export class Assets {
     const url = this.originalOf(proxyUrl);
     if (url === null) return;
     this.stats.failed++;
+    this.failedUrls.add(url);
     if (this.asked.has(url)) return;
     if (this.send(url)) {
       this.asked.add(url);
@@ -255,8 +259,8 @@ export class Assets {
 
   /**
    * The visitor uploaded url's text: its links in doc point at the proxy again with ?r=N (a new
-   * URL, so the browser loads it instead of reusing the failure). Answers for URLs this viewer
-   * did not ask for (another agent did) reload nothing that loaded.
+   * URL, so the browser loads it instead of reusing the failure). Only links that failed here
+   * are reloaded: an answer to another agent's request changes nothing that loaded.
    */
   ready(url: string, doc: Document | null): void {
     const n = (this.readyCount.get(url) ?? 0) + 1;
@@ -267,7 +271,7 @@ export class Assets {
     for (const link of Array.from(doc.querySelectorAll('link[href]'))) {
       const href = link.getAttribute('href') ?? '';
       if (href === p || href.startsWith(p + '?')) {
-        if (this.asked.has(url) || !(link as HTMLLinkElement).sheet) {
+        if (this.failedUrls.has(url)) {
           link.setAttribute('href', `${p}?r=${n}`);
           this.stats.reloads++;
         }

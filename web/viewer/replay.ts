@@ -211,22 +211,19 @@ export class Replay {
   }
 
   // Stylesheet failures: `error` does not bubble, so one capturing listener on the replay's
-  // document sees every <link> that fails, whenever it was added (docs/viewer.md, "Proxy").
-  private watched = new WeakSet<Document>();
+  // document sees every <link> that fails, whenever it was added. Chromium fires it for a
+  // listener of ours although the iframe's own scripts are disabled (docs/viewer.md, "Proxy").
+  // Added again after every rebuild: rrweb's document.open() removes listeners (the same
+  // function twice on one document is one listener).
+  private readonly onResourceError = (ev: Event): void => {
+    const t = ev.target as Element | null;
+    if (!t || t.localName !== 'link' || !this.assets || t.ownerDocument !== this.document()) return;
+    const href = t.getAttribute('href');
+    if (href) this.assets.failed(href);
+  };
+
   private watchStylesheets(): void {
-    const doc = this.document();
-    if (!doc || this.watched.has(doc)) return;
-    this.watched.add(doc);
-    doc.addEventListener(
-      'error',
-      (ev) => {
-        const t = ev.target as Element | null;
-        if (!t || t.localName !== 'link' || !this.assets || doc !== this.document()) return;
-        const href = t.getAttribute('href');
-        if (href) this.assets.failed(href);
-      },
-      true,
-    );
+    this.document()?.addEventListener('error', this.onResourceError, true);
   }
 
   /** Custom events: the SDK's canvas pictures. */
