@@ -410,7 +410,7 @@ static void outcome_copy(const struct outcome *from, struct outcome *to)
 static int fresh_copy(struct proxy *p, const char *key, struct outcome *o)
 {
     const struct pcache_entry *e = pcache_get(p->cache, key);
-    int fresh = e != NULL && e->fresh_until > time(NULL) && !e->must_revalidate;
+    int fresh = e != NULL && e->fresh_until > time(NULL);
     if (fresh) {
         struct outcome from = {.status = 200,
                                .body = (char *)e->body,
@@ -576,7 +576,7 @@ void proxy_serve(struct proxy *p, const struct proxy_request *req, struct proxy_
     if (parse(p, req, x, r) != 0 || (x->kind == PROXY_KIND_CSS && serve_upload(p, req, x, r)))
         goto done;
     const struct pcache_entry *e = pcache_get(p->cache, x->key);
-    if (e != NULL && e->fresh_until > time(NULL) && !e->must_revalidate) {
+    if (e != NULL && e->fresh_until > time(NULL)) {
         atomic_fetch_add(&p->hits, 1);
         r->entry = e;
         answer(p, req, x->kind, x->url, e->body, e->body_len, e->content_type, e->fresh_until, r);
