@@ -15,9 +15,11 @@
 #include "core/proxy/css.h"
 #include "core/proxy/css_tok.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 enum frame {
     F_TOP,     /* the stylesheet itself (never on the stack) */
@@ -128,92 +130,93 @@ static enum css_tok_kind next_sig(struct css_lexer *lx, struct css_tok *t)
 
 static bool is_url_function(const struct rw *w, const struct css_tok *t)
 {
-    return t->kind == CSS_TOK_FUNCTION && t->end - t->start >= 4 &&
+    if (t->kind != CSS_TOK_FUNCTION || t->end - t->start < 4)
+        return false;
+    char c = w->in[t->start]; /* most functions are not url(: skip the decoding for them */
+    return (c == 'u' || c == 'U' || c == '\\') &&
            css_tok_name_is(w->in, t->start, t->end - 1, "url");
 }
 
 /* ---- URLs ---- */
 
-static int add_utf8(struct css_buf *b, unsigned long cp)
+/* Writes cp as UTF-8 at d; returns the length (1 to 4). */
+static size_t put_utf8(char *d, unsigned long cp)
 {
-    char u[4];
-    size_t k;
     if (cp < 0x80) {
-        u[0] = (char)cp, k = 1;
-    } else if (cp < 0x800) {
-        u[0] = (char)(0xc0 | cp >> 6), u[1] = (char)(0x80 | (cp & 0x3f)), k = 2;
-    } else if (cp < 0x10000) {
-        u[0] = (char)(0xe0 | cp >> 12), u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        u[2] = (char)(0x80 | (cp & 0x3f)), k = 3;
-    } else {
-        u[0] = (char)(0xf0 | cp >> 18), u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-        u[2] = (char)(0x80 | ((cp >> 6) & 0x3f)), u[3] = (char)(0x80 | (cp & 0x3f)), k = 4;
+        d[0] = (char)cp;
+        return 1;
     }
-    return buf_add(b, u, k);
+    if (cp < 0x800) {
+        d[0] = (char)(0xc0 | cp >> 6), d[1] = (char)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        d[0] = (char)(0xe0 | cp >> 12), d[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        d[2] = (char)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    d[0] = (char)(0xf0 | cp >> 18), d[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+    d[2] = (char)(0x80 | ((cp >> 6) & 0x3f)), d[3] = (char)(0x80 | (cp & 0x3f));
+    return 4;
 }
 
 /* Decodes s[start, end) (escapes, line continuations of strings, NUL as U+FFFD) into w->tmp;
- * with `trim`, unescaped whitespace at the end is dropped (a url token's value). */
+ * with `trim`, unescaped whitespace at the end is dropped (a url token's value). No input byte
+ * decodes to more than 3 bytes (a NUL, or "\0" as U+FFFD), so one reservation does. */
 static int decode(struct rw *w, size_t start, size_t end, bool trim)
 {
     struct css_buf *b = &w->tmp;
-    size_t keep = 0;
     b->len = 0;
+    if (buf_reserve(b, 3 * (end - start)) < 0)
+        return -1;
+    char *d = b->data;
+    size_t k = 0, keep = 0;
     for (size_t i = start; i < end;) {
         unsigned char c = (unsigned char)w->in[i];
-        int r;
-        if (c == '\\' && i + 1 < end && (w->in[i + 1] == '\n' || w->in[i + 1] == '\f')) {
-            i += 2;
-            continue;
-        }
-        if (c == '\\' && i + 1 < end && w->in[i + 1] == '\r') {
-            i += (i + 2 < end && w->in[i + 2] == '\n') ? 3 : 2;
-            continue;
-        }
-        if (c == '\\') {
+        if (c == '\\' && i + 1 < end && strchr("\n\r\f", w->in[i + 1]) && w->in[i + 1]) {
+            bool crlf = w->in[i + 1] == '\r' && i + 2 < end && w->in[i + 2] == '\n';
+            i += crlf ? 3 : 2; /* a string's line continuation: nothing */
+        } else if (c == '\\') {
             unsigned long cp;
             unsigned char next = i + 1 < end ? (unsigned char)w->in[i + 1] : 0;
             i = css_tok_escape(w->in, end, i, &cp);
             /* "\" before a UTF-8 byte escapes that byte as it is (the rest of its sequence
              * follows raw); an escaped NUL is U+FFFD like a raw one. */
-            r = next >= 0x80 ? buf_add(b, (const char *)&next, 1) : add_utf8(b, cp ? cp : 0xfffd);
-            keep = b->len;
-            if (r < 0)
-                return -1;
-            continue;
+            if (next >= 0x80)
+                d[k++] = (char)next;
+            else
+                k += put_utf8(d + k, cp ? cp : 0xfffd);
+            keep = k;
+        } else {
+            k += c ? (d[k] = (char)c, 1) : put_utf8(d + k, 0xfffd);
+            i++;
+            if (!trim || !strchr(" \t\n\r\f", c) || !c)
+                keep = k;
         }
-        r = c == 0 ? add_utf8(b, 0xfffd) : buf_add(b, (const char *)&c, 1);
-        if (r < 0)
-            return -1;
-        i++;
-        if (!trim || !(c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f'))
-            keep = b->len;
     }
     b->len = keep;
     return 0;
 }
 
-/* Writes url("<s>") with s escaped for a CSS string. */
+/* Writes url("<s>") with s escaped for a CSS string (at most 3 bytes for one). */
 static int add_url(struct css_buf *b, const char *s)
 {
-    if (buf_add(b, "url(\"", 5) < 0)
+    size_t n = strlen(s);
+    if (buf_reserve(b, 3 * n + 7) < 0)
         return -1;
+    char *d = b->data + b->len;
+    memcpy(d, "url(\"", 5), d += 5;
     for (; *s; s++) {
-        const char *e = NULL;
-        if (*s == '"')
-            e = "\\\"";
-        else if (*s == '\\')
-            e = "\\\\";
-        else if (*s == '\n')
-            e = "\\a ";
-        else if (*s == '\r')
-            e = "\\d ";
-        else if (*s == '\f')
-            e = "\\c ";
-        if (e ? buf_add(b, e, strlen(e)) : buf_add(b, s, 1))
-            return -1;
+        if (*s == '"' || *s == '\\')
+            *d++ = '\\', *d++ = *s;
+        else if (*s == '\n' || *s == '\r' || *s == '\f')
+            *d++ = '\\', *d++ = *s == '\n' ? 'a' : *s == '\r' ? 'd' : 'c', *d++ = ' ';
+        else
+            *d++ = *s;
     }
-    return buf_add(b, "\")", 2);
+    memcpy(d, "\")", 2), d += 2;
+    b->len = (size_t)(d - b->data);
+    return 0;
 }
 
 /* The value in[vs, ve) (a string's or a url token's, trimmed) goes through the callback; a
@@ -315,96 +318,342 @@ struct scan {
     size_t last_sig;  /* end of the last token before the stop other than whitespace/comments */
 };
 
-static bool is_closer_of(enum css_tok_kind k, unsigned char open)
+/* Bytes a declaration's value skips without tokenizing, and name bytes (4.2: letters, digits,
+ * "-", "_", NUL and non-ASCII), which decide whether a "u" may start a url token. */
+enum { B_SPECIAL = 1, B_NAME = 2 };
+#define BC(c)                                                                                      \
+    ((strchr(";{}()[]\"'/\\uU:<>", (c)) && (c) ? B_SPECIAL : 0) |                                  \
+     (((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z') || ((c) >= '0' && (c) <= '9') ||    \
+              (c) == '-' || (c) == '_' || (c) == 0 || (c) >= 0x80                                  \
+          ? B_NAME                                                                                 \
+          : 0))
+static unsigned char byte_class[256];
+
+static void byte_class_init(void)
 {
-    return (k == CSS_TOK_RPAREN && open == CSS_TOK_LPAREN) ||
-           (k == CSS_TOK_RBRACKET && open == CSS_TOK_LBRACKET) ||
-           (k == CSS_TOK_RBRACE && open == CSS_TOK_LBRACE);
+    for (int c = 0; c < 256; c++)
+        byte_class[c] = (unsigned char)BC(c);
 }
 
-/* Notes what a token says about the construct (url, hover, validity as a selector list). */
-static void scan_note(const struct rw *w, struct scan *s, const struct css_tok *t,
-                      enum css_tok_kind prev)
+/* A quoted string from its quote at i, as the tokenizer ends it (4.3.5): after the closing
+ * quote, before a newline, or at the end. */
+static size_t skip_string(const unsigned char *in, size_t n, size_t i)
 {
-    switch (t->kind) {
-    case CSS_TOK_URL:
-        s->has_url = true;
-        break;
-    case CSS_TOK_FUNCTION:
-        s->has_url = s->has_url || is_url_function(w, t);
-        break;
-    case CSS_TOK_IDENT:
-        if (prev == CSS_TOK_COLON && css_tok_name_is(w->in, t->start, t->end, "hover"))
-            s->maybe_hover = true;
-        break;
-    case CSS_TOK_BAD_STRING:
-    case CSS_TOK_BAD_URL:
-    case CSS_TOK_CDO:
-    case CSS_TOK_CDC:
-    case CSS_TOK_SEMICOLON:
-    case CSS_TOK_RBRACE:
-        s->bad = true;
-        break;
-    case CSS_TOK_DELIM: /* a lone "\" would escape what an insertion puts after it */
-        s->bad = s->bad || w->in[t->start] == '\\';
-        break;
-    default:
-        break;
+    unsigned char q = in[i++];
+    while (i < n && in[i] != q) {
+        if (in[i] == '\n' || in[i] == '\r' || in[i] == '\f')
+            return i;
+        i += in[i] == '\\' ? 2 : 1; /* an escape, or a line continuation (CR LF: LF is next) */
     }
+    return i < n ? i + 1 : n;
+}
+
+/* The rest of a declaration's value from i, byte by byte instead of token by token: most of a
+ * stylesheet's bytes are values, and all a value needs is where it ends (";" or "}" outside
+ * brackets, strings, comments and url tokens) and whether it holds a url. Returns 1 with *s
+ * filled, 0 when the tokenizer must decide (a backslash outside strings, which may spell
+ * url( or hide a ";", or a {} block outside a custom property, which may make this a nested
+ * rule), -1 when out of memory. */
+static int fast_value(struct rw *w, size_t i, size_t base, bool custom, struct scan *s)
+{
+    const unsigned char *in = (const unsigned char *)w->in;
+    size_t n = w->n, d = base;
+    bool has_url = false;
+    struct css_tok t;
+    while (i < n) {
+        unsigned char c = in[i];
+        if (!(byte_class[c] & B_SPECIAL)) {
+            i++;
+            continue;
+        }
+        switch (c) {
+        case ';':
+        case '}':
+            if (d == base) {
+                *s = (struct scan){.stop = STOP_END,
+                                   .decl = true,
+                                   .has_url = has_url,
+                                   .end = c == ';' ? i + 1 : i};
+                return 1;
+            }
+            d -= c == '}' && w->stack[d - 1] == CSS_TOK_LBRACE;
+            i++;
+            break;
+        case '{':
+            if (d == base && !custom)
+                return 0; /* a custom property's value may hold {} blocks */
+            /* fall through */
+        case '(':
+        case '[':
+            if (push_at(w, d++,
+                        c == '{'   ? CSS_TOK_LBRACE
+                        : c == '(' ? CSS_TOK_LPAREN
+                                   : CSS_TOK_LBRACKET) < 0)
+                return -1;
+            i++;
+            break;
+        case ')':
+        case ']':
+            d -= d > base && w->stack[d - 1] == (c == ')' ? CSS_TOK_LPAREN : CSS_TOK_LBRACKET);
+            i++;
+            break;
+        case '"':
+        case '\'':
+            i = skip_string(in, n, i);
+            break;
+        case '/':
+            if (i + 1 < n && in[i + 1] == '*') {
+                const unsigned char *e = memmem(in + i + 2, n - i - 2, "*/", 2);
+                i = e ? (size_t)(e - in) + 2 : n;
+            } else {
+                i++;
+            }
+            break;
+        case '\\':
+            return 0;
+        default: /* "u" or "U": url( when it starts an ident */
+            if (n - i < 4 ||
+                (i > 0 && ((byte_class[in[i - 1]] & B_NAME) || in[i - 1] == '#' ||
+                           in[i - 1] == '@')) || /* the rest of a name, a hash, an at-keyword */
+                (in[i + 1] | 0x20) != 'r' ||
+                (in[i + 2] | 0x20) != 'l' || in[i + 3] != '(') {
+                i++;
+                break;
+            }
+            struct css_lexer lx = {w->in, n, i};
+            css_lex_next(&lx, &t); /* a url token, a bad url or url( before a string */
+            has_url = has_url || t.kind != CSS_TOK_BAD_URL;
+            if (t.kind == CSS_TOK_FUNCTION && push_at(w, d++, CSS_TOK_LPAREN) < 0)
+                return -1;
+            i = t.end;
+            break;
+        }
+    }
+    *s = (struct scan){.stop = STOP_END, .decl = true, .has_url = has_url, .end = n};
+    return 1;
+}
+
+/* A selector list from i to its "{", byte by byte like fast_value. Returns 1 with *s filled,
+ * 0 when the tokenizer must decide (anything that makes the list invalid or unusual: a
+ * backslash, a bad string, a url, ";", "}" or unmatched brackets outside strings, a comment
+ * right after a colon or before the "{", CDO/CDC), -1 when out of memory. */
+static int fast_prelude(struct rw *w, size_t i, size_t base, struct scan *s)
+{
+    const unsigned char *in = (const unsigned char *)w->in;
+    size_t n = w->n, d = base, start = i;
+    bool hover = false;
+    while (i < n) {
+        unsigned char c = in[i];
+        if (!(byte_class[c] & B_SPECIAL)) {
+            i++;
+            continue;
+        }
+        switch (c) {
+        case '{': {
+            if (d != base || i == start)
+                return 0;
+            size_t e = i;
+            while (e > 0 && strchr(" \t\n\r\f", in[e - 1]) && in[e - 1])
+                e--;
+            if (e >= 2 && in[e - 1] == '/' && in[e - 2] == '*')
+                return 0;
+            *s = (struct scan){
+                .stop = STOP_BLOCK, .maybe_hover = hover, .end = i + 1, .last_sig = e};
+            return 1;
+        }
+        case '(':
+        case '[':
+            if (push_at(w, d++, c == '(' ? CSS_TOK_LPAREN : CSS_TOK_LBRACKET) < 0)
+                return -1;
+            i++;
+            break;
+        case ')':
+        case ']':
+            if (d == base || w->stack[d - 1] != (c == ')' ? CSS_TOK_LPAREN : CSS_TOK_LBRACKET))
+                return 0;
+            d--;
+            i++;
+            break;
+        case '"':
+        case '\'':
+            i = skip_string(in, n, i);
+            if (i > n || (i < n && strchr("\n\r\f", in[i]) && in[i]))
+                return 0; /* a bad string */
+            break;
+        case '/':
+            if (i + 1 < n && in[i + 1] == '*') {
+                const unsigned char *e = memmem(in + i + 2, n - i - 2, "*/", 2);
+                i = e ? (size_t)(e - in) + 2 : n;
+            } else {
+                i++;
+            }
+            break;
+        case ':':
+            if (i + 1 < n && in[i + 1] == '/')
+                return 0;
+            if (n - i > 6 && !strncasecmp((const char *)in + i + 1, "hover", 5) &&
+                !(byte_class[in[i + 6]] & B_NAME) && in[i + 6] != '(' && in[i + 6] != '\\')
+                hover = true;
+            i++;
+            break;
+        case '>':
+            if (i >= 2 && in[i - 1] == '-' && in[i - 2] == '-')
+                return 0;
+            i++;
+            break;
+        case 'u':
+        case 'U':
+            if (n - i >= 4 && !(i > 0 && (byte_class[in[i - 1]] & B_NAME)) &&
+                (in[i + 1] | 0x20) == 'r' && (in[i + 2] | 0x20) == 'l' && in[i + 3] == '(')
+                return 0;
+            i++;
+            break;
+        default: /* ";" "}" "\\" "<" */
+            return 0;
+        }
+    }
+    return 0;
 }
 
 /* Scans from token *first (already consumed from w->lx) to the construct's end, matching
- * brackets on the scratch part of the stack. Leaves w->lx alone. */
+ * brackets on the scratch part of the stack. Leaves w->lx alone. The hot loop of the rewriter:
+ * its state lives in locals, one switch per token. */
 static int scan(struct rw *w, const struct css_tok *first, enum scan_mode mode, struct scan *s)
 {
     struct css_lexer lx = w->lx;
     struct css_tok t = *first;
-    size_t base = w->depth, d = base;
+    size_t base = w->depth, d = base, last_sig = 0, end;
     enum { NAME, VALUE, NONE } ds = mode == SCAN_CONSTRUCT && t.kind == CSS_TOK_IDENT ? NAME : NONE;
     bool custom = ds == NAME && t.end - t.start >= 2 && !memcmp(w->in + t.start, "--", 2);
     bool value_seen = false, nested = mode != SCAN_TOP_RULE && (mode != SCAN_AT || w->depth > 0);
+    bool bad = false, has_url = false, maybe_hover = false;
     enum css_tok_kind prev = CSS_TOK_WS;
-    memset(s, 0, sizeof *s);
-    for (;; css_lex_next(&lx, &t)) {
-        enum css_tok_kind k = t.kind;
-        if (k == CSS_TOK_EOF || (d == base && k == CSS_TOK_RBRACE && nested)) {
-            s->end = t.start;
-            break;
-        }
-        if (d == base && k == CSS_TOK_SEMICOLON && mode != SCAN_TOP_RULE) {
-            s->end = t.end;
-            break;
-        }
-        if (d == base && k == CSS_TOK_LBRACE && !(custom && ds == VALUE)) {
-            s->stop = ds == VALUE && !value_seen ? STOP_OPAQUE : STOP_BLOCK;
-            s->end = t.end;
+    enum scan_stop stop = STOP_END;
+    struct scan fast;
+    bool have_fast = false;
+    if (ds == NONE && mode != SCAN_AT) {
+        int r = fast_prelude(w, t.start, d, &fast);
+        if (r < 0)
+            return -1;
+#ifndef CSS_REWRITE_CROSSCHECK
+        if (r > 0) {
+            *s = fast;
             return 0;
         }
-        if (k == CSS_TOK_WS || k == CSS_TOK_COMMENT) {
-            prev = k == CSS_TOK_WS ? k : prev;
+#endif
+        have_fast = r > 0;
+    }
+    for (;; css_lex_next(&lx, &t)) {
+        enum css_tok_kind k = t.kind;
+        unsigned char open = 0, close = 0;
+        switch (k) {
+        case CSS_TOK_WS:
+            prev = k;
             continue;
+        case CSS_TOK_COMMENT:
+            continue;
+        case CSS_TOK_EOF:
+            end = t.start;
+            goto done;
+        case CSS_TOK_IDENT:
+            if (prev == CSS_TOK_COLON && t.end - t.start >= 5 &&
+                css_tok_name_is(w->in, t.start, t.end, "hover"))
+                maybe_hover = true;
+            break;
+        case CSS_TOK_FUNCTION:
+            has_url = has_url || is_url_function(w, &t);
+            open = CSS_TOK_LPAREN;
+            break;
+        case CSS_TOK_URL:
+            has_url = true;
+            break;
+        case CSS_TOK_LPAREN:
+        case CSS_TOK_LBRACKET:
+            open = (unsigned char)k;
+            break;
+        case CSS_TOK_RPAREN:
+            close = CSS_TOK_LPAREN;
+            break;
+        case CSS_TOK_RBRACKET:
+            close = CSS_TOK_LBRACKET;
+            break;
+        case CSS_TOK_LBRACE:
+            if (d == base && !(custom && ds == VALUE)) {
+                end = t.end;
+                stop = ds == VALUE && !value_seen ? STOP_OPAQUE : STOP_BLOCK;
+                goto done;
+            }
+            bad = true; /* a {} block inside a prelude */
+            open = CSS_TOK_LBRACE;
+            break;
+        case CSS_TOK_RBRACE:
+            if (d == base && nested) {
+                end = t.start;
+                goto done;
+            }
+            bad = true;
+            close = CSS_TOK_LBRACE;
+            break;
+        case CSS_TOK_SEMICOLON:
+            if (d == base && mode != SCAN_TOP_RULE) {
+                end = t.end;
+                goto done;
+            }
+            bad = true;
+            break;
+        case CSS_TOK_BAD_STRING:
+        case CSS_TOK_BAD_URL:
+        case CSS_TOK_CDO:
+        case CSS_TOK_CDC:
+            bad = true;
+            break;
+        case CSS_TOK_DELIM: /* a lone "\" would escape what an insertion puts after it */
+            bad = bad || w->in[t.start] == '\\';
+            break;
+        default:
+            break;
         }
-        if (ds == VALUE)
+        if (ds == VALUE) {
             value_seen = true;
-        else if (ds == NAME && t.start != first->start)
+        } else if (ds == NAME && t.start != first->start) {
             ds = k == CSS_TOK_COLON ? VALUE : NONE;
-        scan_note(w, s, &t, prev);
-        s->bad = s->bad || (k == CSS_TOK_LBRACE); /* a {} block inside a prelude */
-        if (k == CSS_TOK_LPAREN || k == CSS_TOK_FUNCTION || k == CSS_TOK_LBRACKET ||
-            k == CSS_TOK_LBRACE) {
-            if (push_at(w, d++, k == CSS_TOK_FUNCTION ? CSS_TOK_LPAREN : k) < 0)
+            int r = ds == VALUE ? fast_value(w, lx.pos, d, custom, &fast) : 0;
+            if (r < 0)
                 return -1;
-        } else if (k == CSS_TOK_RPAREN || k == CSS_TOK_RBRACKET || k == CSS_TOK_RBRACE) {
-            if (d > base && is_closer_of(k, w->stack[d - 1]))
+#ifndef CSS_REWRITE_CROSSCHECK
+            if (r > 0) {
+                *s = fast;
+                return 0;
+            }
+#endif
+            have_fast = r > 0;
+        }
+        if (open && push_at(w, d++, open) < 0)
+            return -1;
+        if (close) {
+            if (d > base && w->stack[d - 1] == close)
                 d--;
             else
-                s->bad = true;
+                bad = true;
         }
         prev = k;
-        s->last_sig = t.end;
+        last_sig = t.end;
     }
-    s->stop = STOP_END;
-    s->decl = ds == VALUE;
+done:
+#ifdef CSS_REWRITE_CROSSCHECK /* the fuzzer's build: the fast path must agree with the tokens */
+    if (have_fast && (stop != fast.stop || fast.end != end || fast.has_url != has_url ||
+                      (stop == STOP_BLOCK &&
+                       (fast.maybe_hover != maybe_hover || bad || fast.last_sig != last_sig))))
+        abort();
+#endif
+    (void)have_fast;
+    *s = (struct scan){.stop = stop,
+                       .decl = stop == STOP_END && ds == VALUE,
+                       .has_url = has_url,
+                       .maybe_hover = maybe_hover,
+                       .bad = bad,
+                       .end = end,
+                       .last_sig = last_sig};
     return 0;
 }
 
@@ -656,6 +905,8 @@ static int rewrite(struct rw *w)
 int css_rewrite_marked(const char *in, size_t n, css_url_fn fn, void *arg, const char *open,
                        const char *close, struct css_buf *out)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, byte_class_init);
     struct rw w = {.in = in, .n = n, .fn = fn, .arg = arg, .out = out};
     w.sep_open = open;
     w.sep_close = close;

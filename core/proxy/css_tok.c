@@ -9,36 +9,59 @@ static int at(const struct css_lexer *lx, size_t i)
     return i < lx->n ? (unsigned char)lx->s[i] : -1;
 }
 
+/* Character classes, one table lookup per byte in the hot loops (names, whitespace). NUL stands
+ * for U+FFFD (4.2 preprocessing) and every byte >= 0x80 for a non-ASCII code point: both are
+ * "ident-start code points" (4.2). */
+enum { C_WS = 1, C_NL = 2, C_DIGIT = 4, C_HEX = 8, C_START = 16, C_NAME = 32 };
+#define CL(c)                                                                                      \
+    (((c) == ' ' || (c) == '\t' || (c) == '\n' || (c) == '\r' || (c) == '\f' ? C_WS : 0) |         \
+     ((c) == '\n' || (c) == '\r' || (c) == '\f' ? C_NL : 0) |                                      \
+     ((c) >= '0' && (c) <= '9' ? C_DIGIT | C_HEX | C_NAME : 0) |                                   \
+     (((c) >= 'a' && (c) <= 'f') || ((c) >= 'A' && (c) <= 'F') ? C_HEX : 0) |                      \
+     (((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z') || (c) == '_' || (c) >= 0x80 ||     \
+              (c) == 0                                                                             \
+          ? C_START | C_NAME                                                                       \
+          : 0) |                                                                                   \
+     ((c) == '-' ? C_NAME : 0))
+#define R4(b)  CL(b), CL((b) + 1), CL((b) + 2), CL((b) + 3)
+#define R16(b) R4(b), R4((b) + 4), R4((b) + 8), R4((b) + 12)
+#define R64(b) R16(b), R16((b) + 16), R16((b) + 32), R16((b) + 48)
+static const unsigned char cls[256] = {R64(0), R64(64), R64(128), R64(192)};
+
+/* Class bits of the byte at i, none past the end. */
+static unsigned cl(const struct css_lexer *lx, size_t i)
+{
+    return i < lx->n ? cls[(unsigned char)lx->s[i]] : 0;
+}
+
 static bool is_newline(int c)
 {
-    return c == '\n' || c == '\r' || c == '\f';
+    return c >= 0 && (cls[c] & C_NL);
 }
 
 static bool is_ws(int c)
 {
-    return c == ' ' || c == '\t' || is_newline(c);
+    return c >= 0 && (cls[c] & C_WS);
 }
 
 static bool is_digit(int c)
 {
-    return c >= '0' && c <= '9';
+    return c >= 0 && (cls[c] & C_DIGIT);
 }
 
 static bool is_hex(int c)
 {
-    return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+    return c >= 0 && (cls[c] & C_HEX);
 }
 
-/* 4.2 "ident-start code point": letters, "_", non-ASCII. NUL stands for U+FFFD (4.2
- * preprocessing), which is non-ASCII. */
 static bool is_name_start(int c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c >= 0x80 || c == 0;
+    return c >= 0 && (cls[c] & C_START);
 }
 
 static bool is_name(int c)
 {
-    return is_name_start(c) || is_digit(c) || c == '-';
+    return c >= 0 && (cls[c] & C_NAME);
 }
 
 /* 4.3.8: a backslash not followed by a newline (end of input included, as the spec says). */
@@ -108,13 +131,11 @@ static size_t consume_name(const struct css_lexer *lx, size_t i)
 {
     unsigned long cp;
     for (;;) {
-        int c = at(lx, i);
-        if (c >= 0 && is_name(c))
+        while (cl(lx, i) & C_NAME)
             i++;
-        else if (valid_escape(lx, i))
-            i = css_tok_escape(lx->s, lx->n, i, &cp);
-        else
+        if (!valid_escape(lx, i))
             return i;
+        i = css_tok_escape(lx->s, lx->n, i, &cp);
     }
 }
 
@@ -337,24 +358,58 @@ void css_lex_init(struct css_lexer *lx, const char *s, size_t n)
     lx->pos = 0;
 }
 
+/* The tokens of one punctuation byte. */
+static const unsigned char single_kind[256] = {
+    ['('] = CSS_TOK_LPAREN,   [')'] = CSS_TOK_RPAREN,    [','] = CSS_TOK_COMMA,
+    [':'] = CSS_TOK_COLON,    [';'] = CSS_TOK_SEMICOLON, ['['] = CSS_TOK_LBRACKET,
+    [']'] = CSS_TOK_RBRACKET, ['{'] = CSS_TOK_LBRACE,    ['}'] = CSS_TOK_RBRACE,
+};
+
+/* The common ident and function tokens without escapes, in the caller's frame (they are most of
+ * a stylesheet's tokens); anything else goes to consume_ident_like. */
+static enum css_tok_kind fast_ident(struct css_lexer *lx, struct css_tok *t)
+{
+    const unsigned char *s = (const unsigned char *)lx->s;
+    size_t i = lx->pos + 1, n = lx->n;
+    if (s[lx->pos] == 'u' || s[lx->pos] == 'U')
+        return consume_ident_like(lx, t); /* maybe url( */
+    while (i < n && (cls[s[i]] & C_NAME))
+        i++;
+    if (i < n && s[i] == '\\')
+        return consume_ident_like(lx, t);
+    if (i < n && s[i] == '(') {
+        lx->pos = i + 1;
+        return t->kind = CSS_TOK_FUNCTION;
+    }
+    lx->pos = i;
+    return t->kind = CSS_TOK_IDENT;
+}
+
 enum css_tok_kind css_lex_next(struct css_lexer *lx, struct css_tok *t)
 {
-    t->start = lx->pos;
-    t->flags = 0;
-    int c = at(lx, lx->pos);
+    size_t i = lx->pos;
     enum css_tok_kind k;
-    if (c < 0) {
-        k = t->kind = CSS_TOK_EOF;
-    } else if (is_ws(c)) {
-        size_t i = lx->pos + 1;
-        while (is_ws(at(lx, i)))
+    t->start = i;
+    t->flags = 0;
+    if (i >= lx->n) {
+        t->end = i;
+        return t->kind = CSS_TOK_EOF;
+    }
+    unsigned char c = (unsigned char)lx->s[i];
+    unsigned cc = cls[c];
+    if (cc & C_START && c != '\\') {
+        k = fast_ident(lx, t);
+    } else if (single_kind[c]) {
+        lx->pos = i + 1;
+        k = t->kind = (enum css_tok_kind)single_kind[c];
+    } else if (cc & C_WS) {
+        const unsigned char *s = (const unsigned char *)lx->s;
+        for (i++; i < lx->n && (cls[s[i]] & C_WS);)
             i++;
         lx->pos = i;
         k = t->kind = CSS_TOK_WS;
-    } else if (is_digit(c)) {
+    } else if (cc & C_DIGIT) {
         k = consume_numeric(lx, t);
-    } else if (is_name_start(c)) {
-        k = consume_ident_like(lx, t);
     } else {
         k = consume_punct(lx, t, c);
     }

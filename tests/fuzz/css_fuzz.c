@@ -5,7 +5,9 @@
  *     input byte for byte, and each addition holds the class form .\:hover;
  *   - rewriting the output again changes nothing (with no URL callback: one that rewrites URLs
  *     rewrites them again on a second pass, by design);
- *   - a callback that replaces every other URL, and one that fails, neither crash nor leak. */
+ *   - a callback that replaces every other URL, and one that fails, neither crash nor leak;
+ *   - (built with CSS_REWRITE_CROSSCHECK) the rewriter's byte-level fast paths agree with its
+ *     token-by-token scan. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
