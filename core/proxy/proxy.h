@@ -99,8 +99,8 @@ void proxy_response_free(struct proxy_response *r);
 int proxy_upload(struct proxy *p, const char *tenant, const char *session, const char *url,
                  const char *text, size_t len);
 
-/* 1 if an upstream Content-Type may be served as kind: css text/css only; asset image/..., font/...,
- * application/font-*, application/x-font-*, application/vnd.ms-fontobject,
+/* 1 if an upstream Content-Type may be served as kind: css text/css only; asset image/...,
+ * font/..., application/font-*, application/x-font-*, application/vnd.ms-fontobject,
  * application/octet-stream. Never HTML or scripts. */
 int proxy_type_allowed(enum proxy_kind kind, const char *content_type);
 
