@@ -58,6 +58,26 @@ static void test_cap_with_any_byte_changed_is_refused(void **state)
     }
 }
 
+/* The MAC's last character carries 2 bits: changing it to another canonical one (A Q g w) still
+ * decodes, so only the comparison of every character refuses it. */
+static void test_cap_with_another_canonical_last_mac_char_is_refused(void **state)
+{
+    (void)state;
+    char cap[PROXY_CAP_MAX];
+    struct proxy_cap c;
+    make_cap(cap, NOW + 60);
+    size_t last = strlen(cap) - 1;
+    const char *canon = "AQgw";
+    for (int i = 0; i < 4; i++) {
+        if (cap[last] == canon[i])
+            continue;
+        char t[PROXY_CAP_MAX];
+        snprintf(t, sizeof(t), "%s", cap);
+        t[last] = canon[i];
+        assert_int_equal(proxy_cap_verify(key, t, NOW, &c), PROXY_SIGN_BAD_MAC);
+    }
+}
+
 static void test_cap_of_another_key_is_refused(void **state)
 {
     (void)state;
@@ -262,6 +282,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cap_round_trips_and_names_its_session),
         cmocka_unit_test(test_cap_with_any_byte_changed_is_refused),
+        cmocka_unit_test(test_cap_with_another_canonical_last_mac_char_is_refused),
         cmocka_unit_test(test_cap_of_another_key_is_refused),
         cmocka_unit_test(test_cap_expires_at_its_exp_by_the_wall_clock),
         cmocka_unit_test(test_cap_with_a_longer_exp_spelling_is_malformed),
