@@ -74,10 +74,10 @@ http_step() {
     die "the proxy did not serve the warm-up requests (see ${B#$ROOT/}/server.log)"
   local before; before=$(curl -fsS "http://127.0.0.1:$oport/count")
 
-  run() { # run NAME URL: one wrk run; prints "NAME rps p50_ms p99_ms non2xx"
-    local name="$1" out
-    say "wrk: $name (${secs}s, $conns connections)"
-    out=$(wrk -t2 -c"$conns" -d"${secs}s" --latency "$2")
+  run() { # run NAME URL [CONNS]: one wrk run; prints "NAME rps p50_ms p99_ms non2xx"
+    local name="$1" out c="${3:-$conns}"
+    say "wrk: $name (${secs}s, $c connections)"
+    out=$(wrk -t"$((c < 2 ? 1 : 2))" -c"$c" -d"${secs}s" --latency "$2")
     echo "$out" >"$B/wrk-$name.txt"
     python3 - "$name" "$B/wrk-$name.txt" <<'PY'
 import re, sys
@@ -97,6 +97,10 @@ PY
     run static_10k "$api/assets/hit.png"
     run proxy_asset_hit "$base/asset/$b64png"
     run proxy_css_hit "$base/css/$b64css"
+    # One connection: a viewer's page load asks for a few resources, not a flood.
+    run static_10k_c1 "$api/assets/hit.png" 1
+    run proxy_asset_hit_c1 "$base/asset/$b64png" 1
+    run proxy_css_hit_c1 "$base/css/$b64css" 1
   )
   local after; after=$(curl -fsS "http://127.0.0.1:$oport/count")
   python3 - "$results" "$conns" "$((after - before))" <<'PY'
@@ -110,9 +114,10 @@ for name, (rps, p50, p99, bad) in rows.items():
     print(f"{name:<18}{float(rps):>10.0f}{float(p50):>9.2f}{float(p99):>9.2f}{int(bad):>9}{float(rps)/base:>11.2f}x")
 hit = float(rows["proxy_asset_hit"][0])
 print(f"proxy hits >= 10,000/s: {'met' if hit >= 10000 else 'NOT met'} ({hit:.0f}/s)")
-for name in ("proxy_asset_hit", "proxy_css_hit"):
-    print(f"p99 a hit adds to a page load ({name} - static_10k): "
-          f"{float(rows[name][2]) - float(rows['static_10k'][2]):+.2f} ms")
+for suffix, what in (("", f"at {sys.argv[2]} connections"), ("_c1", "at 1 connection")):
+    for name in ("proxy_asset_hit", "proxy_css_hit"):
+        print(f"p99 a hit adds {what} ({name}{suffix} - static_10k{suffix}): "
+              f"{float(rows[name + suffix][2]) - float(rows['static_10k' + suffix][2]):+.2f} ms")
 PY
 }
 http_step
