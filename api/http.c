@@ -71,8 +71,12 @@ static const char *status_title(int status)
         return "Unprocessable Content";
     case 429:
         return "Too Many Requests";
+    case 502:
+        return "Bad Gateway";
     case 503:
         return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
     default:
         return "Internal Server Error";
     }

@@ -51,7 +51,12 @@ enum route_flags {
     ROUTE_SESSION_TOKEN = 1u << 5,  /* authenticated by a session JWT (visitor or agent token),
                                      * not an API key; answers carry Access-Control-Allow-Origin: *
                                      */
+    ROUTE_UPLOAD_BODY = 1u << 6,    /* body up to HTTP_UPLOAD_BODY_BYTES, not max_body_bytes */
 };
+
+/* The body limit of ROUTE_UPLOAD_BODY routes: a stylesheet's text of at most 1 MiB, its URL and
+ * the JSON around them. */
+#define HTTP_UPLOAD_BODY_BYTES ((1u << 20) + 4096)
 
 struct route {
     const char *method;

@@ -37,5 +37,9 @@ void sessions_preflight(struct http_ctx *c);
 void sessions_token_get(struct http_ctx *c);
 void sessions_token_end(struct http_ctx *c);
 void sessions_token_preflight(struct http_ctx *c);
+void sessions_token_stylesheets(struct http_ctx *c);
+
+/* api/proxy.c: the stylesheet, font and image proxy (the cap in the path is the credential). */
+void proxy_get(struct http_ctx *c);
 
 #endif

@@ -61,6 +61,14 @@ const struct route server_routes[] = {
      ROUTE_PUBLIC},
     {"POST", "/v1/token/session/end", "endTokenSession", sessions_token_end, 0,
      ROUTE_SESSION_TOKEN},
+    {"OPTIONS", "/v1/token/session/stylesheets", "uploadStylesheetPreflight",
+     sessions_token_preflight, 0, ROUTE_PUBLIC},
+    {"POST", "/v1/token/session/stylesheets", "uploadStylesheet", sessions_token_stylesheets, 0,
+     ROUTE_SESSION_TOKEN | ROUTE_BODY | ROUTE_UPLOAD_BODY},
+
+    /* The cap in the path is the credential (api/proxy.c); the answers are not JSON. */
+    {"GET", "/v1/proxy/{cap}/{kind}/{target}", "proxyGet", proxy_get, 0, ROUTE_PUBLIC},
+    {"GET", "/v1/proxy/{cap}/{kind}/{target}/{ref}", "proxyGetRef", proxy_get, 0, ROUTE_PUBLIC},
 };
 const int server_routes_count = (int)(sizeof(server_routes) / sizeof(server_routes[0]));
 
@@ -165,9 +173,11 @@ static int check_token_rate(struct http_ctx *c)
 
 /* Routes of a session token are called by the SDK from any site and by the viewer: the
  * credential is a bearer header (never a cookie), so any origin may read the answers. */
+static int parse_body(struct http_ctx *c);
+
 static void run_token_route(struct http_ctx *c)
 {
-    if (auth_session_token(c) != 0 || check_token_rate(c) != 0)
+    if (auth_session_token(c) != 0 || check_token_rate(c) != 0 || parse_body(c) != 0)
         return;
     c->route->handler(c);
     if (!c->answered)
@@ -287,9 +297,11 @@ static void run_chain(struct http_ctx *c)
                         "X-Request-Id, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, "
                         "Retry-After");
     }
-    if (c->req->binary_body_length > c->cfg->max_body_bytes) {
+    size_t max_body =
+        (rt->flags & ROUTE_UPLOAD_BODY) ? HTTP_UPLOAD_BODY_BYTES : c->cfg->max_body_bytes;
+    if (c->req->binary_body_length > max_body) {
         http_problem(c, 413, "body_too_large", NULL, "The body is larger than %zu bytes.",
-                     c->cfg->max_body_bytes);
+                     max_body);
         return;
     }
     if (!query_is_utf8(c)) {
@@ -450,7 +462,10 @@ int server_start(struct server *srv, const struct api_config *cfg)
         return -1;
     /* One more byte than allowed: ulfius truncates silently, so a body that reaches the limit
      * plus one was too large (answered 413 by run_chain). */
-    srv->instance.max_post_body_size = cfg->max_body_bytes + 1;
+    srv->instance.max_post_body_size =
+        (cfg->max_body_bytes > HTTP_UPLOAD_BODY_BYTES ? cfg->max_body_bytes
+                                                      : HTTP_UPLOAD_BODY_BYTES) +
+        1;
     srv->instance.check_utf8 = 0; /* we answer 400 invalid_utf8 instead of dropping values */
     srv->instance.allowed_post_processor = U_POST_PROCESS_NONE;
     for (int i = 0; i < server_routes_count; i++) {

@@ -18,6 +18,7 @@
 #include "core/base/ratelimit.h"
 
 struct auth_cache;
+struct proxy;
 
 struct server {
     const struct api_config *cfg;
@@ -32,6 +33,7 @@ struct server {
      * service (a malloc'd text; NULL when out of memory); unset, /metrics shows the REST
      * server's own (metrics_render). Both run on the thread that calls them: mount on the
      * main thread, metrics on an HTTP worker. */
+    struct proxy *proxy; /* the stylesheet proxy (core/proxy/proxy.h), or NULL: 503 */
     int (*mount)(struct server *srv, void *arg);
     void *mount_arg;
     char *(*metrics)(void *arg);

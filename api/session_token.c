@@ -7,7 +7,10 @@
 
 #include "api/routes.h"
 #include "api/server.h"
+#include "core/base/timeutil.h"
 #include "core/base/token.h"
+#include "core/proxy/proxy.h"
+#include "core/proxy/proxy_upload.h"
 
 /* ---------------------------------------------------------------------------------------------
  * /v1/token/session: the session seen by the holder of one of its tokens (the SDK with the
@@ -25,6 +28,19 @@ void sessions_token_preflight(struct http_ctx *c)
     c->answered = 1;
 }
 
+/* The agent's proxy base URL (docs/proxy.md): public URL + /v1/proxy/<cap>, the cap expiring with
+ * the agent's token. Visitors get none (the viewer is the agent's). Returns 1 when written. */
+static int proxy_base(struct http_ctx *c, char *out, size_t size)
+{
+    const struct token_claims *tc = &c->session;
+    char cap[PROXY_CAP_MAX];
+    if (tc->role != TOKEN_ROLE_AGENT || c->srv->proxy == NULL ||
+        proxy_cap_make(proxy_key(c->srv->proxy), tc->tid, tc->sid, tc->exp, cap, sizeof(cap)) != 0)
+        return 0;
+    int n = snprintf(out, size, "%s/v1/proxy/%s", c->cfg->public_url, cap);
+    return n > 0 && (size_t)n < size;
+}
+
 /* Answers status with the session_context of the token's session; 404 if it is gone. */
 static void reply_context(struct http_ctx *c, int status)
 {
@@ -35,7 +51,9 @@ static void reply_context(struct http_ctx *c, int status)
         "  'join_code', s.join_code, 'relay_url', $4::text, "
         "  'permissions', json_build_object('remote_control', $5::text), 'agent', $6::json, "
         "  'branding', t.settings->'branding', 'masking', t.settings->'masking', "
-        "  'allowed_origins', t.settings->'allowed_origins', 'ended_at', s.ended_at, "
+        "  'allowed_origins', t.settings->'allowed_origins', "
+        "  'asset_origins', COALESCE(t.settings->'asset_origins', '[]'::jsonb), "
+        "  'proxy_base', $8::text, 'ended_at', s.ended_at, "
         "  'end_reason', s.end_reason, 'expires_at', s.expires_at, "
         "  'token_expires_at', to_timestamp($7::bigint))::text "
         "FROM sessions s JOIN tenants t ON t.id = s.tenant_id "
@@ -54,14 +72,17 @@ static void reply_context(struct http_ctx *c, int status)
     }
     char exp[24];
     snprintf(exp, sizeof(exp), "%lld", (long long)tc->exp);
+    char base[sizeof(c->cfg->public_url) + PROXY_CAP_MAX + 16];
+    int has_base = proxy_base(c, base, sizeof(base));
     const char *params[] = {tc->sid,
                             tc->tid,
                             token_role_str(tc->role),
                             c->cfg->relay_url,
                             tc->remote_control ? "ask" : "off",
                             agent,
-                            exp};
-    PGresult *r = agent != NULL ? http_db(c, &q, 7, params) : NULL;
+                            exp,
+                            has_base ? base : NULL};
+    PGresult *r = agent != NULL ? http_db(c, &q, 8, params) : NULL;
     if (agent == NULL)
         http_problem(c, 500, "internal_error", NULL, "Out of memory.");
     if (r != NULL) {
@@ -148,4 +169,97 @@ void sessions_token_end(struct http_ctx *c)
     else
         http_not_found(c, "session");
     PQclear(r);
+}
+
+/* The visitor's upload budget: the token's bytes_per_second, with a burst of UPLOAD_BURST_SECONDS
+ * of it, per session (one GCRA bucket, rl_take_n). Returns 0, or -1 after answering 429. */
+#define UPLOAD_BURST_SECONDS 4
+
+static int take_upload_budget(struct http_ctx *c, size_t len)
+{
+    const struct token_claims *tc = &c->session;
+    double rate = tc->lim.bytes_per_second > 0 ? tc->lim.bytes_per_second : 1;
+    double burst = rate * UPLOAD_BURST_SECONDS;
+    char key[64];
+    snprintf(key, sizeof(key), "css:%s", tc->sid);
+    struct rl_result rr;
+    rl_take_n(c->srv->key_limits, key, rate, burst > 2e9 ? 2000000000 : (int)burst,
+              len > 0 ? (int)len : 1, time_monotonic(), &rr);
+    if (rr.allowed)
+        return 0;
+    if ((double)len > burst) {
+        http_problem(c, 429, "byte_budget_exceeded", "text",
+                     "This stylesheet (%zu bytes) is larger than the session's upload burst "
+                     "(%d seconds of %d bytes per second).",
+                     len, UPLOAD_BURST_SECONDS, tc->lim.bytes_per_second);
+        return -1;
+    }
+    char v[16];
+    http_set_retry_after(c, rr.retry_after, v);
+    http_problem(c, 429, "byte_budget_exceeded", "text",
+                 "The session's byte budget (%d bytes per second) is spent. Retry after %s s.",
+                 tc->lim.bytes_per_second, v);
+    return -1;
+}
+
+/* Checks the body's members: url (an absolute http(s) URL of at most 2048 bytes) and text (at
+ * most 1 MiB), nothing else. Returns 0, or -1 after answering. */
+static int upload_body(struct http_ctx *c, const char **url, const char **text, size_t *len)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(c->body, k, v)
+    {
+        if (strcmp(k, "url") != 0 && strcmp(k, "text") != 0) {
+            http_problem(c, 400, "unknown_field", k, "Unknown field; the body is {url, text}.");
+            return -1;
+        }
+    }
+    json_t *u = json_object_get(c->body, "url"), *t = json_object_get(c->body, "text");
+    char b64[PROXY_TARGET_B64_MAX + 1], decoded[PROXY_URL_MAX + 1];
+    if (!json_is_string(u) || json_string_length(u) > PROXY_URL_MAX ||
+        proxy_target_encode(json_string_value(u), b64, sizeof(b64)) < 0 ||
+        proxy_target_decode(b64, decoded, sizeof(decoded)) != PROXY_SIGN_OK) {
+        http_problem(c, 400, "invalid_parameter", "url",
+                     "url must be the stylesheet's absolute http(s) URL (at most 2048 bytes).");
+        return -1;
+    }
+    if (!json_is_string(t) || json_string_length(t) > PROXY_UPLOAD_MAX_BYTES ||
+        strlen(json_string_value(t)) != json_string_length(t)) {
+        http_problem(c, 400, "invalid_parameter", "text",
+                     "text must be the stylesheet's text: at most 1048576 bytes, no NUL.");
+        return -1;
+    }
+    *url = json_string_value(u);
+    *text = json_string_value(t);
+    *len = json_string_length(t);
+    return 0;
+}
+
+void sessions_token_stylesheets(struct http_ctx *c)
+{
+    const struct token_claims *tc = &c->session;
+    const char *url = NULL, *text = NULL;
+    size_t len = 0;
+    if (tc->role != TOKEN_ROLE_VISITOR) {
+        http_problem(c, 403, "visitor_token_required", NULL,
+                     "Only the visitor's browser uploads stylesheets (its token).");
+        return;
+    }
+    if (upload_body(c, &url, &text, &len) != 0 || token_tenant_active(c) != 0 ||
+        take_upload_budget(c, len) != 0)
+        return;
+    if (c->srv->proxy == NULL) {
+        http_problem(c, 503, "proxy_unavailable", NULL, "The proxy is not running on this node.");
+        return;
+    }
+    int rc = proxy_upload(c->srv->proxy, tc->tid, tc->sid, url, text, len);
+    if (rc != 0) {
+        http_problem(c, rc > 0 ? 413 : 500, rc > 0 ? "body_too_large" : "internal_error", NULL,
+                     rc > 0 ? "The stylesheet is larger than the store takes." : "Out of memory.");
+        return;
+    }
+    ulfius_set_empty_body_response(c->resp, 204);
+    c->status = 204;
+    c->answered = 1;
 }

@@ -36,6 +36,7 @@ static const struct vfield limit_fields[] = {
 #define SETTINGS_FIELDS                                                                            \
     {"branding", V_OBJECT, 0, 0, 0, 0, VF_NONE, NULL, branding_fields, 0},                         \
         {"allowed_origins", V_STR_ARRAY, 0, 0, 0, 50, VF_ORIGIN, NULL, NULL, 255},                 \
+        {"asset_origins", V_STR_ARRAY, 0, 0, 0, 50, VF_ORIGIN, NULL, NULL, 255},                   \
         {"masking", V_OBJECT, 0, 0, 0, 0, VF_NONE, NULL, masking_fields, 0},                       \
         {"permissions", V_OBJECT, 0, 0, 0, 0, VF_NONE, NULL, validate_permission_fields, 0},       \
         {"limits", V_OBJECT, 0, 0, 0, 0, VF_NONE, NULL, limit_fields, 0},                          \

@@ -5,6 +5,7 @@
 #include "api/metrics.h"
 #include "api/static/static.h"
 #include "api/sweeper.h"
+#include "core/proxy/proxy.h"
 #include "core/relay/relay.h"
 
 /* The browser files: loaded before the REST server starts, mounted on it, freed after it stopped.
@@ -33,6 +34,37 @@ static char *render_metrics(void *arg)
 {
     struct app *app = arg;
     return lifecycle_metrics(&app->lifecycle);
+}
+
+/* The stylesheet proxy (its fetcher thread): started before the REST server, which serves it. */
+static int proxy_service_start(void *self)
+{
+    struct app *app = self;
+    struct config *cfg = app->cfg;
+    cfg->proxy.secret = cfg->api.jwt_secret;
+    cfg->proxy.secret_len = sizeof(cfg->api.jwt_secret);
+    app->proxy = proxy_new(&cfg->proxy);
+    if (app->proxy == NULL || proxy_start(app->proxy) != 0) {
+        proxy_free(app->proxy);
+        app->proxy = NULL;
+        return -1;
+    }
+    app->server.proxy = app->proxy;
+    return 0;
+}
+
+static void proxy_service_stop(void *self)
+{
+    struct app *app = self;
+    app->server.proxy = NULL;
+    proxy_free(app->proxy); /* stops the fetcher first */
+    app->proxy = NULL;
+}
+
+static char *proxy_service_metrics(void *self)
+{
+    struct app *app = self;
+    return proxy_metrics_text(app->proxy);
 }
 
 static int api_service_start(void *self)
@@ -130,6 +162,7 @@ void app_init(struct app *app, struct config *cfg)
     app->cfg = cfg;
     const struct service services[] = {
         {"static", static_service_start, NULL, static_service_stop, NULL, app},
+        {"proxy", proxy_service_start, NULL, proxy_service_stop, proxy_service_metrics, app},
         {"api", api_service_start, NULL, api_service_stop, api_service_metrics, app},
         {"sweeper", sweeper_service_start, NULL, sweeper_service_stop, sweeper_service_metrics,
          app},

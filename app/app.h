@@ -1,7 +1,8 @@
 /* The composition root: builds every service of `cobrowsed serve` from the options and runs them
- * through one lifecycle (app/lifecycle.h). Start order: the browser files, the REST server (which
- * mounts them), the session sweeper (on the server's database pool), the relay. Drain and stop run
- * in reverse order, so the relay sends its clients elsewhere while the REST API still answers.
+ * through one lifecycle (app/lifecycle.h). Start order: the browser files, the stylesheet proxy
+ * (its fetcher thread), the REST server (which mounts the files and serves the proxy), the session
+ * sweeper (on the server's database pool), the relay. Drain and stop run in reverse order, so the
+ * relay sends its clients elsewhere while the REST API still answers.
  * `/metrics` shows every started service's metrics, in that order.
  *
  * Ownership: the app borrows cfg (it must outlive the app) and owns every service it builds.
@@ -17,6 +18,7 @@
 struct sweeper;
 struct relay;
 struct static_site;
+struct proxy;
 
 struct app {
     struct config *cfg;
@@ -24,7 +26,8 @@ struct app {
     struct static_site *site;
     struct sweeper *sweeper;
     struct relay *relay; /* NULL until its service starts */
-    struct service services[4];
+    struct proxy *proxy; /* the stylesheet proxy; NULL until its service starts */
+    struct service services[5];
     struct lifecycle lifecycle;
 };
 

@@ -209,6 +209,8 @@ static void derive(struct config *cfg)
     }
     if (api->db_pool_size == 0)
         api->db_pool_size = api->http_threads;
+    if (cfg->proxy.max_waiters == 0)
+        cfg->proxy.max_waiters = api->http_threads > 1 ? api->http_threads / 2 : 1;
     if (api->public_url[0] == '\0')
         snprintf(api->public_url, sizeof(api->public_url), "http://%s:%d", api->listen_host,
                  api->listen_port);

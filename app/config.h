@@ -16,12 +16,14 @@
 
 #include "api/http.h"
 #include "api/static/static.h"
+#include "core/proxy/proxy.h"
 #include "core/relay/relay.h"
 
 struct config {
     struct api_config api;     /* the REST server (api/http.h); secrets loaded at start */
     struct static_config web;  /* the browser files (api/static/static.h) */
     struct relay_config relay; /* the relay; its secret and database are set at start */
+    struct proxy_config proxy; /* the stylesheet proxy; its secret is set at start */
     int session_sweep_seconds; /* the session sweeper (api/sweeper.h) */
     char data_dir[512];
     char log_level[16];

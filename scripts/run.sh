@@ -82,6 +82,9 @@ fi
 export COBROWSE_LISTEN="${COBROWSE_LISTEN:-127.0.0.1:8080}"
 # A development run: clients are told to reconnect at once when it stops (production: 10 s).
 export COBROWSE_RELAY_DRAIN_SECONDS="${COBROWSE_RELAY_DRAIN_SECONDS:-1}"
+# The demo's shop is on loopback (DEMO_LISTEN): the stylesheet proxy refuses loopback unless the
+# operator allows it (docs/proxy.md), so the demo allows 127.0.0.0/8. Never do this in production.
+export COBROWSE_PROXY_ALLOW_PRIVATE="${COBROWSE_PROXY_ALLOW_PRIVATE:-127.0.0.0/8}"
 API="${COBROWSE_PUBLIC_URL:-http://${COBROWSE_LISTEN/#0.0.0.0:/127.0.0.1:}}"
 API="${API%/}"
 DEMO_LISTEN="${COBROWSE_DEMO_LISTEN:-127.0.0.1:8090}"

@@ -83,7 +83,11 @@ export COBROWSE_RELAY_LISTEN="127.0.0.1:$RELAY_PORT"
 COBROWSE_ADMIN_TOKEN="$("$COBROWSED" create-admin-token --name tests 2>"$T/admin.log")" ||
   { cat "$T/admin.log" >&2; die "could not create an admin token"; }
 export COBROWSE_ADMIN_TOKEN
-"$COBROWSED" serve >"$T/server.out" 2>"$T/server.log" &
+# The browser tests' stylesheets and fonts are on 127.0.0.1: the proxy may reach 127.0.0.1/32
+# here, not 127.0.0.2, where tests/e2e/proxy.test.mjs serves a page whose own stylesheet the proxy
+# must fail to fetch (a flag, not the environment: servers the tests start do not inherit it;
+# tests/integration/proxy_ssrf.test.mjs starts one that may not).
+"$COBROWSED" serve --proxy-allow-private 127.0.0.1/32 >"$T/server.out" 2>"$T/server.log" &
 SERVER_PID=$!
 cleanup() {
   kill "$SERVER_PID" 2>/dev/null || true

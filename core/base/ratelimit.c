@@ -58,6 +58,14 @@ void rl_free(struct rl_table *t)
 void rl_take(struct rl_table *t, const char *key, double rate, int burst, double now,
              struct rl_result *out)
 {
+    rl_take_n(t, key, rate, burst, 1, now, out);
+}
+
+void rl_take_n(struct rl_table *t, const char *key, double rate, int burst, int n, double now,
+               struct rl_result *out)
+{
+    if (n < 1)
+        n = 1;
     if (burst < 1)
         burst = 1;
     if (rate <= 0)
@@ -89,7 +97,7 @@ void rl_take(struct rl_table *t, const char *key, double rate, int burst, double
         e->tat = now;
     }
     double tat = e->tat > now ? e->tat : now;
-    double new_tat = tat + interval;
+    double new_tat = tat + interval * n;
     if (new_tat - now > tolerance + interval + 1e-9) {
         out->allowed = 0;
         out->retry_after = (new_tat - now) - (tolerance + interval);

@@ -25,4 +25,9 @@ void rl_free(struct rl_table *t);
 void rl_take(struct rl_table *t, const char *key, double rate, int burst, double now,
              struct rl_result *out);
 
+/* Takes n tokens at once (n >= 1; a byte budget: n bytes at rate bytes per second). Refused
+ * whole when they do not all fit; n above burst never fits. retry_after says when they would. */
+void rl_take_n(struct rl_table *t, const char *key, double rate, int burst, int n, double now,
+               struct rl_result *out);
+
 #endif

@@ -45,4 +45,10 @@ typedef int (*css_url_fn)(void *arg, enum css_url_kind kind, const char *url, si
  * when out of memory or fn failed (out then holds a partial result the caller discards). */
 int css_rewrite(const char *in, size_t n, css_url_fn fn, void *arg, struct css_buf *out);
 
+/* css_rewrite with each added selector written open + copy + close instead of ", " + copy: the
+ * seam that lets a test or the fuzzer find the additions and check that removing them gives back
+ * the input byte for byte. */
+int css_rewrite_marked(const char *in, size_t n, css_url_fn fn, void *arg, const char *open,
+                       const char *close, struct css_buf *out);
+
 #endif

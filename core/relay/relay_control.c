@@ -1,7 +1,8 @@
-/* Text messages on the relay: agents' control actions and the visitor's consent, and the policy
- * that decides which actions reach the visitor (docs/protocol.md, "Permissions enforced by the
- * relay"). Relay thread only. Actions are re-serialized from validated fields, never forwarded
- * raw, so a visitor only ever receives well-formed messages. */
+/* Text messages on the relay: agents' control actions, the visitor's consent and its answers to
+ * asset requests (the stylesheet fallback, docs/proxy.md), and the policy that decides which
+ * actions reach the visitor (docs/protocol.md, "Permissions enforced by the relay"). Relay thread
+ * only. Messages are re-serialized from validated fields, never forwarded raw, so a visitor or
+ * an agent only ever receives well-formed messages. */
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
@@ -12,6 +13,12 @@
 
 #define CONTROL_RATE  200.0 /* control messages per second per agent (pointer moves included) */
 #define CONTROL_BURST 400
+/* The visitor's asset answers: at most one per stylesheet an agent asked for, so a page's worth
+ * in a burst, then a trickle; more is a broken or hostile SDK flooding the agents. */
+#define ASSET_RATE  20.0
+#define ASSET_BURST 100
+#define URL_MAX     2048 /* bytes, the proxy's own bound on a target URL (docs/proxy.md) */
+#define REASON_MAX  32
 
 enum need { NEED_VISITOR, NEED_PERMISSION, NEED_CONSENT, NEED_NOTHING };
 
@@ -19,6 +26,7 @@ struct action {
     const char *type;
     const char *const *numbers; /* required finite numbers */
     int has_key;                /* a "key" string of 1..32 chars */
+    int has_url;                /* a "url": absolute http(s), at most URL_MAX bytes */
     enum need need;
 };
 
@@ -26,13 +34,14 @@ static const char *const xy[] = {"x", "y", NULL};
 static const char *const xywh[] = {"x", "y", "w", "h", NULL};
 static const char *const none[] = {NULL};
 static const struct action actions[] = {
-    {"pointer", xy, 0, NEED_VISITOR},
-    {"highlight", xywh, 0, NEED_VISITOR},
-    {"scroll", xy, 0, NEED_CONSENT},
-    {"click", xy, 0, NEED_CONSENT},
-    {"key", none, 1, NEED_CONSENT},
-    {"request_control", none, 0, NEED_PERMISSION},
-    {"release_control", none, 0, NEED_NOTHING},
+    {"pointer", xy, 0, 0, NEED_VISITOR},
+    {"highlight", xywh, 0, 0, NEED_VISITOR},
+    {"scroll", xy, 0, 0, NEED_CONSENT},
+    {"click", xy, 0, 0, NEED_CONSENT},
+    {"key", none, 1, 0, NEED_CONSENT},
+    {"request_control", none, 0, 0, NEED_PERMISSION},
+    {"release_control", none, 0, 0, NEED_NOTHING},
+    {"asset_request", none, 0, 1, NEED_VISITOR},
 };
 #define N_ACTIONS (sizeof(actions) / sizeof(actions[0]))
 
@@ -100,14 +109,83 @@ static void refuse(struct rconn *a, json_t *msg, const char *type, const char *r
     RSTAT_ADD(&a->core->stats, control_refused, 1);
 }
 
-static int rate_ok(struct rconn *a, double now)
+/* GCRA on the connection's ctl_tat: an agent's actions, or the visitor's asset answers. */
+static int rate_ok(struct rconn *c, double now, double rate, int burst)
 {
-    double interval = 1.0 / CONTROL_RATE, tol = interval * (CONTROL_BURST - 1);
-    double tat = a->ctl_tat > now ? a->ctl_tat : now;
+    double interval = 1.0 / rate, tol = interval * (burst - 1);
+    double tat = c->ctl_tat > now ? c->ctl_tat : now;
     if (tat - now > tol + 1e-9) /* epsilon: sums of 1/rate are not exact in binary */
         return 0;
-    a->ctl_tat = tat + interval;
+    c->ctl_tat = tat + interval;
     return 1;
+}
+
+/* An absolute http(s) URL as a browser serializes one (URL.href): lowercase scheme, a host,
+ * printable ASCII only (no spaces, controls or raw UTF-8: browsers percent-encode those), at
+ * most URL_MAX bytes. The receivers parse it again; this keeps junk and huge strings off them. */
+static int url_ok(json_t *v)
+{
+    if (!json_is_string(v))
+        return 0;
+    const char *u = json_string_value(v);
+    size_t n = json_string_length(v), skip;
+    if (n > URL_MAX)
+        return 0;
+    if (strncmp(u, "https://", 8) == 0)
+        skip = 8;
+    else if (strncmp(u, "http://", 7) == 0)
+        skip = 7;
+    else
+        return 0;
+    if (n == skip || u[skip] == '/' || u[skip] == '?' || u[skip] == '#')
+        return 0; /* no host */
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)u[i] <= 0x20 || (unsigned char)u[i] >= 0x7f)
+            return 0;
+    return 1;
+}
+
+/* A short machine-readable token: 1..REASON_MAX of [a-z0-9_]. */
+static int reason_ok(json_t *v)
+{
+    if (!json_is_string(v) || json_string_length(v) < 1 || json_string_length(v) > REASON_MAX)
+        return 0;
+    for (const char *p = json_string_value(v); *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
+            return 0;
+    return 1;
+}
+
+/* The action rebuilt from its validated fields (and an optional short ref), or NULL when one is
+ * missing or out of bounds. */
+static json_t *clean_action(const struct action *act, json_t *msg)
+{
+    json_t *clean = json_pack("{s:s}", "type", act->type);
+    for (int i = 0; act->numbers[i]; i++) {
+        json_t *v = json_object_get(msg, act->numbers[i]);
+        if (!json_is_number(v) || !isfinite(json_number_value(v)) ||
+            fabs(json_number_value(v)) > 1e7)
+            goto fail;
+        json_object_set(clean, act->numbers[i], v);
+    }
+    if (act->has_key) {
+        json_t *k = json_object_get(msg, "key");
+        if (!json_is_string(k) || json_string_length(k) < 1 || json_string_length(k) > 32)
+            goto fail;
+        json_object_set(clean, "key", k);
+    }
+    if (act->has_url) {
+        if (!url_ok(json_object_get(msg, "url")))
+            goto fail;
+        json_object_set(clean, "url", json_object_get(msg, "url"));
+    }
+    json_t *ref = json_object_get(msg, "ref");
+    if (json_is_string(ref) && json_string_length(ref) <= 64)
+        json_object_set(clean, "ref", ref);
+    return clean;
+fail:
+    json_decref(clean);
+    return NULL;
 }
 
 static void agent_action(struct rconn *a, json_t *msg)
@@ -122,32 +200,14 @@ static void agent_action(struct rconn *a, json_t *msg)
         refuse(a, msg, type, "invalid");
         return;
     }
-    json_t *clean = json_pack("{s:s}", "type", act->type);
-    for (int i = 0; act->numbers[i]; i++) {
-        json_t *v = json_object_get(msg, act->numbers[i]);
-        if (!json_is_number(v) || !isfinite(json_number_value(v)) ||
-            fabs(json_number_value(v)) > 1e7) {
-            json_decref(clean);
-            refuse(a, msg, type, "invalid");
-            return;
-        }
-        json_object_set(clean, act->numbers[i], v);
+    json_t *clean = clean_action(act, msg);
+    if (clean == NULL) {
+        refuse(a, msg, type, "invalid");
+        return;
     }
-    if (act->has_key) {
-        json_t *k = json_object_get(msg, "key");
-        if (!json_is_string(k) || json_string_length(k) < 1 || json_string_length(k) > 32) {
-            json_decref(clean);
-            refuse(a, msg, type, "invalid");
-            return;
-        }
-        json_object_set(clean, "key", k);
-    }
-    json_t *ref = json_object_get(msg, "ref");
-    if (json_is_string(ref) && json_string_length(ref) <= 64)
-        json_object_set(clean, "ref", ref);
     int permitted = s->remote_control && a->claims.remote_control;
     const char *why = NULL;
-    if (!rate_ok(a, rcore_now(a->core)))
+    if (!rate_ok(a, rcore_now(a->core), CONTROL_RATE, CONTROL_BURST))
         why = "rate_limited";
     else if (act->need == NEED_PERMISSION && !permitted)
         why = "remote_control_off";
@@ -183,10 +243,43 @@ static void agent_action(struct rconn *a, json_t *msg)
     }
 }
 
+/* asset_ready / asset_unavailable: the visitor's answer to an agent's asset_request, for every
+ * agent of the session (any of them may be showing that stylesheet). The relay keeps no record of
+ * what was asked: an unsolicited answer only makes the viewers load a proxy URL once more. */
+static void visitor_asset(struct rconn *v, json_t *msg, const char *type)
+{
+    struct rsession *s = v->s;
+    int unavailable = strcmp(type, "asset_unavailable") == 0;
+    json_t *url = json_object_get(msg, "url"), *reason = json_object_get(msg, "reason");
+    if (!url_ok(url) || (unavailable && !reason_ok(reason))) {
+        refuse(v, msg, type, "invalid");
+        return;
+    }
+    if (!rate_ok(v, rcore_now(v->core), ASSET_RATE, ASSET_BURST)) {
+        refuse(v, msg, type, "rate_limited");
+        return;
+    }
+    json_t *out = json_pack("{s:s, s:O}", "type", type, "url", url);
+    if (unavailable)
+        json_object_set(out, "reason", reason);
+    char *text = json_dumps(out, JSON_COMPACT);
+    json_decref(out);
+    if (text == NULL)
+        return;
+    for (struct rconn *a = s->agents; a; a = a->next)
+        rconn_send_text(a, text);
+    free(text);
+    RSTAT_ADD(&v->core->stats, control_forwarded, 1);
+}
+
 static void visitor_message(struct rconn *v, json_t *msg)
 {
     struct rsession *s = v->s;
     const char *type = json_string_value(json_object_get(msg, "type"));
+    if (type && (strcmp(type, "asset_ready") == 0 || strcmp(type, "asset_unavailable") == 0)) {
+        visitor_asset(v, msg, type);
+        return;
+    }
     if (type == NULL || strcmp(type, "consent") != 0)
         return; /* unknown visitor messages are ignored: newer SDKs may send more */
     const char *state = json_string_value(json_object_get(msg, "remote_control"));

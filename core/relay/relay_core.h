@@ -106,7 +106,7 @@ struct rconn {
     unsigned unacked_frames; /* visitor: frames received since the last ack */
     size_t unacked_bytes;
     double slow_reset_at;      /* agent: last time it was moved ahead */
-    double ctl_tat;            /* agent: GCRA state of its control messages */
+    double ctl_tat;            /* GCRA state: an agent's control, the visitor's asset answers */
     struct rconn *next, *prev; /* session's agent list */
 };
 

@@ -12,7 +12,15 @@ export type ControlAction =
   | { type: 'click'; x: number; y: number; ref?: string }
   | { type: 'key'; key: string; ref?: string }
   | { type: 'request_control'; ref?: string }
-  | { type: 'release_control'; ref?: string };
+  | { type: 'release_control'; ref?: string }
+  | { type: 'asset_request'; url: string; ref?: string };
+
+/** Why the visitor's SDK cannot upload a stylesheet (docs/proxy.md, "Fallback"). */
+export type AssetUnavailableReason = 'not_found' | 'unreadable' | 'too_large' | 'upload_failed';
+/** The visitor's answer to an asset_request, passed by the relay to every agent. */
+export type AssetAnswer =
+  | { type: 'asset_ready'; url: string }
+  | { type: 'asset_unavailable'; url: string; reason: AssetUnavailableReason | string };
 
 // Relay -> visitor
 export interface VisitorHello {
@@ -28,10 +36,12 @@ export type ToVisitor =
   | { type: 'snapshot_request'; reason: string }
   | { type: 'agent_joined'; agent: AgentRef }
   | { type: 'agent_left'; agent: AgentRef }
-  | { type: 'control'; agent: AgentRef; action: ControlAction };
+  | { type: 'control'; agent: AgentRef; action: ControlAction }
+  | { type: 'refused'; ref?: string; action: string; reason: string };
 
 // Visitor -> relay
 export interface ConsentMessage { type: 'consent'; agent_id?: string; remote_control: ConsentDecision }
+export type FromVisitor = ConsentMessage | AssetAnswer;
 
 // Relay -> agent
 export interface AgentHello {
@@ -48,7 +58,8 @@ export type ToAgent =
   | { type: 'refused'; ref?: string; action: string; reason: string }
   | { type: 'session_ended'; reason: string }
   | { type: 'agent_joined'; agent: AgentRef }
-  | { type: 'agent_left'; agent: AgentRef };
+  | { type: 'agent_left'; agent: AgentRef }
+  | AssetAnswer;
 
 /** Parses a text message; null when it is not a JSON object with a string `type`. */
 export function parseMessage<T extends { type: string }>(text: string): T | null {

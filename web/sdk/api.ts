@@ -74,3 +74,16 @@ export function endSession(api: string, token: string): Promise<SessionContext> 
     headers: { Authorization: `Bearer ${token}` },
   });
 }
+
+/** The stylesheet fallback's upload (docs/proxy.md, "Fallback"): the text of a sheet of this page. */
+export async function uploadStylesheet(api: string, token: string, url: string, text: string): Promise<boolean> {
+  const res = await fetch(`${api}/v1/token/session/stylesheets`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ url, text }),
+    credentials: 'omit',
+    cache: 'no-store',
+  });
+  if (!res.ok) console.warn(`[co-browsing] stylesheet upload: HTTP ${res.status}`);
+  return res.ok;
+}

@@ -12,6 +12,13 @@ export interface CaptureHooks {
   event(e: RrEvent): void;
 }
 
+export interface CaptureOptions {
+  /** Inline each linked stylesheet's rules into the snapshot (rrweb's inlineStylesheet). Off by
+   * default: stylesheets travel by URL and the platform's proxy loads them for the viewer, which
+   * keeps snapshots small (docs/sdk.md, "Stylesheets"). */
+  inlineStylesheets?: boolean;
+}
+
 export class Capture {
   private stopRecord: (() => void) | null = null;
   private canvasTimer: ReturnType<typeof setInterval> | null = null;
@@ -20,7 +27,7 @@ export class Capture {
   private restoreHistory: (() => void) | null = null;
   canvasPicturesSent = 0;
 
-  constructor(private readonly policy: MaskPolicy, private readonly hooks: CaptureHooks) {}
+  constructor(private readonly policy: MaskPolicy, private readonly hooks: CaptureHooks, private readonly options: CaptureOptions = {}) {}
 
   get running(): boolean {
     return this.stopRecord !== null;
@@ -43,7 +50,7 @@ export class Capture {
       maskTextFn: this.policy.maskText,
       recordCanvas: false,
       collectFonts: false,
-      inlineStylesheet: true,
+      inlineStylesheet: this.options.inlineStylesheets === true,
       recordCrossOriginIframes: false,
       slimDOMOptions: { script: true, comment: true, headFavicon: true, headMetaSocial: true, headMetaRobots: true, headMetaVerification: true },
       sampling: { mousemove: 50, scroll: 100, media: 800 },

@@ -18,6 +18,9 @@ export interface InitOptions {
   consent?: (req: PromptRequest) => boolean | Promise<boolean>;
   /** Ask before an agent first sees the page (default true). */
   askBeforeViewing?: boolean;
+  /** Inline linked stylesheets into snapshots (default false: the platform's proxy loads them
+   * for the agent, and snapshots stay small). */
+  inlineStylesheets?: boolean;
 }
 
 const script = document.currentScript as HTMLScriptElement | null;
@@ -107,6 +110,7 @@ class CobrowseSdk {
       api: this.api,
       consent: this.opts?.consent,
       askBeforeViewing: this.opts?.askBeforeViewing ?? true,
+      inlineStylesheets: this.opts?.inlineStylesheets ?? false,
       emit: (n, p) => this.events.emit(n, p),
       onEnded: () => {
         if (this.current === s) {

@@ -4,7 +4,7 @@
 // seq continuing, a fresh snapshot).
 import type { AgentRef, ControlAction, ToVisitor } from '../protocol';
 import { CLOSE } from '../protocol';
-import { ApiError, endSession, getSession, type CreatedSession } from './api';
+import { ApiError, endSession, getSession, uploadStylesheet, type CreatedSession } from './api';
 import { Batcher } from './batcher';
 import { Capture } from './capture';
 import { Connection, type ConnectionState } from './connection';
@@ -12,6 +12,7 @@ import { ControlExecutor } from './control';
 import { MaskPolicy } from './masking';
 import { Outbox } from './outbox';
 import * as store from './store';
+import { Stylesheets } from './stylesheets';
 import { VisitorUi, type PromptRequest } from './ui';
 
 export type SdkState = 'idle' | 'connecting' | 'active' | 'ended';
@@ -33,6 +34,8 @@ export interface SessionOptions {
   consent?: (req: PromptRequest) => boolean | Promise<boolean>;
   /** Ask the visitor before an agent first sees the page (default true). */
   askBeforeViewing: boolean;
+  /** rrweb's inlineStylesheet (default false: the platform's proxy loads stylesheets). */
+  inlineStylesheets?: boolean;
   emit<K extends keyof SdkEvents>(name: K, payload: SdkEvents[K]): void;
   onEnded(): void;
 }
@@ -50,6 +53,7 @@ export class VisitorSession {
   private readonly outbox: Outbox;
   private readonly conn: Connection;
   private readonly executor: ControlExecutor;
+  private readonly stylesheets: Stylesheets;
   private viewPrompt: Promise<boolean> | null = null;
   private slowDowns = 0;
 
@@ -66,7 +70,12 @@ export class VisitorSession {
       tooLarge: (seq, bytes) => console.error(`[co-browsing] frame ${seq} is ${bytes} bytes, over the relay's limit: not sent`),
     });
     this.batcher = new Batcher((b) => this.outbox.add(b));
-    this.capture = new Capture(this.policy, { event: (e) => this.batcher.push(e) });
+    this.capture = new Capture(this.policy, { event: (e) => this.batcher.push(e) }, { inlineStylesheets: opts.inlineStylesheets });
+    this.stylesheets = new Stylesheets({
+      sheets: () => Array.from(document.styleSheets),
+      upload: (url, text) => uploadStylesheet(opts.api, this.session.visitor_token, url, text),
+      send: (answer) => void this.conn.send(JSON.stringify(answer)),
+    });
     this.conn = new Connection(this.session.relay_url, this.session.visitor_token, {
       message: (m) => this.onMessage(m),
       state: (s) => {
@@ -104,6 +113,7 @@ export class VisitorSession {
       framesSent: this.outbox.framesSent,
       pendingFrames: this.outbox.pending,
       canvasPicturesSent: this.capture.canvasPicturesSent,
+      stylesheetUploads: this.stylesheets.uploads,
       slowDowns: this.slowDowns,
       recording: this.capture.running,
       agents: [...this.agents.values()],
@@ -214,6 +224,10 @@ export class VisitorSession {
         return;
       case 'request_control':
         void this.askControl(agent);
+        return;
+      case 'asset_request':
+        // Only once the visitor let agents see the page: its stylesheets are part of it.
+        if (this.viewConsent && typeof a.url === 'string') void this.stylesheets.request(a.url);
         return;
       case 'release_control':
         if (this.control.delete(agent.id)) this.opts.emit('control_revoked', { agent });

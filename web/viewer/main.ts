@@ -3,6 +3,7 @@
 // (replay.ts), agent tools (tools.ts), console bridge (bridge.ts), chrome and branding (ui.ts).
 import { CLOSE, KIND_SNAPSHOT, decodeHeader, decodePayload, framePayload } from '../protocol';
 import type { AgentRef, ControlAction, RemoteControl, ToAgent } from '../protocol';
+import { Assets } from './assets';
 import { Bridge } from './bridge';
 import type { BridgeAction } from './bridge';
 import { Replay } from './replay';
@@ -99,6 +100,14 @@ class Viewer {
     const ctx = this.ctx;
     this.ui.branding(ctx.branding);
     this.bridge.setAllowedOrigins(ctx.allowed_origins);
+    if (typeof ctx.proxy_base === 'string' && ctx.proxy_base) {
+      try {
+        const origins = [...(ctx.allowed_origins ?? []), ...(ctx.asset_origins ?? [])];
+        this.replay.assets = new Assets(ctx.proxy_base, origins, (url) => this.send({ type: 'asset_request', url }));
+      } catch (e) {
+        console.warn('viewer: proxy_base', e); // the page shows with its own URLs
+      }
+    }
     this.controlAllowed = ctx.permissions?.remote_control !== 'off';
     if (ctx.status === 'ended') {
       this.finish('ended', 'This session has ended.');
@@ -220,6 +229,7 @@ class Viewer {
         break;
       }
       case 'refused': {
+        if (m.action === 'asset_request') return; // the page stays without that stylesheet
         this.ui.toast(REFUSED_TEXT[m.reason] ?? 'That action was refused', 'warn');
         if (m.reason === 'remote_control_off') {
           this.controlAllowed = false;
@@ -238,6 +248,12 @@ class Viewer {
       case 'agent_left':
         this.onAgent(m.type === 'agent_joined', m.agent);
         break;
+      case 'asset_ready':
+        if (typeof m.url === 'string') this.replay.assets?.ready(m.url, this.replay.document());
+        return; // nothing on screen changes
+      case 'asset_unavailable':
+        if (typeof m.url === 'string') this.replay.assets?.unavailable(m.url);
+        return;
       default:
         break;
     }
@@ -425,6 +441,7 @@ class Viewer {
       scale: this.replay.scale,
       viewport: this.replay.visitorViewport ? { ...this.replay.visitorViewport } : null,
       sessionId: this.ctx?.session_id ?? null,
+      assets: this.replay.assets ? { ...this.replay.assets.stats } : null,
     };
   }
 

@@ -2,6 +2,7 @@
 // One Replayer per snapshot: a snapshot frame destroys the previous one, so the events before the
 // latest snapshot are released (the memory bound of long sessions).
 import { Replayer } from '@rrweb/replay';
+import type { Assets, NodeLookup } from './assets';
 
 /** The rrweb event fields the viewer reads. */
 export interface RREvent {
@@ -32,6 +33,8 @@ export class Replay {
   onLayout: () => void = () => {};
   /** Called after a fresh page was built. */
   onPage: () => void = () => {};
+  /** Rewrites asset URLs to the proxy before the Replayer sees them (null: no proxy). */
+  assets: Assets | null = null;
 
   constructor(private readonly stage: HTMLElement, private readonly host: HTMLElement) {
     window.addEventListener('resize', () => this.layout());
@@ -135,6 +138,7 @@ export class Replay {
     r.on('custom-event', (e: unknown) => this.custom(e as RREvent));
     r.on('fullsnapshot-rebuilded', () => {
       this.sizeCanvases();
+      this.watchStylesheets();
       this.onPage();
     });
     r.on('event-cast', (ev: unknown) => {
@@ -144,6 +148,7 @@ export class Replay {
     });
     this.replayer = r;
     this.replayersCreated++;
+    this.assets?.newPage();
     const now = Date.now();
     this.lastTs = now;
     // Live mode against the viewer's clock: every event's timestamp is rewritten onto it (see
@@ -178,8 +183,47 @@ export class Replay {
       const ts = Math.max(t, this.lastTs);
       this.lastTs = ts;
       const copy = { ...e, timestamp: ts } as RREvent;
+      if (this.assets) {
+        try {
+          this.assets.event(copy, this.lookup(r));
+        } catch (err) {
+          console.warn('viewer: asset rewrite', err); // the page still shows, with its own URLs
+        }
+      }
       r.addEvent(copy as never);
     }
+  }
+
+  /** The replay's nodes by rrweb id, for rewriting attribute and text changes. */
+  private lookup(r: Replayer): NodeLookup {
+    const el = (id: number): Element | null => {
+      const n = r.getMirror().getNode(id) as unknown as Node | null;
+      return n && n.nodeType === 1 ? (n as Element) : null;
+    };
+    return {
+      tagOf: (id) => el(id)?.localName ?? null,
+      parentTagOf: (id) => {
+        const n = r.getMirror().getNode(id) as unknown as Node | null;
+        return n && n.parentElement ? n.parentElement.localName : null;
+      },
+      attrOf: (id, name) => el(id)?.getAttribute(name) ?? null,
+    };
+  }
+
+  // Stylesheet failures: `error` does not bubble, so one capturing listener on the replay's
+  // document sees every <link> that fails, whenever it was added. Chromium fires it for a
+  // listener of ours although the iframe's own scripts are disabled (docs/viewer.md, "Proxy").
+  // Added again after every rebuild: rrweb's document.open() removes listeners (the same
+  // function twice on one document is one listener).
+  private readonly onResourceError = (ev: Event): void => {
+    const t = ev.target as Element | null;
+    if (!t || t.localName !== 'link' || !this.assets || t.ownerDocument !== this.document()) return;
+    const href = t.getAttribute('href');
+    if (href) this.assets.failed(href);
+  };
+
+  private watchStylesheets(): void {
+    this.document()?.addEventListener('error', this.onResourceError, true);
   }
 
   /** Custom events: the SDK's canvas pictures. */

@@ -23,6 +23,10 @@ export interface SessionContext {
   branding?: Branding | null;
   masking?: unknown;
   allowed_origins?: string[];
+  /** The tenant's extra origins of stylesheets, fonts and images (docs/proxy.md). */
+  asset_origins?: string[];
+  /** `/v1/proxy/<cap>`: the base of this session's proxy URLs; absent on older servers. */
+  proxy_base?: string | null;
   expires_at?: string | null;
 }
 

@@ -251,6 +251,22 @@ static void test_concurrent_takes_on_one_key_allow_exactly_the_burst(void **stat
     rl_free(NULL); /* documented as a no-op: a crash here fails the test */
 }
 
+static void test_take_n_spends_n_tokens_and_refuses_what_does_not_fit(void **state)
+{
+    struct rl_table *t = *state;
+    struct rl_result r;
+    /* 1000 bytes/s, burst 4000: 3000 fit, another 1500 do not, 1000 do. */
+    rl_take_n(t, "s", 1000, 4000, 3000, T0, &r);
+    assert_int_equal(r.allowed, 1);
+    rl_take_n(t, "s", 1000, 4000, 1500, T0, &r);
+    assert_int_equal(r.allowed, 0);
+    assert_float_equal(r.retry_after, 0.5, 1e-6);
+    rl_take_n(t, "s", 1000, 4000, 1000, T0, &r);
+    assert_int_equal(r.allowed, 1);
+    rl_take_n(t, "s", 1000, 4000, 1500, T0 + 1.5, &r);
+    assert_int_equal(r.allowed, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -271,6 +287,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_long_keys_are_handled_without_overflow, setup,
                                         teardown),
         cmocka_unit_test(test_concurrent_takes_on_one_key_allow_exactly_the_burst),
+        cmocka_unit_test_setup_teardown(test_take_n_spends_n_tokens_and_refuses_what_does_not_fit,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

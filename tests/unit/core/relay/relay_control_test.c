@@ -324,6 +324,154 @@ static void test_revocation_is_applied_after_many_decisions_about_absent_agents(
     conn_free(v);
 }
 
+/* ---- the stylesheet fallback: asset_request, asset_ready, asset_unavailable ---- */
+
+static void test_asset_request_reaches_the_visitor_rebuilt_and_bad_urls_are_refused(void **st)
+{
+    (void)st;
+    struct rconn *v = visitor_new(0), *a = agent_new("agent-7", "Bob", 0);
+    join(v);
+    join(a);
+    rconn_clear_queue(v);
+    rconn_clear_queue(a);
+
+    /* needs no remote control: only the visitor connected */
+    text(a, "{\"type\":\"asset_request\",\"url\":\"https://cdn.example/a.css?v=1\","
+            "\"extra\":1,\"ref\":\"a1\"}");
+    json_t *got = next_json(v, "control");
+    json_t *want = json_pack("{s:s, s:s, s:s}", "type", "asset_request", "url",
+                             "https://cdn.example/a.css?v=1", "ref", "a1");
+    assert_true(json_equal(json_object_get(got, "action"), want));
+    json_decref(want);
+    json_decref(got);
+
+    char long_url[2100];
+    memcpy(long_url, "https://h/", 10);
+    memset(long_url + 10, 'a', sizeof(long_url) - 11);
+    long_url[2049] = '\0'; /* 2049 bytes: one over */
+    char msg[2200];
+    const char *const bad[] = {
+        "{\"type\":\"asset_request\",\"ref\":\"b\"}",
+        "{\"type\":\"asset_request\",\"url\":7,\"ref\":\"b\"}",
+        "{\"type\":\"asset_request\",\"url\":\"data:text/css,a\",\"ref\":\"b\"}",
+        "{\"type\":\"asset_request\",\"url\":\"javascript:alert(1)\",\"ref\":\"b\"}",
+        "{\"type\":\"asset_request\",\"url\":\"/relative.css\",\"ref\":\"b\"}",
+        "{\"type\":\"asset_request\",\"url\":\"https://\",\"ref\":\"b\"}",
+        "{\"type\":\"asset_request\",\"url\":\"https:///x.css\",\"ref\":\"b\"}",
+        "{\"type\":\"asset_request\",\"url\":\"https://a b/x.css\",\"ref\":\"b\"}",
+        "{\"type\":\"asset_request\",\"url\":\"https://a/\\u00e9.css\",\"ref\":\"b\"}",
+        "{\"type\":\"asset_request\",\"url\":\"https://a/\\n.css\",\"ref\":\"b\"}",
+        "{\"type\":\"asset_request\",\"url\":\"HTTPS://a/x.css\",\"ref\":\"b\"}",
+        msg,
+    };
+    snprintf(msg, sizeof(msg), "{\"type\":\"asset_request\",\"url\":\"%s\",\"ref\":\"b\"}",
+             long_url);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        text(a, bad[i]);
+        expect_refused(a, "asset_request", "invalid", "b");
+        expect_empty(a);
+    }
+    expect_empty(v);
+    long_url[2048] = '\0'; /* exactly 2048 bytes: accepted */
+    snprintf(msg, sizeof(msg), "{\"type\":\"asset_request\",\"url\":\"%s\"}", long_url);
+    text(a, msg);
+    got = next_json(v, "control");
+    assert_int_equal(strlen(str(json_object_get(got, "action"), "url")), 2048);
+    json_decref(got);
+
+    conn_free(v);
+    expect_msg(a, "visitor"); /* disconnected */
+    text(a, "{\"type\":\"asset_request\",\"url\":\"https://cdn.example/a.css\"}");
+    expect_refused(a, "asset_request", "visitor_absent", NULL);
+    conn_free(a);
+}
+
+static void test_asset_answers_reach_every_agent_and_invalid_ones_are_refused(void **st)
+{
+    (void)st;
+    struct rconn *v = visitor_new(1), *a = agent_new("agent-7", NULL, 1),
+                 *b = agent_new("agent-8", NULL, 1);
+    join(v);
+    join(a);
+    join(b);
+    rconn_clear_queue(v);
+    rconn_clear_queue(a);
+    rconn_clear_queue(b);
+
+    text(v, "{\"type\":\"asset_ready\",\"url\":\"http://shop.example/s.css\",\"x\":1}");
+    json_t *want =
+        json_pack("{s:s, s:s}", "type", "asset_ready", "url", "http://shop.example/s.css");
+    for (int i = 0; i < 2; i++) {
+        json_t *got = next_json(i ? b : a, "asset_ready");
+        assert_true(json_equal(got, want)); /* rebuilt: the stray field is gone */
+        json_decref(got);
+    }
+    json_decref(want);
+    text(v, "{\"type\":\"asset_unavailable\",\"url\":\"https://x.example/s.css\","
+            "\"reason\":\"unreadable\"}");
+    want = json_pack("{s:s, s:s, s:s}", "type", "asset_unavailable", "url",
+                     "https://x.example/s.css", "reason", "unreadable");
+    for (int i = 0; i < 2; i++) {
+        json_t *got = next_json(i ? b : a, "asset_unavailable");
+        assert_true(json_equal(got, want));
+        json_decref(got);
+    }
+    json_decref(want);
+    expect_empty(v);
+
+    static const char *const bad[] = {
+        "{\"type\":\"asset_ready\"}",
+        "{\"type\":\"asset_ready\",\"url\":\"ftp://x.example/s.css\"}",
+        "{\"type\":\"asset_ready\",\"url\":[\"https://x.example/s.css\"]}",
+        "{\"type\":\"asset_unavailable\",\"url\":\"https://x.example/s.css\"}",
+        "{\"type\":\"asset_unavailable\",\"url\":\"https://x.example/s.css\",\"reason\":\"\"}",
+        "{\"type\":\"asset_unavailable\",\"url\":\"https://x.example/s.css\","
+        "\"reason\":\"<b>html</b>\"}",
+        "{\"type\":\"asset_unavailable\",\"url\":\"https://x.example/s.css\","
+        "\"reason\":\"a_reason_that_is_much_longer_than_32\"}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        const char *type = strstr(bad[i], "unavailable") ? "asset_unavailable" : "asset_ready";
+        text(v, bad[i]);
+        expect_refused(v, type, "invalid", NULL);
+        expect_empty(v);
+    }
+    expect_empty(a); /* nothing malformed reaches an agent */
+    expect_empty(b);
+    conn_free(a);
+    conn_free(b);
+    conn_free(v);
+}
+
+static void test_visitor_asset_answers_are_rate_limited(void **st)
+{
+    (void)st;
+    struct rconn *v = visitor_new(1), *a = agent_new("agent-7", NULL, 1);
+    join(v);
+    join(a);
+    rconn_clear_queue(v);
+    rconn_clear_queue(a);
+    const char *ready = "{\"type\":\"asset_ready\",\"url\":\"https://x.example/s.css\"}";
+    for (int i = 0; i < 150; i++) /* at one instant: the burst passes, the rest is refused */
+        text(v, ready);
+    assert_int_equal(a->qlen, 100);
+    assert_int_equal(v->qlen, 50);
+    expect_refused(v, "asset_ready", "rate_limited", NULL);
+    rconn_clear_queue(v);
+    rconn_clear_queue(a);
+    advance(1.0); /* a second later, 20 more */
+    for (int i = 0; i < 40; i++)
+        text(v, ready);
+    assert_in_range(a->qlen, 19, 21);
+    /* the visitor's rate is its own: an agent's actions are not slowed by it */
+    text(a, "{\"type\":\"pointer\",\"x\":1,\"y\":2}");
+    rconn_clear_queue(v);
+    text(a, "{\"type\":\"pointer\",\"x\":1,\"y\":2}");
+    expect_msg(v, "control");
+    conn_free(a);
+    conn_free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -335,6 +483,9 @@ int main(void)
         T(test_actions_needing_the_visitor_are_refused_visitor_absent),
         T(test_consent_granted_forwards_click_and_revoked_refuses_again),
         T(test_revocation_is_applied_after_many_decisions_about_absent_agents),
+        T(test_asset_request_reaches_the_visitor_rebuilt_and_bad_urls_are_refused),
+        T(test_asset_answers_reach_every_agent_and_invalid_ones_are_refused),
+        T(test_visitor_asset_answers_are_rate_limited),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,930 @@
+/* The stylesheet rewriter (css.h): one pass over css_tok's tokens with an explicit stack of open
+ * blocks, no recursion. Untouched bytes are copied lazily in large runs (`copied` trails the
+ * lexer), so the cost beyond tokenizing is one memcpy of the input plus the additions.
+ *
+ * Parsing follows CSS Syntax Level 3 section 5 (consume a stylesheet's / a block's contents)
+ * closely enough to agree with browsers on what is a selector: at the top level everything that
+ * is not an at-rule is a qualified rule whose prelude runs to the first "{" outside brackets;
+ * inside a style rule or a conditional group rule (CSS Nesting) a construct starting with
+ * `ident :` is a declaration unless a {}-block follows other value tokens (then it is a nested
+ * rule: `a:hover {}`), anything else is a nested rule. Blocks whose contents hold no selectors
+ * (@font-face, @keyframes, @page, unknown at-rules) are walked "opaque": brackets are matched and
+ * url()s rewritten, nothing else. Each construct is scanned ahead once to find its end, and only
+ * selector lists that may hold :hover, and declarations that hold a url, are read again, so
+ * every byte is tokenized at most twice. */
+#include "core/proxy/css.h"
+#include "core/proxy/css_tok.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+enum frame {
+    F_TOP,     /* the stylesheet itself (never on the stack) */
+    F_RULES,   /* { } of a style rule or a conditional group rule: rules and declarations */
+    F_OPAQUE,  /* { } without selectors */
+    F_PAREN,   /* ( or a function, inside an opaque block */
+    F_BRACKET, /* [ inside an opaque block */
+};
+
+struct seg { /* one selector of a list: trimmed bytes and its :hover occurrences */
+    size_t start, end, hov, nhov, copy, copy_len;
+};
+
+struct hov {
+    size_t start, end; /* from the colon to the end of "hover" */
+};
+
+struct rw {
+    const char *in;
+    size_t n, copied; /* in[0, copied) is already in out */
+    struct css_lexer lx;
+    css_url_fn fn;
+    void *arg;
+    struct css_buf *out;
+    const char *sep_open, *sep_close;
+    unsigned char *stack; /* open blocks, then scratch for the scan ahead */
+    size_t depth, stack_cap;
+    struct css_buf tmp; /* a decoded URL */
+    struct seg *segs;
+    size_t nsegs, segs_cap;
+    struct hov *hovs;
+    size_t nhovs, hovs_cap;
+};
+
+void css_buf_free(struct css_buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+static int buf_reserve(struct css_buf *b, size_t extra)
+{
+    if (b->cap - b->len > extra)
+        return 0; /* one byte more stays free for the terminating NUL */
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap - b->len <= extra) {
+        if (cap > SIZE_MAX / 2)
+            return -1;
+        cap *= 2;
+    }
+    char *p = realloc(b->data, cap);
+    if (!p)
+        return -1;
+    b->data = p;
+    b->cap = cap;
+    return 0;
+}
+
+static int buf_add(struct css_buf *b, const char *s, size_t len)
+{
+    if (buf_reserve(b, len) < 0)
+        return -1;
+    memcpy(b->data + b->len, s, len);
+    b->len += len;
+    return 0;
+}
+
+static int emit_until(struct rw *w, size_t p)
+{
+    if (p <= w->copied)
+        return 0;
+    int r = buf_add(w->out, w->in + w->copied, p - w->copied);
+    w->copied = p;
+    return r;
+}
+
+/* Grows an array of elem-sized items so that index `need` fits. */
+static int grow(void **arr, size_t *cap, size_t need, size_t elem)
+{
+    if (need < *cap)
+        return 0;
+    size_t c = *cap ? *cap * 2 : 16;
+    while (c <= need)
+        c *= 2;
+    void *p = realloc(*arr, c * elem);
+    if (!p)
+        return -1;
+    *arr = p;
+    *cap = c;
+    return 0;
+}
+
+static int push_at(struct rw *w, size_t d, unsigned char f)
+{
+    if (grow((void **)&w->stack, &w->stack_cap, d, 1) < 0)
+        return -1;
+    w->stack[d] = f;
+    return 0;
+}
+
+static enum css_tok_kind next_sig(struct css_lexer *lx, struct css_tok *t)
+{
+    while (css_lex_next(lx, t) == CSS_TOK_WS || t->kind == CSS_TOK_COMMENT)
+        ;
+    return t->kind;
+}
+
+static bool is_url_function(const struct rw *w, const struct css_tok *t)
+{
+    if (t->kind != CSS_TOK_FUNCTION || t->end - t->start < 4)
+        return false;
+    char c = w->in[t->start]; /* most functions are not url(: skip the decoding for them */
+    return (c == 'u' || c == 'U' || c == '\\') &&
+           css_tok_name_is(w->in, t->start, t->end - 1, "url");
+}
+
+/* ---- URLs ---- */
+
+/* Writes cp as UTF-8 at d; returns the length (1 to 4). */
+static size_t put_utf8(char *d, unsigned long cp)
+{
+    if (cp < 0x80) {
+        d[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        d[0] = (char)(0xc0 | cp >> 6), d[1] = (char)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        d[0] = (char)(0xe0 | cp >> 12), d[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        d[2] = (char)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    d[0] = (char)(0xf0 | cp >> 18), d[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+    d[2] = (char)(0x80 | ((cp >> 6) & 0x3f)), d[3] = (char)(0x80 | (cp & 0x3f));
+    return 4;
+}
+
+/* Decodes s[start, end) (escapes, line continuations of strings, NUL as U+FFFD) into w->tmp;
+ * with `trim`, unescaped whitespace at the end is dropped (a url token's value). No input byte
+ * decodes to more than 3 bytes (a NUL, or "\0" as U+FFFD), so one reservation does. */
+static int decode(struct rw *w, size_t start, size_t end, bool trim)
+{
+    struct css_buf *b = &w->tmp;
+    b->len = 0;
+    if (buf_reserve(b, 3 * (end - start)) < 0)
+        return -1;
+    char *d = b->data;
+    size_t k = 0, keep = 0;
+    for (size_t i = start; i < end;) {
+        unsigned char c = (unsigned char)w->in[i];
+        if (c == '\\' && i + 1 < end && strchr("\n\r\f", w->in[i + 1]) && w->in[i + 1]) {
+            bool crlf = w->in[i + 1] == '\r' && i + 2 < end && w->in[i + 2] == '\n';
+            i += crlf ? 3 : 2; /* a string's line continuation: nothing */
+        } else if (c == '\\') {
+            unsigned long cp;
+            unsigned char next = i + 1 < end ? (unsigned char)w->in[i + 1] : 0;
+            i = css_tok_escape(w->in, end, i, &cp);
+            /* "\" before a UTF-8 byte escapes that byte as it is (the rest of its sequence
+             * follows raw); an escaped NUL is U+FFFD like a raw one. */
+            if (next >= 0x80)
+                d[k++] = (char)next;
+            else
+                k += put_utf8(d + k, cp ? cp : 0xfffd);
+            keep = k;
+        } else {
+            k += c ? (d[k] = (char)c, 1) : put_utf8(d + k, 0xfffd);
+            i++;
+            if (!trim || !strchr(" \t\n\r\f", c) || !c)
+                keep = k;
+        }
+    }
+    b->len = keep;
+    return 0;
+}
+
+/* Writes url("<s>") with s escaped for a CSS string (at most 3 bytes for one). */
+static int add_url(struct css_buf *b, const char *s)
+{
+    size_t n = strlen(s);
+    if (buf_reserve(b, 3 * n + 7) < 0)
+        return -1;
+    char *d = b->data + b->len;
+    memcpy(d, "url(\"", 5), d += 5;
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            *d++ = '\\', *d++ = *s;
+        else if (*s == '\n' || *s == '\r' || *s == '\f')
+            *d++ = '\\', *d++ = *s == '\n' ? 'a' : *s == '\r' ? 'd' : 'c', *d++ = ' ';
+        else
+            *d++ = *s;
+    }
+    memcpy(d, "\")", 2), d += 2;
+    b->len = (size_t)(d - b->data);
+    return 0;
+}
+
+/* The value in[vs, ve) (a string's or a url token's, trimmed) goes through the callback; a
+ * replacement takes the place of in[rs, re). */
+static int url_value(struct rw *w, enum css_url_kind kind, size_t vs, size_t ve, bool trim,
+                     size_t rs, size_t re)
+{
+    char *repl = NULL;
+    int r = decode(w, vs, ve, trim);
+    if (r == 0)
+        r = w->fn(w->arg, kind, w->tmp.len ? w->tmp.data : "", w->tmp.len, &repl) < 0 ? -1 : 0;
+    if (r == 0 && repl) {
+        r = emit_until(w, rs);
+        if (r == 0)
+            r = add_url(w->out, repl);
+        w->copied = re;
+    }
+    free(repl);
+    return r;
+}
+
+/* A url token (closed by ")"): its value is between the first "(" and the ")". */
+static int url_token(struct rw *w, const struct css_tok *t, enum css_url_kind kind)
+{
+    if (!w->fn || !(t->flags & CSS_TOKF_CLOSED))
+        return 0;
+    const char *p = memchr(w->in + t->start, '(', t->end - t->start);
+    size_t vs = (size_t)(p - w->in) + 1;
+    while (vs < t->end - 1 && strchr(" \t\n\r\f", w->in[vs]))
+        vs++;
+    return url_value(w, kind, vs, t->end - 1, true, t->start, t->end);
+}
+
+/* url( "x" ) from its function token t: when it has that shape, rewrites it and moves lx past
+ * the ")"; otherwise leaves lx alone. */
+static int url_function(struct rw *w, struct css_lexer *lx, const struct css_tok *t,
+                        enum css_url_kind kind)
+{
+    struct css_lexer peek = *lx;
+    struct css_tok s, c;
+    if (!w->fn || next_sig(&peek, &s) != CSS_TOK_STRING || !(s.flags & CSS_TOKF_CLOSED) ||
+        next_sig(&peek, &c) != CSS_TOK_RPAREN)
+        return 0;
+    *lx = peek;
+    return url_value(w, kind, s.start + 1, s.end - 1, false, t->start, c.end);
+}
+
+/* @import's target: the first token after the keyword. */
+static int import_target(struct rw *w)
+{
+    struct css_lexer peek = w->lx;
+    struct css_tok t;
+    next_sig(&peek, &t);
+    if (t.kind == CSS_TOK_URL)
+        return url_token(w, &t, CSS_URL_IMPORT);
+    if (is_url_function(w, &t))
+        return url_function(w, &peek, &t, CSS_URL_IMPORT);
+    if (t.kind == CSS_TOK_STRING && (t.flags & CSS_TOKF_CLOSED) && w->fn)
+        return url_value(w, CSS_URL_IMPORT, t.start + 1, t.end - 1, false, t.start, t.end);
+    return 0;
+}
+
+/* Rewrites the url()s of in[lx.pos, end) (a declaration, balanced). */
+static int urls_in_range(struct rw *w, size_t end)
+{
+    struct css_lexer lx = w->lx;
+    struct css_tok t;
+    int r = 0;
+    while (r == 0 && lx.pos < end && css_lex_next(&lx, &t) != CSS_TOK_EOF) {
+        if (t.kind == CSS_TOK_URL)
+            r = url_token(w, &t, CSS_URL_ASSET);
+        else if (is_url_function(w, &t))
+            r = url_function(w, &lx, &t, CSS_URL_ASSET);
+    }
+    return r;
+}
+
+/* ---- Scanning a construct ahead ---- */
+
+enum scan_mode {
+    SCAN_AT,        /* an at-rule's prelude: to ";" or "{" (or "}" when nested) */
+    SCAN_TOP_RULE,  /* a qualified rule at the top level: to "{" */
+    SCAN_CONSTRUCT, /* inside a block: a declaration or a nested rule */
+};
+
+enum scan_stop {
+    STOP_END,    /* ";" (consumed), "}" (not consumed) or the end of the input */
+    STOP_BLOCK,  /* "{" of the construct's block (consumed) */
+    STOP_OPAQUE, /* `name: {`: a declaration whose whole value is a block, or an invalid rule */
+};
+
+struct scan {
+    enum scan_stop stop;
+    bool decl;        /* STOP_END of `name: value` */
+    bool has_url;     /* a url token or url( function anywhere */
+    bool maybe_hover; /* a colon then an ident spelled hover */
+    bool bad;         /* a token no valid selector list holds */
+    size_t end;       /* where the lexer goes on */
+    size_t last_sig;  /* end of the last token before the stop other than whitespace/comments */
+};
+
+/* Bytes a declaration's value skips without tokenizing, and name bytes (4.2: letters, digits,
+ * "-", "_", NUL and non-ASCII), which decide whether a "u" may start a url token. */
+enum { B_SPECIAL = 1, B_NAME = 2 };
+#define BC(c)                                                                                      \
+    ((strchr(";{}()[]\"'/\\uU:<>", (c)) && (c) ? B_SPECIAL : 0) |                                  \
+     (((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z') || ((c) >= '0' && (c) <= '9') ||    \
+              (c) == '-' || (c) == '_' || (c) == 0 || (c) >= 0x80                                  \
+          ? B_NAME                                                                                 \
+          : 0))
+static unsigned char byte_class[256];
+
+static void byte_class_init(void)
+{
+    for (int c = 0; c < 256; c++)
+        byte_class[c] = (unsigned char)BC(c);
+}
+
+/* A quoted string from its quote at i, as the tokenizer ends it (4.3.5): after the closing
+ * quote, before a newline, or at the end. */
+static size_t skip_string(const unsigned char *in, size_t n, size_t i)
+{
+    unsigned char q = in[i++];
+    while (i < n && in[i] != q) {
+        if (in[i] == '\n' || in[i] == '\r' || in[i] == '\f')
+            return i;
+        i += in[i] == '\\' ? 2 : 1; /* an escape, or a line continuation (CR LF: LF is next) */
+    }
+    return i < n ? i + 1 : n;
+}
+
+/* The rest of a declaration's value from i, byte by byte instead of token by token: most of a
+ * stylesheet's bytes are values, and all a value needs is where it ends (";" or "}" outside
+ * brackets, strings, comments and url tokens) and whether it holds a url. Returns 1 with *s
+ * filled, 0 when the tokenizer must decide (a backslash outside strings, which may spell
+ * url( or hide a ";", or a {} block outside a custom property, which may make this a nested
+ * rule), -1 when out of memory. */
+static int fast_value(struct rw *w, size_t i, size_t base, bool custom, struct scan *s)
+{
+    const unsigned char *in = (const unsigned char *)w->in;
+    size_t n = w->n, d = base;
+    bool has_url = false;
+    struct css_tok t;
+    while (i < n) {
+        unsigned char c = in[i];
+        if (!(byte_class[c] & B_SPECIAL)) {
+            i++;
+            continue;
+        }
+        switch (c) {
+        case ';':
+        case '}':
+            if (d == base) {
+                *s = (struct scan){.stop = STOP_END,
+                                   .decl = true,
+                                   .has_url = has_url,
+                                   .end = c == ';' ? i + 1 : i};
+                return 1;
+            }
+            d -= c == '}' && w->stack[d - 1] == CSS_TOK_LBRACE;
+            i++;
+            break;
+        case '{':
+            if (d == base && !custom)
+                return 0; /* a custom property's value may hold {} blocks */
+            /* fall through */
+        case '(':
+        case '[':
+            if (push_at(w, d++,
+                        c == '{'   ? CSS_TOK_LBRACE
+                        : c == '(' ? CSS_TOK_LPAREN
+                                   : CSS_TOK_LBRACKET) < 0)
+                return -1;
+            i++;
+            break;
+        case ')':
+        case ']':
+            d -= d > base && w->stack[d - 1] == (c == ')' ? CSS_TOK_LPAREN : CSS_TOK_LBRACKET);
+            i++;
+            break;
+        case '"':
+        case '\'':
+            i = skip_string(in, n, i);
+            break;
+        case '/':
+            if (i + 1 < n && in[i + 1] == '*') {
+                const unsigned char *e = memmem(in + i + 2, n - i - 2, "*/", 2);
+                i = e ? (size_t)(e - in) + 2 : n;
+            } else {
+                i++;
+            }
+            break;
+        case '\\':
+            return 0;
+        default: /* "u" or "U": url( when it starts an ident */
+            if (n - i < 4 ||
+                (i > 0 && ((byte_class[in[i - 1]] & B_NAME) || in[i - 1] == '#' ||
+                           in[i - 1] == '@')) || /* the rest of a name, a hash, an at-keyword */
+                (in[i + 1] | 0x20) != 'r' ||
+                (in[i + 2] | 0x20) != 'l' || in[i + 3] != '(') {
+                i++;
+                break;
+            }
+            struct css_lexer lx = {w->in, n, i};
+            css_lex_next(&lx, &t); /* a url token, a bad url or url( before a string */
+            has_url = has_url || t.kind != CSS_TOK_BAD_URL;
+            if (t.kind == CSS_TOK_FUNCTION && push_at(w, d++, CSS_TOK_LPAREN) < 0)
+                return -1;
+            i = t.end;
+            break;
+        }
+    }
+    *s = (struct scan){.stop = STOP_END, .decl = true, .has_url = has_url, .end = n};
+    return 1;
+}
+
+/* A selector list from i to its "{", byte by byte like fast_value. Returns 1 with *s filled,
+ * 0 when the tokenizer must decide (anything that makes the list invalid or unusual: a
+ * backslash, a bad string, a url, ";", "}" or unmatched brackets outside strings, a comment
+ * right after a colon or before the "{", CDO/CDC), -1 when out of memory. */
+static int fast_prelude(struct rw *w, size_t i, size_t base, struct scan *s)
+{
+    const unsigned char *in = (const unsigned char *)w->in;
+    size_t n = w->n, d = base, start = i;
+    bool hover = false;
+    while (i < n) {
+        unsigned char c = in[i];
+        if (!(byte_class[c] & B_SPECIAL)) {
+            i++;
+            continue;
+        }
+        switch (c) {
+        case '{': {
+            if (d != base || i == start)
+                return 0;
+            size_t e = i;
+            while (e > 0 && strchr(" \t\n\r\f", in[e - 1]) && in[e - 1])
+                e--;
+            if (e >= 2 && in[e - 1] == '/' && in[e - 2] == '*')
+                return 0;
+            *s = (struct scan){
+                .stop = STOP_BLOCK, .maybe_hover = hover, .end = i + 1, .last_sig = e};
+            return 1;
+        }
+        case '(':
+        case '[':
+            if (push_at(w, d++, c == '(' ? CSS_TOK_LPAREN : CSS_TOK_LBRACKET) < 0)
+                return -1;
+            i++;
+            break;
+        case ')':
+        case ']':
+            if (d == base || w->stack[d - 1] != (c == ')' ? CSS_TOK_LPAREN : CSS_TOK_LBRACKET))
+                return 0;
+            d--;
+            i++;
+            break;
+        case '"':
+        case '\'':
+            i = skip_string(in, n, i);
+            if (i > n || (i < n && strchr("\n\r\f", in[i]) && in[i]))
+                return 0; /* a bad string */
+            break;
+        case '/':
+            if (i + 1 < n && in[i + 1] == '*') {
+                const unsigned char *e = memmem(in + i + 2, n - i - 2, "*/", 2);
+                i = e ? (size_t)(e - in) + 2 : n;
+            } else {
+                i++;
+            }
+            break;
+        case ':':
+            if (i + 1 < n && in[i + 1] == '/')
+                return 0;
+            if (n - i > 6 && !strncasecmp((const char *)in + i + 1, "hover", 5) &&
+                !(byte_class[in[i + 6]] & B_NAME) && in[i + 6] != '(' && in[i + 6] != '\\')
+                hover = true;
+            i++;
+            break;
+        case '>':
+            if (i >= 2 && in[i - 1] == '-' && in[i - 2] == '-')
+                return 0;
+            i++;
+            break;
+        case 'u':
+        case 'U':
+            if (n - i >= 4 && !(i > 0 && (byte_class[in[i - 1]] & B_NAME)) &&
+                (in[i + 1] | 0x20) == 'r' && (in[i + 2] | 0x20) == 'l' && in[i + 3] == '(')
+                return 0;
+            i++;
+            break;
+        default: /* ";" "}" "\\" "<" */
+            return 0;
+        }
+    }
+    return 0;
+}
+
+/* Scans from token *first (already consumed from w->lx) to the construct's end, matching
+ * brackets on the scratch part of the stack. Leaves w->lx alone. The hot loop of the rewriter:
+ * its state lives in locals, one switch per token. */
+static int scan(struct rw *w, const struct css_tok *first, enum scan_mode mode, struct scan *s)
+{
+    struct css_lexer lx = w->lx;
+    struct css_tok t = *first;
+    size_t base = w->depth, d = base, last_sig = 0, end;
+    enum { NAME, VALUE, NONE } ds = mode == SCAN_CONSTRUCT && t.kind == CSS_TOK_IDENT ? NAME : NONE;
+    bool custom = ds == NAME && t.end - t.start >= 2 && !memcmp(w->in + t.start, "--", 2);
+    bool value_seen = false, nested = mode != SCAN_TOP_RULE && (mode != SCAN_AT || w->depth > 0);
+    bool bad = false, has_url = false, maybe_hover = false;
+    enum css_tok_kind prev = CSS_TOK_WS;
+    enum scan_stop stop = STOP_END;
+    struct scan fast;
+    bool have_fast = false;
+    if (ds == NONE && mode != SCAN_AT) {
+        int r = fast_prelude(w, t.start, d, &fast);
+        if (r < 0)
+            return -1;
+#ifndef CSS_REWRITE_CROSSCHECK
+        if (r > 0) {
+            *s = fast;
+            return 0;
+        }
+#endif
+        have_fast = r > 0;
+    }
+    for (;; css_lex_next(&lx, &t)) {
+        enum css_tok_kind k = t.kind;
+        unsigned char open = 0, close = 0;
+        switch (k) {
+        case CSS_TOK_WS:
+            prev = k;
+            continue;
+        case CSS_TOK_COMMENT:
+            continue;
+        case CSS_TOK_EOF:
+            end = t.start;
+            goto done;
+        case CSS_TOK_IDENT:
+            if (prev == CSS_TOK_COLON && t.end - t.start >= 5 &&
+                css_tok_name_is(w->in, t.start, t.end, "hover"))
+                maybe_hover = true;
+            break;
+        case CSS_TOK_FUNCTION:
+            has_url = has_url || is_url_function(w, &t);
+            open = CSS_TOK_LPAREN;
+            break;
+        case CSS_TOK_URL:
+            has_url = true;
+            break;
+        case CSS_TOK_LPAREN:
+        case CSS_TOK_LBRACKET:
+            open = (unsigned char)k;
+            break;
+        case CSS_TOK_RPAREN:
+            close = CSS_TOK_LPAREN;
+            break;
+        case CSS_TOK_RBRACKET:
+            close = CSS_TOK_LBRACKET;
+            break;
+        case CSS_TOK_LBRACE:
+            if (d == base && !(custom && ds == VALUE)) {
+                end = t.end;
+                stop = ds == VALUE && !value_seen ? STOP_OPAQUE : STOP_BLOCK;
+                goto done;
+            }
+            bad = true; /* a {} block inside a prelude */
+            open = CSS_TOK_LBRACE;
+            break;
+        case CSS_TOK_RBRACE:
+            if (d == base && nested) {
+                end = t.start;
+                goto done;
+            }
+            bad = true;
+            close = CSS_TOK_LBRACE;
+            break;
+        case CSS_TOK_SEMICOLON:
+            if (d == base && mode != SCAN_TOP_RULE) {
+                end = t.end;
+                goto done;
+            }
+            bad = true;
+            break;
+        case CSS_TOK_BAD_STRING:
+        case CSS_TOK_BAD_URL:
+        case CSS_TOK_CDO:
+        case CSS_TOK_CDC:
+            bad = true;
+            break;
+        case CSS_TOK_DELIM: /* a lone "\" would escape what an insertion puts after it */
+            bad = bad || w->in[t.start] == '\\';
+            break;
+        default:
+            break;
+        }
+        if (ds == VALUE) {
+            value_seen = true;
+        } else if (ds == NAME && t.start != first->start) {
+            ds = k == CSS_TOK_COLON ? VALUE : NONE;
+            int r = ds == VALUE ? fast_value(w, lx.pos, d, custom, &fast) : 0;
+            if (r < 0)
+                return -1;
+#ifndef CSS_REWRITE_CROSSCHECK
+            if (r > 0) {
+                *s = fast;
+                return 0;
+            }
+#endif
+            have_fast = r > 0;
+        }
+        if (open && push_at(w, d++, open) < 0)
+            return -1;
+        if (close) {
+            if (d > base && w->stack[d - 1] == close)
+                d--;
+            else
+                bad = true;
+        }
+        prev = k;
+        last_sig = t.end;
+    }
+done:
+#ifdef CSS_REWRITE_CROSSCHECK /* the fuzzer's build: the fast path must agree with the tokens */
+    if (have_fast && (stop != fast.stop || fast.end != end || fast.has_url != has_url ||
+                      (stop == STOP_BLOCK &&
+                       (fast.maybe_hover != maybe_hover || bad || fast.last_sig != last_sig))))
+        abort();
+#endif
+    (void)have_fast;
+    *s = (struct scan){.stop = stop,
+                       .decl = stop == STOP_END && ds == VALUE,
+                       .has_url = has_url,
+                       .maybe_hover = maybe_hover,
+                       .bad = bad,
+                       .end = end,
+                       .last_sig = last_sig};
+    return 0;
+}
+
+/* ---- :hover in a selector list ---- */
+
+/* Splits the selector list in[ps, pe) (balanced, no bad tokens) into w->segs, each with its
+ * :hover pseudo-classes in w->hovs: a colon not after another colon, then the ident hover, not
+ * inside an attribute selector's brackets. Returns the number of :hover found, or -1. */
+static long find_hovers(struct rw *w, size_t ps, size_t pe)
+{
+    struct css_lexer lx = {w->in, w->n, ps};
+    struct css_tok t;
+    uint64_t brackets = 0; /* bit i: level i+1 is "[" (a selector list nests far less than 64) */
+    unsigned level = 0, in_attr = 0;
+    enum css_tok_kind prev = CSS_TOK_WS, prev2 = CSS_TOK_WS;
+    size_t colon = 0;
+    long found = 0;
+    w->nsegs = w->nhovs = 0;
+    struct seg cur = {0, 0, 0, 0, 0, 0};
+    bool empty = true;
+    while (css_lex_next(&lx, &t) != CSS_TOK_EOF && t.start < pe) {
+        enum css_tok_kind k = t.kind;
+        if (k == CSS_TOK_COMMENT)
+            continue;
+        if (k != CSS_TOK_WS && !(k == CSS_TOK_COMMA && level == 0)) {
+            if (empty)
+                cur.start = t.start, cur.hov = w->nhovs, empty = false;
+            cur.end = t.end;
+        }
+        if (k == CSS_TOK_COLON)
+            colon = t.start;
+        if (k == CSS_TOK_IDENT && prev == CSS_TOK_COLON && prev2 != CSS_TOK_COLON && !in_attr &&
+            css_tok_name_is(w->in, t.start, t.end, "hover")) {
+            if (grow((void **)&w->hovs, &w->hovs_cap, w->nhovs, sizeof *w->hovs) < 0)
+                return -1;
+            w->hovs[w->nhovs++] = (struct hov){colon, t.end};
+            cur.nhov++;
+            found++;
+        }
+        if (k == CSS_TOK_LPAREN || k == CSS_TOK_FUNCTION || k == CSS_TOK_LBRACKET) {
+            if (level == 64)
+                return 0; /* deeper than any real selector: left as it is */
+            brackets |= (uint64_t)(k == CSS_TOK_LBRACKET) << level++;
+            in_attr += k == CSS_TOK_LBRACKET;
+        } else if ((k == CSS_TOK_RPAREN || k == CSS_TOK_RBRACKET) && level > 0) {
+            in_attr -= (unsigned)((brackets >> --level) & 1);
+            brackets &= ~((uint64_t)1 << level);
+        }
+        if ((k == CSS_TOK_COMMA && level == 0) || lx.pos >= pe) {
+            if (!empty) {
+                if (grow((void **)&w->segs, &w->segs_cap, w->nsegs, sizeof *w->segs) < 0)
+                    return -1;
+                w->segs[w->nsegs++] = cur;
+            }
+            cur = (struct seg){0, 0, 0, 0, 0, 0};
+            empty = true;
+        }
+        prev2 = prev;
+        prev = k;
+    }
+    return found;
+}
+
+static bool same(const char *a, size_t alen, const char *b, size_t blen)
+{
+    return alen == blen && memcmp(a, b, alen) == 0;
+}
+
+/* Appends the copy of segment i (each :hover written .\:hover) unless the list, or a copy made
+ * before, already holds it. */
+static int add_copy(struct rw *w, size_t i)
+{
+    struct css_buf *o = w->out;
+    struct seg *sg = &w->segs[i];
+    size_t mark = o->len, at = sg->start;
+    if (buf_add(o, w->sep_open, strlen(w->sep_open)) < 0)
+        return -1;
+    size_t cs = o->len;
+    for (size_t h = sg->hov; h < sg->hov + sg->nhov; h++) {
+        if (buf_add(o, w->in + at, w->hovs[h].start - at) < 0 || buf_add(o, ".\\:hover", 8) < 0)
+            return -1;
+        at = w->hovs[h].end;
+    }
+    if (buf_add(o, w->in + at, sg->end - at) < 0)
+        return -1;
+    size_t cl = o->len - cs;
+    for (size_t j = 0; j < w->nsegs; j++) {
+        const struct seg *x = &w->segs[j];
+        if (same(o->data + cs, cl, w->in + x->start, x->end - x->start) ||
+            (j < i && x->copy_len && same(o->data + cs, cl, o->data + x->copy, x->copy_len))) {
+            o->len = mark;
+            return 0;
+        }
+    }
+    sg->copy = cs;
+    sg->copy_len = cl;
+    return buf_add(o, w->sep_close, strlen(w->sep_close));
+}
+
+/* The selector list in[ps, last_sig): the copies go right after its last token. */
+static int rewrite_hover(struct rw *w, size_t ps, size_t last_sig)
+{
+    long found = find_hovers(w, ps, last_sig);
+    if (found <= 0)
+        return (int)found;
+    if (emit_until(w, last_sig) < 0)
+        return -1;
+    for (size_t i = 0; i < w->nsegs; i++)
+        if (w->segs[i].nhov && add_copy(w, i) < 0)
+            return -1;
+    return 0;
+}
+
+/* ---- Rules and blocks ---- */
+
+/* Which block an at-rule opens: the conditional group rules hold style rules. */
+static enum frame at_rule_frame(const struct rw *w, const struct css_tok *t)
+{
+    static const char *const groups[] = {"media",    "supports", "layer",          "container",
+                                         "document", "scope",    "starting-style", NULL};
+    static const char *const vendors[] = {"-webkit-", "-moz-", "-ms-", "-o-", ""};
+    size_t s = t->start + 1;
+    for (size_t v = 0; v < sizeof vendors / sizeof *vendors; v++) {
+        size_t vl = strlen(vendors[v]);
+        if (vl && !(t->end - s > vl && !memcmp(w->in + s, vendors[v], vl)))
+            continue;
+        for (size_t g = 0; groups[g]; g++)
+            if (css_tok_name_is(w->in, s + vl, t->end, groups[g]))
+                return F_RULES;
+        break;
+    }
+    return F_OPAQUE;
+}
+
+static int push(struct rw *w, enum frame f)
+{
+    if (push_at(w, w->depth, (unsigned char)f) < 0)
+        return -1;
+    w->depth++;
+    return 0;
+}
+
+static int at_rule(struct rw *w, const struct css_tok *t)
+{
+    struct scan s;
+    if (css_tok_name_is(w->in, t->start + 1, t->end, "import") && import_target(w) < 0)
+        return -1;
+    if (scan(w, t, SCAN_AT, &s) < 0)
+        return -1;
+    w->lx.pos = s.end;
+    return s.stop == STOP_END ? 0 : push(w, at_rule_frame(w, t));
+}
+
+/* A qualified rule or (inside a block) a declaration, from its first token t. */
+static int rule_or_declaration(struct rw *w, const struct css_tok *t, bool nested)
+{
+    struct scan s;
+    if (scan(w, t, nested ? SCAN_CONSTRUCT : SCAN_TOP_RULE, &s) < 0)
+        return -1;
+    int r = 0;
+    if (s.stop == STOP_BLOCK && s.maybe_hover && !s.bad)
+        r = rewrite_hover(w, t->start, s.last_sig);
+    else if (s.stop == STOP_END && s.decl && s.has_url && w->fn)
+        r = urls_in_range(w, s.end);
+    w->lx.pos = s.end;
+    if (r < 0 || s.stop == STOP_END)
+        return r;
+    return push(w, s.stop == STOP_BLOCK ? F_RULES : F_OPAQUE);
+}
+
+/* One construct of the stylesheet or of a rules block. */
+static int rules_step(struct rw *w, const struct css_tok *t, enum frame top)
+{
+    switch (t->kind) {
+    case CSS_TOK_RBRACE:
+        if (top == F_TOP)
+            break;
+        w->depth--;
+        return 0;
+    case CSS_TOK_SEMICOLON:
+        if (top == F_TOP)
+            break;
+        return 0;
+    case CSS_TOK_CDO:
+    case CSS_TOK_CDC:
+        if (top != F_TOP)
+            break;
+        return 0;
+    case CSS_TOK_AT_KEYWORD:
+        return at_rule(w, t);
+    default:
+        break;
+    }
+    return rule_or_declaration(w, t, top != F_TOP);
+}
+
+/* One token of an opaque block: brackets matched, url()s rewritten. */
+static int opaque_step(struct rw *w, const struct css_tok *t, enum frame top)
+{
+    switch (t->kind) {
+    case CSS_TOK_URL:
+        return url_token(w, t, CSS_URL_ASSET);
+    case CSS_TOK_FUNCTION: {
+        size_t at = w->lx.pos;
+        if (is_url_function(w, t) && url_function(w, &w->lx, t, CSS_URL_ASSET) < 0)
+            return -1;
+        return w->lx.pos != at ? 0 : push(w, F_PAREN);
+    }
+    case CSS_TOK_LPAREN:
+        return push(w, F_PAREN);
+    case CSS_TOK_LBRACKET:
+        return push(w, F_BRACKET);
+    case CSS_TOK_LBRACE:
+        return push(w, F_OPAQUE);
+    case CSS_TOK_RPAREN:
+    case CSS_TOK_RBRACKET:
+    case CSS_TOK_RBRACE:
+        if ((t->kind == CSS_TOK_RPAREN && top == F_PAREN) ||
+            (t->kind == CSS_TOK_RBRACKET && top == F_BRACKET) ||
+            (t->kind == CSS_TOK_RBRACE && top == F_OPAQUE))
+            w->depth--;
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static int rewrite(struct rw *w)
+{
+    struct css_tok t;
+    for (;;) {
+        enum frame top = w->depth ? (enum frame)w->stack[w->depth - 1] : F_TOP;
+        int r;
+        if (top == F_TOP || top == F_RULES) {
+            if (next_sig(&w->lx, &t) == CSS_TOK_EOF)
+                break;
+            r = rules_step(w, &t, top);
+        } else {
+            if (css_lex_next(&w->lx, &t) == CSS_TOK_EOF)
+                break;
+            r = opaque_step(w, &t, top);
+        }
+        if (r < 0)
+            return -1;
+    }
+    return emit_until(w, w->n);
+}
+
+int css_rewrite_marked(const char *in, size_t n, css_url_fn fn, void *arg, const char *open,
+                       const char *close, struct css_buf *out)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, byte_class_init);
+    struct rw w = {.in = in, .n = n, .fn = fn, .arg = arg, .out = out};
+    w.sep_open = open;
+    w.sep_close = close;
+    css_lex_init(&w.lx, in, n);
+    /* Room for the input and a few additions up front: most stylesheets need no realloc. */
+    int r = buf_reserve(out, n + n / 16 + 64);
+    if (r == 0)
+        r = rewrite(&w);
+    if (r == 0 && out->data)
+        out->data[out->len] = '\0';
+    free(w.stack);
+    free(w.segs);
+    free(w.hovs);
+    css_buf_free(&w.tmp);
+    return r;
+}
+
+int css_rewrite(const char *in, size_t n, css_url_fn fn, void *arg, struct css_buf *out)
+{
+    return css_rewrite_marked(in, n, fn, arg, ", ", "", out);
+}

@@ -1,0 +1,655 @@
+/* The proxy service (core/proxy/proxy.h): the instance, and one request from cap to bytes. */
+#include "core/proxy/proxy.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "core/base/crypto.h"
+#include "core/base/log.h"
+#include "core/proxy/css.h"
+#include "core/proxy/fetch.h"
+#include "core/proxy/netguard.h"
+#include "core/proxy/pcache.h"
+#include "core/proxy/proxy_rewrite.h"
+#include "core/proxy/proxy_upload.h"
+
+#define MAX_AGE_CAP     300 /* the viewer asks again after this long, so a change shows */
+#define DEFAULT_FRESH   60  /* seconds, for responses without any freshness information */
+#define KEY_MAX         (48 + 8 + PROXY_URL_MAX + 4)
+#define FETCH_OUTCOMES  (FETCH_E_OTHER + 1)
+#define MAX_REDIRECTS   5
+#define FETCH_PARALLEL  16
+#define FETCH_QUEUED    256
+#define CONNECT_TIMEOUT 3000
+
+/* What one fetch produced, shared by the request that made it and those that waited for it. */
+struct outcome {
+    int status; /* 200 or an error status */
+    const char *problem;
+    char detail[256];
+    char *body; /* 200: as the cache keeps it (stylesheets rewritten to absolute URLs) */
+    size_t body_len;
+    char content_type[128];
+    time_t fresh_until;
+};
+
+struct flight {
+    struct flight *next;
+    char key[KEY_MAX];
+    int done, refs;
+    struct outcome out;
+};
+
+struct proxy {
+    struct proxy_config cfg;
+    unsigned char key[PROXY_KEY_LEN];
+    struct netguard *guard;
+    struct fetcher *fetcher;
+    struct pcache *cache;
+    struct proxy_uploads *uploads;
+    pthread_mutex_t lock; /* flights and waiting */
+    pthread_cond_t done;
+    struct flight *flights;
+    int waiting;
+    atomic_ullong hits, misses, revalidated, deduplicated, busy, uploads_served, uploads_stored;
+    atomic_ullong upstream_status, upstream_type, fetches[FETCH_OUTCOMES];
+};
+
+/* ---------------------------------------------------------------------------------------------
+ * The instance */
+
+struct proxy *proxy_new(const struct proxy_config *cfg)
+{
+    char err[256];
+    struct proxy *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return NULL;
+    p->cfg = *cfg;
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->done, NULL);
+    if (netguard_new(cfg->allow_private, &p->guard, err, sizeof(err)) != 0) {
+        log_json(LOG_ERROR, "invalid --proxy-allow-private", json_pack("{s:s}", "error", err));
+        goto fail;
+    }
+    if (cfg->secret == NULL || proxy_key_derive(cfg->secret, cfg->secret_len, p->key) != 0)
+        goto fail;
+    p->cache = pcache_new(cfg->cache_bytes);
+    p->uploads = proxy_uploads_new(cfg->upload_bytes);
+    if (p->cache == NULL || p->uploads == NULL)
+        goto fail;
+    return p;
+fail:
+    proxy_free(p);
+    return NULL;
+}
+
+int proxy_start(struct proxy *p)
+{
+    struct fetch_config fc = {
+        .guard = p->guard,
+        .connect_timeout_ms =
+            p->cfg.timeout_ms < CONNECT_TIMEOUT ? p->cfg.timeout_ms : CONNECT_TIMEOUT,
+        .total_timeout_ms = p->cfg.timeout_ms,
+        .max_bytes = p->cfg.max_bytes,
+        .max_redirects = MAX_REDIRECTS,
+        .max_parallel = FETCH_PARALLEL,
+        .max_queued = FETCH_QUEUED,
+        .user_agent = "cobrowsed-proxy/1",
+    };
+    p->fetcher = fetcher_start(&fc);
+    return p->fetcher != NULL ? 0 : -1;
+}
+
+void proxy_stop(struct proxy *p)
+{
+    if (p == NULL)
+        return;
+    fetcher_stop(p->fetcher);
+    p->fetcher = NULL;
+}
+
+void proxy_free(struct proxy *p)
+{
+    if (p == NULL)
+        return;
+    proxy_stop(p);
+    pcache_free(p->cache);
+    proxy_uploads_free(p->uploads);
+    netguard_free(p->guard);
+    pthread_cond_destroy(&p->done);
+    pthread_mutex_destroy(&p->lock);
+    explicit_bzero(p->key, sizeof(p->key));
+    free(p);
+}
+
+const unsigned char *proxy_key(const struct proxy *p)
+{
+    return p->key;
+}
+
+int proxy_upload(struct proxy *p, const char *tenant, const char *session, const char *url,
+                 const char *text, size_t len)
+{
+    int rc = proxy_uploads_put(p->uploads, tenant, session, url, text, len, time(NULL));
+    if (rc == 0)
+        atomic_fetch_add(&p->uploads_stored, 1);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Answers */
+
+static void fail(struct proxy_response *r, int status, const char *problem, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void fail(struct proxy_response *r, int status, const char *problem, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    r->status = status;
+    r->problem = problem;
+    vsnprintf(r->detail, sizeof(r->detail), fmt, ap);
+    va_end(ap);
+}
+
+static void set_etag(struct proxy_response *r)
+{
+    char hex[CRYPTO_HEX_SHA256];
+    if (crypto_sha256_hex(r->body, r->body_len, hex) != 0)
+        snprintf(hex, sizeof(hex), "%016zx", r->body_len);
+    snprintf(r->etag, sizeof(r->etag), "\"%.16s\"", hex);
+}
+
+static long max_age(time_t fresh_until)
+{
+    long left = (long)(fresh_until - time(NULL));
+    return left < 0 ? 0 : left > MAX_AGE_CAP ? MAX_AGE_CAP : left;
+}
+
+/* Fills a 200 answer from bytes as the cache keeps them: a stylesheet is signed for the request's
+ * cap here; an asset is served as it is (body stays borrowed: the caller keeps it alive). */
+static void answer(struct proxy *p, const struct proxy_request *req, enum proxy_kind kind,
+                   const char *url, const char *body, size_t len, const char *content_type,
+                   time_t fresh_until, struct proxy_response *r)
+{
+    if (kind == PROXY_KIND_CSS) {
+        struct css_buf out = {0};
+        int depth = req->ref != NULL ? 2 : 1;
+        if (proxy_rewrite_signed(body, len, url, p->key, req->cap, depth, &out) != 0) {
+            css_buf_free(&out);
+            fail(r, 500, "internal_error", "The stylesheet could not be rewritten.");
+            return;
+        }
+        r->owned = out.data ? out.data : strdup("");
+        r->body = r->owned;
+        r->body_len = out.len;
+        if (r->owned == NULL) {
+            fail(r, 500, "internal_error", "Out of memory.");
+            return;
+        }
+    } else {
+        r->body = body;
+        r->body_len = len;
+    }
+    r->status = 200;
+    snprintf(r->content_type, sizeof(r->content_type), "%s", content_type);
+    r->max_age = max_age(fresh_until);
+    set_etag(r);
+}
+
+void proxy_response_free(struct proxy_response *r)
+{
+    if (r->entry != NULL && r->from != NULL)
+        pcache_release(r->from->cache, r->entry);
+    free(r->owned);
+    r->entry = NULL;
+    r->owned = NULL;
+    r->body = NULL;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Fetching */
+
+/* The media type of a Content-Type value, lowercased, without parameters, into out. */
+static void media_type(const char *ct, char *out, size_t size)
+{
+    size_t o = 0;
+    while (ct != NULL && (*ct == ' ' || *ct == '\t'))
+        ct++;
+    for (; ct != NULL && *ct && *ct != ';' && *ct != ' ' && o + 1 < size; ct++)
+        out[o++] = (char)(*ct >= 'A' && *ct <= 'Z' ? *ct - 'A' + 'a' : *ct);
+    out[o] = '\0';
+}
+
+/* Stylesheets: text/css only. Images and fonts: image/..., font/..., the legacy font types and
+ * application/octet-stream (fonts are often served so). Never HTML or scripts: the proxy's origin
+ * is the viewer's. */
+int proxy_type_allowed(enum proxy_kind kind, const char *content_type)
+{
+    char mt[96];
+    media_type(content_type, mt, sizeof(mt));
+    if (kind == PROXY_KIND_CSS)
+        return strcmp(mt, "text/css") == 0;
+    return (strncmp(mt, "image/", 6) == 0 && mt[6] != '\0') ||
+           (strncmp(mt, "font/", 5) == 0 && mt[5] != '\0') ||
+           (strncmp(mt, "application/font-", 17) == 0 && mt[17] != '\0') ||
+           (strncmp(mt, "application/x-font-", 19) == 0 && mt[19] != '\0') ||
+           strcmp(mt, "application/vnd.ms-fontobject") == 0 ||
+           strcmp(mt, "application/octet-stream") == 0;
+}
+
+/* A failed fetch as the client sees it. */
+static void fetch_failed(struct outcome *o, const struct fetch_result *fr)
+{
+    const char *why = fetch_error_str(fr->error);
+    switch (fr->error) {
+    case FETCH_E_BLOCKED:
+        o->status = 403;
+        o->problem = "proxy_address_blocked";
+        snprintf(o->detail, sizeof(o->detail),
+                 "The target resolves to an address the proxy may not reach (%s).",
+                 netguard_verdict_str((enum netguard_verdict)fr->blocked));
+        return;
+    case FETCH_E_TIMEOUT:
+        o->status = 504;
+        o->problem = "proxy_timeout";
+        snprintf(o->detail, sizeof(o->detail), "The upstream server did not answer in time.");
+        return;
+    case FETCH_E_TOO_LARGE:
+        o->status = 413;
+        o->problem = "proxy_too_large";
+        snprintf(o->detail, sizeof(o->detail),
+                 "The upstream body is larger than the proxy's limit.");
+        return;
+    case FETCH_E_BUSY:
+    case FETCH_E_SHUTDOWN:
+        o->status = 503;
+        o->problem = "proxy_busy";
+        snprintf(o->detail, sizeof(o->detail), "The proxy is busy (%s). Retry shortly.", why);
+        return;
+    default:
+        o->status = 502;
+        o->problem = "proxy_fetch_failed";
+        snprintf(o->detail, sizeof(o->detail), "The upstream fetch failed: %s.", why);
+    }
+}
+
+/* A 200 from upstream: type check, the cache's form of a stylesheet, storing. */
+static void fetched_ok(struct proxy *p, const char *key, enum proxy_kind kind,
+                       struct fetch_result *fr, struct outcome *o)
+{
+    time_t now = time(NULL);
+    if (!proxy_type_allowed(kind, fr->content_type)) {
+        atomic_fetch_add(&p->upstream_type, 1);
+        o->status = 415;
+        o->problem = "proxy_type_not_allowed";
+        snprintf(o->detail, sizeof(o->detail),
+                 "The upstream content type (%.80s) is not allowed for %s.",
+                 fr->content_type ? fr->content_type : "none", proxy_kind_str(kind));
+        return;
+    }
+    if (kind == PROXY_KIND_CSS) {
+        struct css_buf out = {0};
+        const char *base = fr->final_url ? fr->final_url : key;
+        if (proxy_rewrite_absolute(fr->body ? fr->body : "", fr->body_len, base, &out) != 0) {
+            css_buf_free(&out);
+            o->status = 500;
+            o->problem = "internal_error";
+            snprintf(o->detail, sizeof(o->detail), "The stylesheet could not be rewritten.");
+            return;
+        }
+        free(fr->body);
+        fr->body = out.data;
+        fr->body_len = out.len;
+    }
+    struct pcache_policy pol;
+    pcache_policy(fr->cache_control, fr->expires, fr->date, fr->age, fr->last_modified,
+                  DEFAULT_FRESH, now, &pol);
+    o->status = 200;
+    o->body = fr->body ? fr->body : strdup("");
+    o->body_len = fr->body ? fr->body_len : 0;
+    fr->body = NULL;
+    snprintf(o->content_type, sizeof(o->content_type), "%s", fr->content_type);
+    o->fresh_until = now + pol.fresh_for;
+    if (o->body == NULL || !pol.store)
+        return;
+    struct pcache_entry e = {.key = key,
+                             .status = 200,
+                             .content_type = o->content_type,
+                             .etag = fr->etag,
+                             .last_modified = fr->last_modified,
+                             .body = o->body,
+                             .body_len = o->body_len,
+                             .stored_at = now,
+                             .fresh_until = o->fresh_until,
+                             .must_revalidate = pol.revalidate};
+    pcache_put(p->cache, &e);
+}
+
+/* One fetch (conditional when a stale entry is given) into o. */
+static void fetch_into(struct proxy *p, const char *key, const char *url, enum proxy_kind kind,
+                       const struct pcache_entry *stale, struct outcome *o)
+{
+    struct fetch_request fq = {
+        .url = url,
+        .accept = kind == PROXY_KIND_CSS ? "text/css,*/*;q=0.1" : "image/*,font/*,*/*;q=0.5",
+        .if_none_match = stale ? stale->etag : NULL,
+        .if_modified_since = stale ? stale->last_modified : NULL,
+    };
+    struct fetch_result fr;
+    memset(&fr, 0, sizeof(fr));
+    fetcher_get(p->fetcher, &fq, &fr);
+    atomic_fetch_add(&p->fetches[fr.error < FETCH_OUTCOMES ? fr.error : FETCH_E_OTHER], 1);
+    if (fr.error != FETCH_OK) {
+        fetch_failed(o, &fr);
+    } else if (fr.status == 304 && stale != NULL) {
+        struct pcache_policy pol;
+        time_t now = time(NULL);
+        pcache_policy(fr.cache_control, fr.expires, fr.date, fr.age, stale->last_modified,
+                      DEFAULT_FRESH, now, &pol);
+        pcache_refresh(p->cache, key, now + pol.fresh_for);
+        atomic_fetch_add(&p->revalidated, 1);
+        o->status = 200;
+        o->body = malloc(stale->body_len + 1);
+        if (o->body != NULL)
+            memcpy(o->body, stale->body, stale->body_len + 1);
+        o->body_len = stale->body_len;
+        snprintf(o->content_type, sizeof(o->content_type), "%s", stale->content_type);
+        o->fresh_until = now + pol.fresh_for;
+    } else if (fr.status == 200) {
+        fetched_ok(p, key, kind, &fr, o);
+    } else {
+        atomic_fetch_add(&p->upstream_status, 1);
+        o->status = 502;
+        o->problem = "proxy_fetch_failed";
+        snprintf(o->detail, sizeof(o->detail), "The upstream server answered %ld.", fr.status);
+    }
+    if (o->status == 200 && o->body == NULL) {
+        o->status = 500;
+        o->problem = "internal_error";
+        snprintf(o->detail, sizeof(o->detail), "Out of memory.");
+    }
+    fetch_result_free(&fr);
+}
+
+static void flight_release(struct proxy *p, struct flight *f)
+{
+    if (--f->refs > 0)
+        return;
+    for (struct flight **l = &p->flights; *l != NULL; l = &(*l)->next)
+        if (*l == f) {
+            *l = f->next;
+            break;
+        }
+    free(f->out.body);
+    free(f);
+}
+
+/* Copies o into a request's own outcome (the body duplicated). */
+static void outcome_copy(const struct outcome *from, struct outcome *to)
+{
+    *to = *from;
+    to->body = NULL;
+    if (from->body != NULL && (to->body = malloc(from->body_len + 1)) != NULL)
+        memcpy(to->body, from->body, from->body_len + 1);
+    if (from->body != NULL && to->body == NULL) {
+        to->status = 500;
+        to->problem = "internal_error";
+        snprintf(to->detail, sizeof(to->detail), "Out of memory.");
+    }
+}
+
+/* A fresh cache entry of key copied into o (1), or 0 when there is none. */
+static int fresh_copy(struct proxy *p, const char *key, struct outcome *o)
+{
+    const struct pcache_entry *e = pcache_get(p->cache, key);
+    int fresh = e != NULL && e->fresh_until > time(NULL);
+    if (fresh) {
+        struct outcome from = {.status = 200,
+                               .body = (char *)e->body,
+                               .body_len = e->body_len,
+                               .fresh_until = e->fresh_until};
+        snprintf(from.content_type, sizeof(from.content_type), "%s", e->content_type);
+        outcome_copy(&from, o);
+    }
+    if (e != NULL)
+        pcache_release(p->cache, e);
+    return fresh;
+}
+
+/* The fetch of key, made by this request or by the one already making it: one fetch per key at a
+ * time. Returns 0 with o filled, or -1 when too many workers wait already (o untouched). */
+static int fetch_once(struct proxy *p, const char *key, const char *url, enum proxy_kind kind,
+                      const struct pcache_entry *stale, struct outcome *o)
+{
+    pthread_mutex_lock(&p->lock);
+    if (p->waiting >= p->cfg.max_waiters) {
+        pthread_mutex_unlock(&p->lock);
+        return -1;
+    }
+    p->waiting++;
+    struct flight *f = p->flights;
+    while (f != NULL && (f->done || strcmp(f->key, key) != 0))
+        f = f->next;
+    if (f == NULL && fresh_copy(p, key, o)) {
+        /* A fetch of this key ended between this request's cache miss and now. */
+    } else if (f != NULL) {
+        atomic_fetch_add(&p->deduplicated, 1);
+        f->refs++;
+        while (!f->done)
+            pthread_cond_wait(&p->done, &p->lock);
+        outcome_copy(&f->out, o);
+    } else if ((f = calloc(1, sizeof(*f))) != NULL) {
+        snprintf(f->key, sizeof(f->key), "%s", key);
+        f->refs = 1;
+        f->next = p->flights;
+        p->flights = f;
+        pthread_mutex_unlock(&p->lock);
+        fetch_into(p, key, url, kind, stale, &f->out);
+        pthread_mutex_lock(&p->lock);
+        f->done = 1;
+        pthread_cond_broadcast(&p->done);
+        outcome_copy(&f->out, o);
+    } else {
+        o->status = 500;
+        o->problem = "internal_error";
+        snprintf(o->detail, sizeof(o->detail), "Out of memory.");
+    }
+    if (f != NULL)
+        flight_release(p, f);
+    p->waiting--;
+    pthread_mutex_unlock(&p->lock);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Serving */
+
+struct parsed {
+    struct proxy_cap cap;
+    enum proxy_kind kind;
+    char url[PROXY_URL_MAX + 1];
+    char key[KEY_MAX];
+};
+
+/* The request's cap, kind, target and ref. Returns 0, or -1 with r failed. */
+static int parse(struct proxy *p, const struct proxy_request *req, struct parsed *x,
+                 struct proxy_response *r)
+{
+    int rc = proxy_cap_verify(p->key, req->cap, (int64_t)time(NULL), &x->cap);
+    if (rc == PROXY_SIGN_EXPIRED) {
+        fail(r, 403, "proxy_cap_expired",
+             "This proxy URL has expired: fetch GET /v1/token/session again for a new proxy_base.");
+        return -1;
+    }
+    if (rc != PROXY_SIGN_OK) {
+        fail(r, 403, "proxy_cap_invalid", "This proxy URL's capability is not valid.");
+        return -1;
+    }
+    x->kind = proxy_kind_parse(req->kind);
+    if (x->kind == PROXY_KIND_NONE) {
+        fail(r, 400, "invalid_parameter", "The kind must be css or asset.");
+        return -1;
+    }
+    rc = proxy_target_decode(req->target, x->url, sizeof(x->url));
+    if (rc != PROXY_SIGN_OK) {
+        fail(r, 400, "invalid_parameter",
+             rc == PROXY_SIGN_NOT_HTTP
+                 ? "The target is not an absolute http or https URL (without credentials)."
+                 : "The target must be the base64url (no padding) of a URL of at most 2048 bytes.");
+        return -1;
+    }
+    if (req->ref != NULL &&
+        proxy_ref_verify(p->key, req->cap, req->kind, req->target, req->ref) != PROXY_SIGN_OK) {
+        fail(r, 403, "proxy_ref_invalid",
+             "This proxy URL's signature is not valid for this capability, kind and target.");
+        return -1;
+    }
+    snprintf(x->key, sizeof(x->key), "%s\n%s\n%s", x->cap.tenant, req->kind, x->url);
+    return 0;
+}
+
+/* The session's uploaded copy of a stylesheet. Returns 1 when one was served. */
+static int serve_upload(struct proxy *p, const struct proxy_request *req, const struct parsed *x,
+                        struct proxy_response *r)
+{
+    size_t len = 0;
+    char *text =
+        proxy_uploads_get(p->uploads, x->cap.tenant, x->cap.session, x->url, time(NULL), &len);
+    if (text == NULL)
+        return 0;
+    atomic_fetch_add(&p->uploads_served, 1);
+    /* Its relative URLs resolve against the sheet's original URL (the visitor's page read it
+     * there); max-age 0: a newer upload replaces it. */
+    answer(p, req, x->kind, x->url, text, len, "text/css; charset=utf-8", 0, r);
+    free(text);
+    return 1;
+}
+
+/* The policy's verdict as an answer. Returns 0 when the request may go on. */
+static int check_policy(const struct proxy_request *req, const struct parsed *x,
+                        struct proxy_response *r)
+{
+    char origin[PROXY_URL_MAX + 1];
+    if (proxy_origin_of(x->url, origin, sizeof(origin)) != 0) {
+        fail(r, 400, "invalid_parameter", "The target's origin could not be read.");
+        return -1;
+    }
+    switch (req->policy(req->policy_arg, x->cap.tenant, x->cap.session, origin, req->ref == NULL)) {
+    case PROXY_POLICY_OK:
+        return 0;
+    case PROXY_POLICY_GONE:
+        fail(r, 404, "not_found", "This proxy URL's session or tenant does not exist.");
+        return -1;
+    case PROXY_POLICY_ENDED:
+        fail(r, 403, "proxy_session_inactive",
+             "This proxy URL's session has ended or its tenant is suspended.");
+        return -1;
+    case PROXY_POLICY_ORIGIN:
+        fail(r, 403, "proxy_origin_not_allowed",
+             "The origin %.200s is in neither the tenant's allowed_origins nor asset_origins.",
+             origin);
+        return -1;
+    default:
+        fail(r, 503, "database_unavailable", "The database is unavailable. Retry shortly.");
+        r->retry_after = 1;
+        return -1;
+    }
+}
+
+void proxy_serve(struct proxy *p, const struct proxy_request *req, struct proxy_response *r)
+{
+    struct parsed *x = calloc(1, sizeof(*x));
+    memset(r, 0, sizeof(*r));
+    r->from = p;
+    if (x == NULL) {
+        fail(r, 500, "internal_error", "Out of memory.");
+        return;
+    }
+    if (parse(p, req, x, r) != 0 || (x->kind == PROXY_KIND_CSS && serve_upload(p, req, x, r)))
+        goto done;
+    const struct pcache_entry *e = pcache_get(p->cache, x->key);
+    if (e != NULL && e->fresh_until > time(NULL)) {
+        atomic_fetch_add(&p->hits, 1);
+        r->entry = e;
+        answer(p, req, x->kind, x->url, e->body, e->body_len, e->content_type, e->fresh_until, r);
+        goto done;
+    }
+    atomic_fetch_add(&p->misses, 1);
+    struct outcome o;
+    memset(&o, 0, sizeof(o));
+    if (check_policy(req, x, r) != 0) {
+        /* nothing fetched */
+    } else if (fetch_once(p, x->key, x->url, x->kind, e, &o) != 0) {
+        atomic_fetch_add(&p->busy, 1);
+        fail(r, 503, "proxy_busy",
+             "Too many proxy requests wait for upstream servers. Retry "
+             "shortly.");
+        r->retry_after = 1;
+    } else if (o.status != 200) {
+        fail(r, o.status, o.problem, "%s", o.detail);
+    } else {
+        answer(p, req, x->kind, x->url, o.body, o.body_len, o.content_type, o.fresh_until, r);
+        if (r->owned == NULL && r->status == 200) {
+            r->owned = o.body; /* an asset's body: the response keeps it */
+            o.body = NULL;
+        }
+    }
+    free(o.body);
+    if (e != NULL && r->entry != e)
+        pcache_release(p->cache, e);
+done:
+    free(x);
+}
+
+char *proxy_metrics_text(struct proxy *p)
+{
+    struct pcache_stats cs;
+    struct proxy_uploads_stats us;
+    pcache_stats(p->cache, &cs);
+    proxy_uploads_stats(p->uploads, &us);
+    size_t cap = 4096, n = 0;
+    char *out = malloc(cap);
+    if (out == NULL)
+        return NULL;
+#define PUT(...) n += (size_t)snprintf(out + n, n < cap ? cap - n : 0, __VA_ARGS__)
+    PUT("# TYPE cobrowse_proxy_requests_total counter\n");
+    PUT("cobrowse_proxy_requests_total{result=\"hit\"} %llu\n", atomic_load(&p->hits));
+    PUT("cobrowse_proxy_requests_total{result=\"miss\"} %llu\n", atomic_load(&p->misses));
+    PUT("cobrowse_proxy_requests_total{result=\"upload\"} %llu\n", atomic_load(&p->uploads_served));
+    PUT("cobrowse_proxy_requests_total{result=\"busy\"} %llu\n", atomic_load(&p->busy));
+    PUT("cobrowse_proxy_requests_total{result=\"deduplicated\"} %llu\n",
+        atomic_load(&p->deduplicated));
+    PUT("# TYPE cobrowse_proxy_fetches_total counter\n");
+    for (int i = 0; i < FETCH_OUTCOMES; i++)
+        PUT("cobrowse_proxy_fetches_total{outcome=\"%s\"} %llu\n",
+            fetch_error_str((enum fetch_error)i), atomic_load(&p->fetches[i]));
+    PUT("cobrowse_proxy_fetches_total{outcome=\"not_modified\"} %llu\n",
+        atomic_load(&p->revalidated));
+    PUT("cobrowse_proxy_fetches_total{outcome=\"upstream_error_status\"} %llu\n",
+        atomic_load(&p->upstream_status));
+    PUT("cobrowse_proxy_fetches_total{outcome=\"type_not_allowed\"} %llu\n",
+        atomic_load(&p->upstream_type));
+    PUT("# TYPE cobrowse_proxy_cache_bytes gauge\ncobrowse_proxy_cache_bytes %zu\n", cs.bytes);
+    PUT("# TYPE cobrowse_proxy_cache_entries gauge\ncobrowse_proxy_cache_entries %zu\n",
+        cs.entries);
+    PUT("# TYPE cobrowse_proxy_cache_evictions_total counter\n"
+        "cobrowse_proxy_cache_evictions_total %llu\n",
+        cs.evictions);
+    PUT("# TYPE cobrowse_proxy_uploads_total counter\ncobrowse_proxy_uploads_total %llu\n",
+        us.stored);
+    PUT("# TYPE cobrowse_proxy_upload_bytes gauge\ncobrowse_proxy_upload_bytes %zu\n", us.bytes);
+#undef PUT
+    if (n >= cap) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
