@@ -1,6 +1,9 @@
 // The stylesheet, font and image proxy in the agent's browser (docs/proxy.md): a visitor page
-// whose stylesheet and web font come from a second loopback origin that sends no CORS headers
-// shows its :hover style and its font in the viewer (loaded through the proxy); and the fallback:
+// whose stylesheet and web font come from a second loopback origin shows its :hover style and its
+// font in the viewer (loaded through the proxy). That origin sends no CORS headers with the
+// stylesheet (so the viewer could not read its rules) and allows only the visitor's page to use
+// the font (Access-Control-Allow-Origin: the page's origin, as sites do), so the agent's browser
+// could not load it directly; the visitor's page shows it. And the fallback:
 // a stylesheet the server may not fetch is uploaded by the visitor's SDK and shown.
 //
 // Origins: the visitor's page on 127.0.0.2 (the server's SSRF guard refuses it: scripts/test.sh
@@ -9,7 +12,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { saveArtifact, screenshot, waitFor } from './lib/browser.mjs';
 import { openPair } from './lib/cobrowse.mjs';
 import { useStack } from './lib/stack.mjs';
@@ -18,7 +21,8 @@ const FONT = readFileSync('/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf')
 const HOVER = 'rgb(12, 34, 56)';
 const OWN_HOVER = 'rgb(65, 43, 21)';
 
-/** A loopback HTTP server: routes {path: [type, body]}, no CORS headers; counts requests. */
+/** A loopback HTTP server: routes {path: [type, body, headers?]} (body and headers may be
+ * functions), no CORS headers unless a route names them; counts requests. */
 async function site(host, routes) {
   const hits = {};
   const server = createServer((req, res) => {
@@ -29,11 +33,17 @@ async function site(host, routes) {
       res.writeHead(404).end();
       return;
     }
-    res.writeHead(200, { 'Content-Type': r[0], 'Cache-Control': 'no-store' });
+    const extra = typeof r[2] === 'function' ? r[2]() : (r[2] ?? {});
+    res.writeHead(200, { 'Content-Type': r[0], 'Cache-Control': 'no-store', ...extra });
     res.end(typeof r[1] === 'function' ? r[1]() : r[1]);
   });
   await new Promise((ok) => server.listen(0, host, ok));
-  return { origin: `http://${host}:${server.address().port}`, hits, close: () => new Promise((ok) => server.close(ok)) };
+  const close = () =>
+    new Promise((ok) => {
+      server.close(ok);
+      server.closeAllConnections();
+    });
+  return { origin: `http://${host}:${server.address().port}`, hits, close };
 }
 
 let stack;
@@ -47,7 +57,7 @@ useStack(async (s, b) => {
     '/site.css': ['text/css', `@font-face{font-family:CbProxyTest;src:url(/font.ttf) format("truetype")}
 .target{font:20px CbProxyTest,serif;background-color:rgb(250,250,250);padding:20px;display:inline-block}
 .target:hover{background-color:${HOVER}}`],
-    '/font.ttf': ['font/ttf', FONT],
+    '/font.ttf': ['font/ttf', FONT, () => ({ 'Access-Control-Allow-Origin': page.origin })],
   });
   const html = (css) => `<!doctype html><html><head><meta charset="utf-8">
 <link rel="stylesheet" href="${css}">
@@ -64,6 +74,10 @@ useStack(async (s, b) => {
     body: { allowed_origins: [...t.body.allowed_origins, page.origin], asset_origins: [assets.origin] },
   });
   assert.equal(p.status, 200, JSON.stringify(p.body));
+});
+
+after(async () => {
+  await Promise.all([assets?.close(), page?.close()]);
 });
 
 /** The viewer's proxy counters (docs/viewer.md, "Test hooks"); fails without a proxy_base. */
@@ -94,8 +108,15 @@ test('a stylesheet and web font from another origin without CORS: the viewer sho
       undefined,
       'the web font loaded in the replay',
     );
-    // The font applies: the same text measures as the visitor's (monospace DejaVu, not serif).
-    const want = await pair.visitor.page.evaluate(() => document.querySelector('#t').getBoundingClientRect().width);
+    // The font applies: the same text measures as the visitor's (monospace DejaVu, not serif),
+    // which loaded the font itself (the font's CORS header names the page's origin).
+    const visitorFont = await pair.visitor.page.evaluate(async () => {
+      await document.fonts.ready;
+      const loaded = [...document.fonts].some((f) => f.family.replace(/"/g, '') === 'CbProxyTest' && f.status === 'loaded');
+      return { loaded, width: document.querySelector('#t').getBoundingClientRect().width };
+    });
+    assert.ok(visitorFont.loaded, 'the visitor page loaded the font itself');
+    const want = visitorFont.width;
     await pair.waitInViewer((doc, w) => Math.abs(doc.querySelector('#t').getBoundingClientRect().width - w) < 1, want, 'the text measured in the web font');
     assert.ok(assets.hits['/site.css'] >= 1 && assets.hits['/font.ttf'] >= 1, 'the proxy fetched both');
     saveArtifact('proxy-hover.png', await screenshot(pair.agent.page));
