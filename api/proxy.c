@@ -1,4 +1,4 @@
-/* GET /v1/proxy/{cap}/{kind}/{target}[/{ref}]: the stylesheet, font and image proxy's HTTP side
+/* GET /v1/proxy/{cap}/{kind}/{target}[.{ref}]: the stylesheet, font and image proxy's HTTP side
  * (docs/proxy.md). Outside the API keys' authentication: the cap in the path is the credential,
  * verified by core/proxy/proxy.c. This file reads the path, asks PostgreSQL for the tenant's
  * policy when the proxy needs it (a cache miss), and writes the answer with the headers that keep
@@ -56,9 +56,9 @@ static enum proxy_policy_verdict policy(void *arg, const char *tenant, const cha
     return v;
 }
 
-/* Splits the path after "/v1/proxy/" into 3 or 4 segments (the query is not part of url_path).
- * Returns the count, or -1 when the shape is wrong. */
-static int split_path(const char *path, char *buf, size_t size, char *seg[4])
+/* Splits the path after "/v1/proxy/" into its 3 segments (the query is not part of url_path).
+ * Returns 3, or -1 when the shape is wrong. */
+static int split_path(const char *path, char *buf, size_t size, char *seg[3])
 {
     static const char prefix[] = "/v1/proxy/";
     size_t n = strlen(path);
@@ -68,15 +68,15 @@ static int split_path(const char *path, char *buf, size_t size, char *seg[4])
     int count = 0;
     for (char *p = buf;;) {
         char *slash = strchr(p, '/');
-        if (count == 4 || *p == '\0' || slash == p)
-            return -1; /* a fifth or an empty segment */
+        if (count == 3 || *p == '\0' || slash == p)
+            return -1; /* a fourth or an empty segment */
         seg[count++] = p;
         if (slash == NULL)
             break;
         *slash = '\0';
         p = slash + 1;
     }
-    return count >= 3 ? count : -1;
+    return count == 3 ? count : -1;
 }
 
 static void security_headers(struct http_ctx *c)
@@ -116,7 +116,7 @@ static void reply(struct http_ctx *c, const struct proxy_response *r)
 void proxy_get(struct http_ctx *c)
 {
     char buf[PROXY_CAP_MAX + PROXY_TARGET_B64_MAX + PROXY_MAC_CHARS + 32];
-    char *seg[4] = {NULL, NULL, NULL, NULL};
+    char *seg[3] = {NULL, NULL, NULL};
     security_headers(c);
     if (c->srv->proxy == NULL) {
         http_set_header(c, "Cache-Control", "no-store");
@@ -127,10 +127,14 @@ void proxy_get(struct http_ctx *c)
     if (n < 0) {
         http_set_header(c, "Cache-Control", "no-store");
         http_problem(c, 400, "invalid_parameter", NULL,
-                     "A proxy URL is /v1/proxy/{cap}/{kind}/{target}[/{ref}].");
+                     "A proxy URL is /v1/proxy/{cap}/{kind}/{target}[.{ref}].");
         return;
     }
-    struct proxy_request req = {seg[0], seg[1], seg[2], n == 4 ? seg[3] : NULL, policy, c};
+    /* base64url has no '.': what follows one is the ref of a URL the proxy wrote itself. */
+    char *dot = strchr(seg[2], '.');
+    if (dot != NULL)
+        *dot = '\0';
+    struct proxy_request req = {seg[0], seg[1], seg[2], dot != NULL ? dot + 1 : NULL, policy, c};
     struct proxy_response r;
     proxy_serve(c->srv->proxy, &req, &r);
     reply(c, &r);

@@ -68,7 +68,6 @@ const struct route server_routes[] = {
 
     /* The cap in the path is the credential (api/proxy.c); the answers are not JSON. */
     {"GET", "/v1/proxy/{cap}/{kind}/{target}", "proxyGet", proxy_get, 0, ROUTE_PUBLIC},
-    {"GET", "/v1/proxy/{cap}/{kind}/{target}/{ref}", "proxyGetRef", proxy_get, 0, ROUTE_PUBLIC},
 };
 const int server_routes_count = (int)(sizeof(server_routes) / sizeof(server_routes[0]));
 

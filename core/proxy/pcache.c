@@ -100,7 +100,7 @@ static const char *copy_str(char **p, const char *s)
 static struct node *node_new(const struct pcache_entry *e)
 {
     size_t cost = sizeof(struct node) + opt_len(e->key) + opt_len(e->content_type) +
-                  opt_len(e->etag) + opt_len(e->last_modified) + e->body_len + 1;
+                  opt_len(e->etag) + opt_len(e->last_modified) + opt_len(e->tag) + e->body_len + 1;
     struct node *n = malloc(cost);
     if (n == NULL)
         return NULL;
@@ -111,6 +111,7 @@ static struct node *node_new(const struct pcache_entry *e)
     n->e.content_type = copy_str(&p, e->content_type);
     n->e.etag = copy_str(&p, e->etag);
     n->e.last_modified = copy_str(&p, e->last_modified);
+    n->e.tag = copy_str(&p, e->tag);
     if (e->body_len > 0)
         memcpy(p, e->body, e->body_len);
     p[e->body_len] = '\0';
@@ -231,7 +232,7 @@ int pcache_put(struct pcache *c, const struct pcache_entry *e)
 {
     struct node *dead = NULL;
     size_t cost = sizeof(struct node) + opt_len(e->key) + opt_len(e->content_type) +
-                  opt_len(e->etag) + opt_len(e->last_modified) + e->body_len + 1;
+                  opt_len(e->etag) + opt_len(e->last_modified) + opt_len(e->tag) + e->body_len + 1;
     if (cost > c->max_bytes / 8) {
         /* The origin sent a newer response than the cached one: serving the older one would be
          * serving something the origin replaced, so it goes too. */

@@ -24,6 +24,7 @@ struct pcache_entry {
     const char *content_type; /* as the proxy serves it */
     const char *etag;         /* the origin's validators, for revalidation; NULL when absent */
     const char *last_modified;
+    const char *tag;  /* the proxy's own ETag of body (computed once, at put); NULL when none */
     const char *body; /* after rewriting, for stylesheets */
     size_t body_len;
     time_t stored_at;   /* wall clock, seconds */

@@ -34,10 +34,19 @@ struct outcome {
     int status; /* 200 or an error status */
     const char *problem;
     char detail[256];
-    char *body; /* 200: as the cache keeps it (stylesheets rewritten to absolute URLs) */
+    char *body; /* 200: as the cache keeps it (stylesheets in their served form) */
     size_t body_len;
     char content_type[128];
+    char tag[24]; /* the body's ETag */
     time_t fresh_until;
+};
+
+/* A request, once its cap, kind and target are verified. */
+struct parsed {
+    struct proxy_cap cap;
+    enum proxy_kind kind;
+    char url[PROXY_URL_MAX + 1];
+    char key[KEY_MAX]; /* the cache key: tenant, kind and URL */
 };
 
 struct flight {
@@ -159,12 +168,14 @@ static void fail(struct proxy_response *r, int status, const char *problem, cons
     va_end(ap);
 }
 
-static void set_etag(struct proxy_response *r)
+/* The proxy's own ETag of a body (out: sizeof(struct proxy_response).etag): computed once per
+ * fetched body and kept in its cache entry, never on a hit. */
+static void etag_of(const char *body, size_t len, char out[24])
 {
     char hex[CRYPTO_HEX_SHA256];
-    if (crypto_sha256_hex(r->body, r->body_len, hex) != 0)
-        snprintf(hex, sizeof(hex), "%016zx", r->body_len);
-    snprintf(r->etag, sizeof(r->etag), "\"%.16s\"", hex);
+    if (crypto_sha256_hex(body, len, hex) != 0)
+        snprintf(hex, sizeof(hex), "%016zx", len);
+    snprintf(out, 24, "\"%.16s\"", hex);
 }
 
 static long max_age(time_t fresh_until)
@@ -173,16 +184,17 @@ static long max_age(time_t fresh_until)
     return left < 0 ? 0 : left > MAX_AGE_CAP ? MAX_AGE_CAP : left;
 }
 
-/* Fills a 200 answer from bytes as the cache keeps them: a stylesheet is signed for the request's
- * cap here; an asset is served as it is (body stays borrowed: the caller keeps it alive). */
-static void answer(struct proxy *p, const struct proxy_request *req, enum proxy_kind kind,
-                   const char *url, const char *body, size_t len, const char *content_type,
-                   time_t fresh_until, struct proxy_response *r)
+/* Fills a 200 answer. A stylesheet from the cache or a fetch is already in its served form
+ * (rewritten once, when fetched: proxy_rewrite.h); an uploaded one (sign) is rewritten here,
+ * against its original URL. tag: the body's ETag when known (a cache entry's), else computed. The
+ * body stays borrowed unless rewritten: the caller keeps it alive. */
+static void answer(struct proxy *p, const struct parsed *x, int sign, const char *body, size_t len,
+                   const char *content_type, time_t fresh_until, const char *tag,
+                   struct proxy_response *r)
 {
-    if (kind == PROXY_KIND_CSS) {
+    if (sign) {
         struct css_buf out = {0};
-        int depth = req->ref != NULL ? 2 : 1;
-        if (proxy_rewrite_signed(body, len, url, p->key, req->cap, depth, &out) != 0) {
+        if (proxy_rewrite_signed(body, len, x->url, p->key, x->cap.tenant, &out) != 0) {
             css_buf_free(&out);
             fail(r, 500, "internal_error", "The stylesheet could not be rewritten.");
             return;
@@ -201,7 +213,10 @@ static void answer(struct proxy *p, const struct proxy_request *req, enum proxy_
     r->status = 200;
     snprintf(r->content_type, sizeof(r->content_type), "%s", content_type);
     r->max_age = max_age(fresh_until);
-    set_etag(r);
+    if (tag != NULL && !sign)
+        snprintf(r->etag, sizeof(r->etag), "%s", tag);
+    else
+        etag_of(r->body, r->body_len, r->etag);
 }
 
 void proxy_response_free(struct proxy_response *r)
@@ -282,9 +297,10 @@ static void fetch_failed(struct outcome *o, const struct fetch_result *fr)
 }
 
 /* A 200 from upstream: type check, the cache's form of a stylesheet, storing. */
-static void fetched_ok(struct proxy *p, const char *key, enum proxy_kind kind,
-                       struct fetch_result *fr, struct outcome *o)
+static void fetched_ok(struct proxy *p, const struct parsed *x, struct fetch_result *fr,
+                       struct outcome *o)
 {
+    enum proxy_kind kind = x->kind;
     time_t now = time(NULL);
     if (!proxy_type_allowed(kind, fr->content_type)) {
         atomic_fetch_add(&p->upstream_type, 1);
@@ -297,8 +313,9 @@ static void fetched_ok(struct proxy *p, const char *key, enum proxy_kind kind,
     }
     if (kind == PROXY_KIND_CSS) {
         struct css_buf out = {0};
-        const char *base = fr->final_url ? fr->final_url : key;
-        if (proxy_rewrite_absolute(fr->body ? fr->body : "", fr->body_len, base, &out) != 0) {
+        const char *base = fr->final_url ? fr->final_url : x->url;
+        if (proxy_rewrite_signed(fr->body ? fr->body : "", fr->body_len, base, p->key,
+                                 x->cap.tenant, &out) != 0) {
             css_buf_free(&out);
             o->status = 500;
             o->problem = "internal_error";
@@ -318,13 +335,17 @@ static void fetched_ok(struct proxy *p, const char *key, enum proxy_kind kind,
     fr->body = NULL;
     snprintf(o->content_type, sizeof(o->content_type), "%s", fr->content_type);
     o->fresh_until = now + pol.fresh_for;
-    if (o->body == NULL || !pol.store)
+    if (o->body == NULL)
         return;
-    struct pcache_entry e = {.key = key,
+    etag_of(o->body, o->body_len, o->tag);
+    if (!pol.store)
+        return;
+    struct pcache_entry e = {.key = x->key,
                              .status = 200,
                              .content_type = o->content_type,
                              .etag = fr->etag,
                              .last_modified = fr->last_modified,
+                             .tag = o->tag,
                              .body = o->body,
                              .body_len = o->body_len,
                              .stored_at = now,
@@ -334,12 +355,12 @@ static void fetched_ok(struct proxy *p, const char *key, enum proxy_kind kind,
 }
 
 /* One fetch (conditional when a stale entry is given) into o. */
-static void fetch_into(struct proxy *p, const char *key, const char *url, enum proxy_kind kind,
-                       const struct pcache_entry *stale, struct outcome *o)
+static void fetch_into(struct proxy *p, const struct parsed *x, const struct pcache_entry *stale,
+                       struct outcome *o)
 {
     struct fetch_request fq = {
-        .url = url,
-        .accept = kind == PROXY_KIND_CSS ? "text/css,*/*;q=0.1" : "image/*,font/*,*/*;q=0.5",
+        .url = x->url,
+        .accept = x->kind == PROXY_KIND_CSS ? "text/css,*/*;q=0.1" : "image/*,font/*,*/*;q=0.5",
         .if_none_match = stale ? stale->etag : NULL,
         .if_modified_since = stale ? stale->last_modified : NULL,
     };
@@ -354,7 +375,7 @@ static void fetch_into(struct proxy *p, const char *key, const char *url, enum p
         time_t now = time(NULL);
         pcache_policy(fr.cache_control, fr.expires, fr.date, fr.age, stale->last_modified,
                       DEFAULT_FRESH, now, &pol);
-        pcache_refresh(p->cache, key, now + pol.fresh_for);
+        pcache_refresh(p->cache, x->key, now + pol.fresh_for);
         atomic_fetch_add(&p->revalidated, 1);
         o->status = 200;
         o->body = malloc(stale->body_len + 1);
@@ -362,9 +383,13 @@ static void fetch_into(struct proxy *p, const char *key, const char *url, enum p
             memcpy(o->body, stale->body, stale->body_len + 1);
         o->body_len = stale->body_len;
         snprintf(o->content_type, sizeof(o->content_type), "%s", stale->content_type);
+        if (stale->tag != NULL)
+            snprintf(o->tag, sizeof(o->tag), "%s", stale->tag);
+        else if (o->body != NULL)
+            etag_of(o->body, o->body_len, o->tag);
         o->fresh_until = now + pol.fresh_for;
     } else if (fr.status == 200) {
-        fetched_ok(p, key, kind, &fr, o);
+        fetched_ok(p, x, &fr, o);
     } else {
         atomic_fetch_add(&p->upstream_status, 1);
         o->status = 502;
@@ -417,6 +442,7 @@ static int fresh_copy(struct proxy *p, const char *key, struct outcome *o)
                                .body_len = e->body_len,
                                .fresh_until = e->fresh_until};
         snprintf(from.content_type, sizeof(from.content_type), "%s", e->content_type);
+        snprintf(from.tag, sizeof(from.tag), "%s", e->tag ? e->tag : "");
         outcome_copy(&from, o);
     }
     if (e != NULL)
@@ -426,9 +452,10 @@ static int fresh_copy(struct proxy *p, const char *key, struct outcome *o)
 
 /* The fetch of key, made by this request or by the one already making it: one fetch per key at a
  * time. Returns 0 with o filled, or -1 when too many workers wait already (o untouched). */
-static int fetch_once(struct proxy *p, const char *key, const char *url, enum proxy_kind kind,
-                      const struct pcache_entry *stale, struct outcome *o)
+static int fetch_once(struct proxy *p, const struct parsed *x, const struct pcache_entry *stale,
+                      struct outcome *o)
 {
+    const char *key = x->key;
     pthread_mutex_lock(&p->lock);
     if (p->waiting >= p->cfg.max_waiters) {
         pthread_mutex_unlock(&p->lock);
@@ -452,7 +479,7 @@ static int fetch_once(struct proxy *p, const char *key, const char *url, enum pr
         f->next = p->flights;
         p->flights = f;
         pthread_mutex_unlock(&p->lock);
-        fetch_into(p, key, url, kind, stale, &f->out);
+        fetch_into(p, x, stale, &f->out);
         pthread_mutex_lock(&p->lock);
         f->done = 1;
         pthread_cond_broadcast(&p->done);
@@ -471,13 +498,6 @@ static int fetch_once(struct proxy *p, const char *key, const char *url, enum pr
 
 /* ---------------------------------------------------------------------------------------------
  * Serving */
-
-struct parsed {
-    struct proxy_cap cap;
-    enum proxy_kind kind;
-    char url[PROXY_URL_MAX + 1];
-    char key[KEY_MAX];
-};
 
 /* The request's cap, kind, target and ref. Returns 0, or -1 with r failed. */
 static int parse(struct proxy *p, const struct proxy_request *req, struct parsed *x,
@@ -506,10 +526,10 @@ static int parse(struct proxy *p, const struct proxy_request *req, struct parsed
                  : "The target must be the base64url (no padding) of a URL of at most 2048 bytes.");
         return -1;
     }
-    if (req->ref != NULL &&
-        proxy_ref_verify(p->key, req->cap, req->kind, req->target, req->ref) != PROXY_SIGN_OK) {
+    if (req->ref != NULL && proxy_ref_verify(p->key, x->cap.tenant, req->kind, req->target,
+                                             req->ref) != PROXY_SIGN_OK) {
         fail(r, 403, "proxy_ref_invalid",
-             "This proxy URL's signature is not valid for this capability, kind and target.");
+             "This proxy URL's signature is not valid for this tenant, kind and target.");
         return -1;
     }
     snprintf(x->key, sizeof(x->key), "%s\n%s\n%s", x->cap.tenant, req->kind, x->url);
@@ -517,8 +537,7 @@ static int parse(struct proxy *p, const struct proxy_request *req, struct parsed
 }
 
 /* The session's uploaded copy of a stylesheet. Returns 1 when one was served. */
-static int serve_upload(struct proxy *p, const struct proxy_request *req, const struct parsed *x,
-                        struct proxy_response *r)
+static int serve_upload(struct proxy *p, const struct parsed *x, struct proxy_response *r)
 {
     size_t len = 0;
     char *text =
@@ -528,7 +547,7 @@ static int serve_upload(struct proxy *p, const struct proxy_request *req, const 
     atomic_fetch_add(&p->uploads_served, 1);
     /* Its relative URLs resolve against the sheet's original URL (the visitor's page read it
      * there); max-age 0: a newer upload replaces it. */
-    answer(p, req, x->kind, x->url, text, len, "text/css; charset=utf-8", 0, r);
+    answer(p, x, 1, text, len, "text/css; charset=utf-8", 0, NULL, r);
     free(text);
     return 1;
 }
@@ -573,13 +592,13 @@ void proxy_serve(struct proxy *p, const struct proxy_request *req, struct proxy_
         fail(r, 500, "internal_error", "Out of memory.");
         return;
     }
-    if (parse(p, req, x, r) != 0 || (x->kind == PROXY_KIND_CSS && serve_upload(p, req, x, r)))
+    if (parse(p, req, x, r) != 0 || (x->kind == PROXY_KIND_CSS && serve_upload(p, x, r)))
         goto done;
     const struct pcache_entry *e = pcache_get(p->cache, x->key);
     if (e != NULL && e->fresh_until > time(NULL)) {
         atomic_fetch_add(&p->hits, 1);
         r->entry = e;
-        answer(p, req, x->kind, x->url, e->body, e->body_len, e->content_type, e->fresh_until, r);
+        answer(p, x, 0, e->body, e->body_len, e->content_type, e->fresh_until, e->tag, r);
         goto done;
     }
     atomic_fetch_add(&p->misses, 1);
@@ -587,7 +606,7 @@ void proxy_serve(struct proxy *p, const struct proxy_request *req, struct proxy_
     memset(&o, 0, sizeof(o));
     if (check_policy(req, x, r) != 0) {
         /* nothing fetched */
-    } else if (fetch_once(p, x->key, x->url, x->kind, e, &o) != 0) {
+    } else if (fetch_once(p, x, e, &o) != 0) {
         atomic_fetch_add(&p->busy, 1);
         fail(r, 503, "proxy_busy",
              "Too many proxy requests wait for upstream servers. Retry "
@@ -596,7 +615,8 @@ void proxy_serve(struct proxy *p, const struct proxy_request *req, struct proxy_
     } else if (o.status != 200) {
         fail(r, o.status, o.problem, "%s", o.detail);
     } else {
-        answer(p, req, x->kind, x->url, o.body, o.body_len, o.content_type, o.fresh_until, r);
+        answer(p, x, 0, o.body, o.body_len, o.content_type, o.fresh_until, o.tag[0] ? o.tag : NULL,
+               r);
         if (r->owned == NULL && r->status == 200) {
             r->owned = o.body; /* an asset's body: the response keeps it */
             o.body = NULL;

@@ -9,9 +9,8 @@
 
 struct rewrite_ctx {
     const char *base;
-    const unsigned char *key; /* NULL: absolute only */
-    const char *cap;
-    int depth;
+    const unsigned char *key;
+    const char *tenant;
 };
 
 static int skip_as_is(const char *url, size_t len)
@@ -48,23 +47,17 @@ done:
     return out;
 }
 
-/* "../" * depth + "<kind>/<target>/<ref>" for an absolute URL. */
+/* "../<kind>/<target>.<ref>" for an absolute URL. */
 static char *signed_path(const struct rewrite_ctx *x, const char *kind, const char *abs)
 {
     char target[PROXY_TARGET_B64_MAX + 1], ref[PROXY_MAC_CHARS + 1];
     if (proxy_target_encode(abs, target, sizeof(target)) < 0 ||
-        proxy_ref_make(x->key, x->cap, kind, target, ref) != 0)
+        proxy_ref_make(x->key, x->tenant, kind, target, ref) != 0)
         return NULL;
-    size_t cap = (size_t)x->depth * 3 + strlen(kind) + strlen(target) + sizeof(ref) + 3;
+    size_t cap = 3 + strlen(kind) + 1 + strlen(target) + 1 + sizeof(ref);
     char *out = malloc(cap);
-    if (out == NULL)
-        return NULL;
-    size_t o = 0;
-    for (int i = 0; i < x->depth; i++) {
-        memcpy(out + o, "../", 3);
-        o += 3;
-    }
-    snprintf(out + o, cap - o, "%s/%s/%s", kind, target, ref);
+    if (out != NULL)
+        snprintf(out, cap, "../%s/%s.%s", kind, target, ref);
     return out;
 }
 
@@ -73,32 +66,19 @@ static int on_url(void *arg, enum css_url_kind kind, const char *url, size_t len
 {
     const struct rewrite_ctx *x = arg;
     *replacement = NULL;
-    /* The cache keeps stylesheets with absolute URLs (written by libcurl): signing them needs no
-     * second parse, which was most of a stylesheet hit's cost (docs/benchmarks.md). */
-    int absolute = x->key != NULL && len <= PROXY_URL_MAX &&
-                   ((len > 7 && memcmp(url, "http://", 7) == 0) ||
-                    (len > 8 && memcmp(url, "https://", 8) == 0));
-    char *abs = absolute ? strndup(url, len) : proxy_resolve_url(x->base, url, len);
-    if (abs == NULL || x->key == NULL) {
-        *replacement = abs;
-        return 0;
-    }
-    /* Only a non-NULL answer that failed is an error: an unusable URL is kept as it was. */
+    char *abs = proxy_resolve_url(x->base, url, len);
+    if (abs == NULL)
+        return 0; /* not http(s), or unusable: kept as it was */
+    /* NULL (out of memory, or too long once encoded) keeps the URL as it was. */
     *replacement = signed_path(x, kind == CSS_URL_IMPORT ? "css" : "asset", abs);
     free(abs);
     return 0;
 }
 
-int proxy_rewrite_absolute(const char *css, size_t len, const char *base, struct css_buf *out)
-{
-    struct rewrite_ctx x = {base, NULL, NULL, 0};
-    return css_rewrite(css, len, on_url, &x, out);
-}
-
 int proxy_rewrite_signed(const char *css, size_t len, const char *base,
-                         const unsigned char key[PROXY_KEY_LEN], const char *cap, int depth,
+                         const unsigned char key[PROXY_KEY_LEN], const char *tenant,
                          struct css_buf *out)
 {
-    struct rewrite_ctx x = {base, key, cap, depth};
+    struct rewrite_ctx x = {base, key, tenant};
     return css_rewrite(css, len, on_url, &x, out);
 }

@@ -163,26 +163,26 @@ int proxy_cap_verify(const unsigned char key[PROXY_KEY_LEN], const char *cap, in
     return PROXY_SIGN_OK;
 }
 
-static int ref_mac(const unsigned char key[PROXY_KEY_LEN], const char *cap, const char *kind,
+static int ref_mac(const unsigned char key[PROXY_KEY_LEN], const char *tenant, const char *kind,
                    const char *target, char out[PROXY_MAC_CHARS + 1])
 {
-    size_t cl = strlen(cap), kl = strlen(kind), tl = strlen(target);
+    size_t cl = strlen(tenant), kl = strlen(kind), tl = strlen(target);
     if (cl >= PROXY_CAP_MAX || kl > 8 || tl > PROXY_TARGET_B64_MAX)
         return -1;
     char msg[4 + PROXY_CAP_MAX + 1 + 8 + 1 + PROXY_TARGET_B64_MAX + 1];
-    int n = snprintf(msg, sizeof(msg), "ref\n%s\n%s\n%s", cap, kind, target);
+    int n = snprintf(msg, sizeof(msg), "ref\n%s\n%s\n%s", tenant, kind, target);
     if (n < 0 || (size_t)n >= sizeof(msg))
         return -1;
     return mac16(key, msg, (size_t)n, out);
 }
 
-int proxy_ref_make(const unsigned char key[PROXY_KEY_LEN], const char *cap, const char *kind,
+int proxy_ref_make(const unsigned char key[PROXY_KEY_LEN], const char *tenant, const char *kind,
                    const char *target, char out[PROXY_MAC_CHARS + 1])
 {
-    return ref_mac(key, cap, kind, target, out);
+    return ref_mac(key, tenant, kind, target, out);
 }
 
-int proxy_ref_verify(const unsigned char key[PROXY_KEY_LEN], const char *cap, const char *kind,
+int proxy_ref_verify(const unsigned char key[PROXY_KEY_LEN], const char *tenant, const char *kind,
                      const char *target, const char *ref)
 {
     unsigned char raw[16];
@@ -190,7 +190,7 @@ int proxy_ref_verify(const unsigned char key[PROXY_KEY_LEN], const char *cap, co
     if (ref == NULL || strlen(ref) != PROXY_MAC_CHARS ||
         proxy_b64url_decode(ref, PROXY_MAC_CHARS, raw, sizeof(raw)) != 16)
         return PROXY_SIGN_MALFORMED;
-    if (ref_mac(key, cap, kind, target, mac) != 0)
+    if (ref_mac(key, tenant, kind, target, mac) != 0)
         return PROXY_SIGN_MALFORMED;
     return crypto_equal(mac, ref, PROXY_MAC_CHARS) ? PROXY_SIGN_OK : PROXY_SIGN_BAD_MAC;
 }

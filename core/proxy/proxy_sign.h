@@ -5,7 +5,10 @@
  *   key  = HMAC-SHA256(platform secret, "cobrowse proxy key v1")
  *   cap  = <tenant_id>.<session_id>.<exp>.<b64url(HMAC-SHA256(key, "cap\n" tenant "\n" session
  *          "\n" exp)[0..16))>
- *   ref  = b64url(HMAC-SHA256(key, "ref\n" cap "\n" kind "\n" target)[0..16))
+ *   ref  = b64url(HMAC-SHA256(key, "ref\n" tenant "\n" kind "\n" target)[0..16))
+ *
+ * A ref is bound to the tenant, not to one cap: a stylesheet is rewritten once and cached with
+ * its refs, and then served as it is to every agent of the tenant (a cache hit signs nothing).
  *
  * Verification compares MACs in constant time, checks exp against the caller's wall clock and
  * accepts only strict base64url (the alphabet, no padding, canonical trailing bits), so one
@@ -53,11 +56,11 @@ int proxy_cap_make(const unsigned char key[PROXY_KEY_LEN], const char *tenant, c
 int proxy_cap_verify(const unsigned char key[PROXY_KEY_LEN], const char *cap, int64_t now,
                      struct proxy_cap *out);
 
-/* The ref of (cap, kind, target) into out[PROXY_MAC_CHARS + 1]. Returns 0 or -1. */
-int proxy_ref_make(const unsigned char key[PROXY_KEY_LEN], const char *cap, const char *kind,
+/* The ref of (tenant, kind, target) into out[PROXY_MAC_CHARS + 1]. Returns 0 or -1. */
+int proxy_ref_make(const unsigned char key[PROXY_KEY_LEN], const char *tenant, const char *kind,
                    const char *target, char out[PROXY_MAC_CHARS + 1]);
 /* PROXY_SIGN_OK, PROXY_SIGN_MALFORMED or PROXY_SIGN_BAD_MAC. */
-int proxy_ref_verify(const unsigned char key[PROXY_KEY_LEN], const char *cap, const char *kind,
+int proxy_ref_verify(const unsigned char key[PROXY_KEY_LEN], const char *tenant, const char *kind,
                      const char *target, const char *ref);
 
 /* "css" / "asset" -> the kind; anything else PROXY_KIND_NONE. */

@@ -131,7 +131,7 @@ test('a stylesheet is served rewritten, with the headers that keep it inert', as
   assert.ok(cc && Number(cc[1]) <= 300 && Number(cc[1]) > 0, r.headers.get('cache-control'));
   assert.match(r.headers.get('etag'), /^"[0-9a-f]{16}"$/);
   // The image URL became a ref-signed proxy URL relative to the stylesheet's own.
-  const m = r.text.match(/url\("(\.\.\/asset\/[A-Za-z0-9_-]+\/[A-Za-z0-9_-]{22})"\)/);
+  const m = r.text.match(/url\("(\.\.\/asset\/[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{22})"\)/);
   assert.ok(m, r.text);
   assert.ok(r.text.includes('data:image/png;base64,AA'), 'data: URLs are left alone');
   const img = await get(new URL(m[1], proxyUrl(F.base, 'css', F.o.url('/site.css'))).href);
@@ -139,9 +139,19 @@ test('a stylesheet is served rewritten, with the headers that keep it inert', as
   assert.deepEqual(img.body, PNG);
   const again = await get(proxyUrl(F.base, 'css', F.o.url('/site.css')), { 'if-none-match': r.headers.get('etag') });
   assert.equal(again.status, 304);
+  // Another agent's cap gets the same cached bytes (nothing in them names a cap), and their
+  // relative URLs resolve under its own cap.
+  const fetched = F.o.hits('/site.css');
+  const other = await get(proxyUrl(F.otherBase, 'css', F.o.url('/site.css')));
+  assert.equal(other.status, 200);
+  assert.equal(other.text, r.text);
+  assert.equal(other.headers.get('etag'), r.headers.get('etag'));
+  assert.equal(F.o.hits('/site.css'), fetched, 'a hit for the second agent: no fetch');
+  const img2 = await get(new URL(m[1], proxyUrl(F.otherBase, 'css', F.o.url('/site.css'))).href);
+  assert.equal(img2.status, 200, img2.text);
 });
 
-test('signing: a tampered, expired, foreign or other-session cap or ref is refused', async () => {
+test('signing: a tampered, expired or foreign cap, and a tampered or other-tenant ref, are refused', async () => {
   const target = b64url(F.o.url('/cached.png'));
   const [t, s, exp, mac] = F.cap.split('.');
   const flip = (str) => str.slice(0, -2) + (str.at(-2) === 'A' ? 'B' : 'A') + str.at(-1);
@@ -149,19 +159,23 @@ test('signing: a tampered, expired, foreign or other-session cap or ref is refus
   expectProxyError(await get(`${srv.baseUrl}/v1/proxy/${t}.${s}.${Number(exp) + 1}.${mac}/asset/${target}`), 403, 'proxy_cap_invalid');
   const old = Math.floor(Date.now() / 1000) - 10;
   expectProxyError(await get(`${srv.baseUrl}/v1/proxy/${sign.cap(t, s, old)}/asset/${target}`), 403, 'proxy_cap_expired');
-  // A ref made for one session's cap does not work with another's.
-  const ref = sign.ref(F.cap, 'asset', target);
-  const otherCap = F.otherBase.split('/v1/proxy/')[1];
-  expectProxyError(await get(`${F.otherBase}/asset/${target}/${ref}`), 403, 'proxy_ref_invalid');
-  assert.equal((await get(`${F.base}/asset/${target}/${ref}`)).status, 200);
-  expectProxyError(await get(`${F.base}/asset/${target}/${flip(ref)}`), 403, 'proxy_ref_invalid');
-  expectProxyError(await get(`${F.base}/css/${target}/${ref}`), 403, 'proxy_ref_invalid');
+  // A ref is the tenant's: any of its caps may use it (the stylesheet that named the URL is
+  // cached and served as it is to every agent of the tenant), another tenant's may not.
+  const ref = sign.ref(F.tenant.id, 'asset', target);
+  assert.equal((await get(`${F.base}/asset/${target}.${ref}`)).status, 200);
+  assert.equal((await get(`${F.otherBase}/asset/${target}.${ref}`)).status, 200);
+  expectProxyError(await get(`${F.base}/asset/${target}.${flip(ref)}`), 403, 'proxy_ref_invalid');
+  expectProxyError(await get(`${F.base}/css/${target}.${ref}`), 403, 'proxy_ref_invalid');
+  assert.equal((await get(`${F.base}/asset/${target}/${ref}`)).status, 404, 'no route has a fourth segment');
   // A cap naming this tenant with another tenant's session (signed right): no such session.
   const other = await P.tenant({ allowed_origins: [F.o.origin] });
   const foreign = await P.session(other.id);
   const mixed = sign.cap(F.tenant.id, foreign.id, Number(exp));
   expectProxyError(await get(`${srv.baseUrl}/v1/proxy/${mixed}/asset/${b64url(F.o.url('/font.woff2'))}`), 404, 'not_found');
-  assert.ok(otherCap !== F.cap);
+  // The other tenant's cap with this tenant's ref.
+  const otherAgent = await P.agentToken(other.id, foreign.id);
+  const otherCtx = expectStatus(await api('GET', `${srv.baseUrl}/v1/token/session`, { token: otherAgent.token }), 200, 'context');
+  expectProxyError(await get(`${otherCtx.proxy_base}/asset/${target}.${ref}`), 403, 'proxy_ref_invalid');
 });
 
 test('kinds and targets: malformed ones are 400', async () => {
@@ -182,7 +196,7 @@ test('allow-list: allowed_origins and asset_origins pass, any other origin only 
   expectProxyError(r, 403, 'proxy_origin_not_allowed');
   assert.equal(F.elsewhere.hits('/x.png'), 0, 'nothing fetched');
   const target = b64url(F.elsewhere.url('/x.png'));
-  assert.equal((await get(`${F.base}/asset/${target}/${sign.ref(F.cap, 'asset', target)}`)).status, 200);
+  assert.equal((await get(`${F.base}/asset/${target}.${sign.ref(F.tenant.id, 'asset', target)}`)).status, 200);
 });
 
 test('content types: html and scripts are refused (415), fonts pass', async () => {
@@ -263,7 +277,7 @@ test('upload: the visitor\'s copy is served for a stylesheet the proxy cannot fe
   const r = await get(proxyUrl(F.base, 'css', url) + '?r=1');
   assert.equal(r.status, 200, r.text);
   assert.match(r.text, /color:green/);
-  assert.match(r.text, /url\("\.\.\/asset\/[A-Za-z0-9_-]+\/[A-Za-z0-9_-]{22}"\)/);
+  assert.match(r.text, /url\("\.\.\/asset\/[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{22}"\)/);
   // Another session does not see it.
   expectProxyError(await get(proxyUrl(F.otherBase, 'css', url)), 502, 'proxy_fetch_failed');
 });

@@ -52,7 +52,7 @@ export function signer(jwtSecretHex) {
   const mac = (msg) => createHmac('sha256', key).update(msg).digest().subarray(0, 16).toString('base64url');
   return {
     cap: (tenant, session, exp) => `${tenant}.${session}.${exp}.${mac(`cap\n${tenant}\n${session}\n${exp}`)}`,
-    ref: (cap, kind, target) => mac(`ref\n${cap}\n${kind}\n${target}`),
+    ref: (tenant, kind, target) => mac(`ref\n${tenant}\n${kind}\n${target}`),
   };
 }
 

@@ -63,7 +63,7 @@ try {
   const cap = base.split('/v1/proxy/')[1];
   const fetchRef = async (path) => {
     const target = b64url(`http://${NAME}:${allowed.port}${path}`);
-    const res = await fetch(`${base}/asset/${target}/${sign.ref(cap, 'asset', target)}`);
+    const res = await fetch(`${base}/asset/${target}.${sign.ref(t.id, 'asset', target)}`);
     const text = await res.text();
     return { status: res.status, code: res.status === 200 ? null : JSON.parse(text).code, detail: res.status === 200 ? null : JSON.parse(text).detail };
   };

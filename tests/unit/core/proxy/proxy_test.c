@@ -116,23 +116,19 @@ static void test_cap_with_a_longer_exp_spelling_is_malformed(void **state)
     assert_int_equal(proxy_cap_verify(key, NULL, NOW, &c), PROXY_SIGN_MALFORMED);
 }
 
-static void test_ref_binds_cap_kind_and_target(void **state)
+static void test_ref_binds_tenant_kind_and_target(void **state)
 {
     (void)state;
-    char cap[PROXY_CAP_MAX], cap2[PROXY_CAP_MAX], ref[PROXY_MAC_CHARS + 1];
-    make_cap(cap, NOW + 60);
-    make_cap(cap2, NOW + 61);
-    assert_int_equal(proxy_ref_make(key, cap, "asset", "aHR0cDovL2EvYg", ref), 0);
-    assert_int_equal(proxy_ref_verify(key, cap, "asset", "aHR0cDovL2EvYg", ref), PROXY_SIGN_OK);
-    assert_int_equal(proxy_ref_verify(key, cap, "css", "aHR0cDovL2EvYg", ref), PROXY_SIGN_BAD_MAC);
-    assert_int_equal(proxy_ref_verify(key, cap2, "asset", "aHR0cDovL2EvYg", ref),
-                     PROXY_SIGN_BAD_MAC);
-    assert_int_equal(proxy_ref_verify(key, cap, "asset", "aHR0cDovL2EvYw", ref),
-                     PROXY_SIGN_BAD_MAC);
+    const char *t1 = "ten_01JD3K5Q8W2X7Y9Z0ABCDEFGHJ", *t2 = "ten_01JD3K5Q8W2X7Y9Z0ABCDEFGHK";
+    char ref[PROXY_MAC_CHARS + 1];
+    assert_int_equal(proxy_ref_make(key, t1, "asset", "aHR0cDovL2EvYg", ref), 0);
+    assert_int_equal(proxy_ref_verify(key, t1, "asset", "aHR0cDovL2EvYg", ref), PROXY_SIGN_OK);
+    assert_int_equal(proxy_ref_verify(key, t1, "css", "aHR0cDovL2EvYg", ref), PROXY_SIGN_BAD_MAC);
+    assert_int_equal(proxy_ref_verify(key, t2, "asset", "aHR0cDovL2EvYg", ref), PROXY_SIGN_BAD_MAC);
+    assert_int_equal(proxy_ref_verify(key, t1, "asset", "aHR0cDovL2EvYw", ref), PROXY_SIGN_BAD_MAC);
     ref[0] = ref[0] == 'A' ? 'B' : 'A';
-    assert_int_equal(proxy_ref_verify(key, cap, "asset", "aHR0cDovL2EvYg", ref),
-                     PROXY_SIGN_BAD_MAC);
-    assert_int_equal(proxy_ref_verify(key, cap, "asset", "aHR0cDovL2EvYg", "short"),
+    assert_int_equal(proxy_ref_verify(key, t1, "asset", "aHR0cDovL2EvYg", ref), PROXY_SIGN_BAD_MAC);
+    assert_int_equal(proxy_ref_verify(key, t1, "asset", "aHR0cDovL2EvYg", "short"),
                      PROXY_SIGN_MALFORMED);
 }
 
@@ -286,7 +282,7 @@ int main(void)
         cmocka_unit_test(test_cap_of_another_key_is_refused),
         cmocka_unit_test(test_cap_expires_at_its_exp_by_the_wall_clock),
         cmocka_unit_test(test_cap_with_a_longer_exp_spelling_is_malformed),
-        cmocka_unit_test(test_ref_binds_cap_kind_and_target),
+        cmocka_unit_test(test_ref_binds_tenant_kind_and_target),
         cmocka_unit_test(test_base64url_is_strict),
         cmocka_unit_test(test_target_accepts_only_absolute_http_urls),
         cmocka_unit_test(test_target_is_bounded_at_2048_bytes),
