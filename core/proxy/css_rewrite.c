@@ -15,11 +15,9 @@
 #include "core/proxy/css.h"
 #include "core/proxy/css_tok.h"
 
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 enum frame {
     F_TOP,     /* the stylesheet itself (never on the stack) */
@@ -52,6 +50,8 @@ struct rw {
     size_t nsegs, segs_cap;
     struct hov *hovs;
     size_t nhovs, hovs_cap;
+    size_t *tab; /* the selectors of a list being rewritten, by hash (seen_or_add) */
+    size_t tab_cap, tab_mask;
 };
 
 void css_buf_free(struct css_buf *b)
@@ -322,18 +322,19 @@ struct scan {
  * "-", "_", NUL and non-ASCII), which decide whether a "u" may start a url token. */
 enum { B_SPECIAL = 1, B_NAME = 2 };
 #define BC(c)                                                                                      \
-    ((strchr(";{}()[]\"'/\\uU:<>", (c)) && (c) ? B_SPECIAL : 0) |                                  \
+    (((c) == ';' || (c) == '{' || (c) == '}' || (c) == '(' || (c) == ')' || (c) == '[' ||          \
+              (c) == ']' || (c) == '"' || (c) == '\'' || (c) == '/' || (c) == '\\' ||              \
+              (c) == 'u' || (c) == 'U' || (c) == ':' || (c) == '<' || (c) == '>'                   \
+          ? B_SPECIAL                                                                              \
+          : 0) |                                                                                   \
      (((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z') || ((c) >= '0' && (c) <= '9') ||    \
               (c) == '-' || (c) == '_' || (c) == 0 || (c) >= 0x80                                  \
           ? B_NAME                                                                                 \
           : 0))
-static unsigned char byte_class[256];
-
-static void byte_class_init(void)
-{
-    for (int c = 0; c < 256; c++)
-        byte_class[c] = (unsigned char)BC(c);
-}
+#define BC4(b)  BC(b), BC((b) + 1), BC((b) + 2), BC((b) + 3)
+#define BC16(b) BC4(b), BC4((b) + 4), BC4((b) + 8), BC4((b) + 12)
+#define BC64(b) BC16(b), BC16((b) + 16), BC16((b) + 32), BC16((b) + 48)
+static const unsigned char byte_class[256] = {BC64(0), BC64(64), BC64(128), BC64(192)};
 
 /* A quoted string from its quote at i, as the tokenizer ends it (4.3.5): after the closing
  * quote, before a newline, or at the end. */
@@ -433,6 +434,19 @@ static int fast_value(struct rw *w, size_t i, size_t base, bool custom, struct s
     return 1;
 }
 
+/* Whether the colon at in[i] starts ":hover" as the tokenizer would see it: the ident hover
+ * (any case), not the start of a longer name or of a function. */
+static bool hover_at(const unsigned char *in, size_t n, size_t i)
+{
+    if (i + 6 >= n)
+        return false;
+    for (int k = 0; k < 5; k++) /* ASCII letters only: "| 0x20" folds case and nothing else */
+        if ((in[i + 1 + k] | 0x20) != (unsigned char)"hover"[k])
+            return false;
+    unsigned char next = in[i + 6];
+    return !(byte_class[next] & B_NAME) && next != '(' && next != '\\';
+}
+
 /* A selector list from i to its "{", byte by byte like fast_value. Returns 1 with *s filled,
  * 0 when the tokenizer must decide (anything that makes the list invalid or unusual: a
  * backslash, a bad string, a url, ";", "}" or unmatched brackets outside strings, a comment
@@ -477,7 +491,7 @@ static int fast_prelude(struct rw *w, size_t i, size_t base, struct scan *s)
         case '"':
         case '\'':
             i = skip_string(in, n, i);
-            if (i > n || (i < n && strchr("\n\r\f", in[i]) && in[i]))
+            if (i < n && strchr("\n\r\f", in[i]) && in[i])
                 return 0; /* a bad string */
             break;
         case '/':
@@ -491,9 +505,7 @@ static int fast_prelude(struct rw *w, size_t i, size_t base, struct scan *s)
         case ':':
             if (i + 1 < n && in[i + 1] == '/')
                 return 0;
-            if (n - i > 6 && !strncasecmp((const char *)in + i + 1, "hover", 5) &&
-                !(byte_class[in[i + 6]] & B_NAME) && in[i + 6] != '(' && in[i + 6] != '\\')
-                hover = true;
+            hover = hover || hover_at(in, n, i);
             i++;
             break;
         case '>':
@@ -722,6 +734,40 @@ static bool same(const char *a, size_t alen, const char *b, size_t blen)
     return alen == blen && memcmp(a, b, alen) == 0;
 }
 
+static uint64_t hash_bytes(const char *p, size_t n)
+{
+    uint64_t h = 14695981039346656037ull; /* FNV-1a */
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
+    return h;
+}
+
+/* The bytes of table entry e: entry 2j is segment j's trimmed selector, 2j + 1 its copy. */
+static const char *entry_bytes(const struct rw *w, size_t e, size_t *len)
+{
+    const struct seg *x = &w->segs[e / 2];
+    *len = e % 2 ? x->copy_len : x->end - x->start;
+    return e % 2 ? w->out->data + x->copy : w->in + x->start;
+}
+
+/* Looks p[0, n) up in the open-addressing table of selectors and copies of this list (w->tab,
+ * entries + 1, 0 empty); inserts entry e when it is not there. Returns whether it was. Keeps a
+ * list of thousands of selectors linear where comparing each copy with each selector would not
+ * be. */
+static bool seen_or_add(struct rw *w, const char *p, size_t n, size_t e)
+{
+    size_t mask = w->tab_mask, len;
+    for (size_t k = (size_t)hash_bytes(p, n) & mask;; k = (k + 1) & mask) {
+        if (!w->tab[k]) {
+            w->tab[k] = e + 1;
+            return false;
+        }
+        const char *q = entry_bytes(w, w->tab[k] - 1, &len);
+        if (same(p, n, q, len))
+            return true;
+    }
+}
+
 /* Appends the copy of segment i (each :hover written .\:hover) unless the list, or a copy made
  * before, already holds it. */
 static int add_copy(struct rw *w, size_t i)
@@ -739,17 +785,13 @@ static int add_copy(struct rw *w, size_t i)
     }
     if (buf_add(o, w->in + at, sg->end - at) < 0)
         return -1;
-    size_t cl = o->len - cs;
-    for (size_t j = 0; j < w->nsegs; j++) {
-        const struct seg *x = &w->segs[j];
-        if (same(o->data + cs, cl, w->in + x->start, x->end - x->start) ||
-            (j < i && x->copy_len && same(o->data + cs, cl, o->data + x->copy, x->copy_len))) {
-            o->len = mark;
-            return 0;
-        }
-    }
     sg->copy = cs;
-    sg->copy_len = cl;
+    sg->copy_len = o->len - cs;
+    if (seen_or_add(w, o->data + cs, sg->copy_len, 2 * i + 1)) {
+        o->len = mark;
+        sg->copy_len = 0;
+        return 0;
+    }
     return buf_add(o, w->sep_close, strlen(w->sep_close));
 }
 
@@ -761,6 +803,19 @@ static int rewrite_hover(struct rw *w, size_t ps, size_t last_sig)
         return (int)found;
     if (emit_until(w, last_sig) < 0)
         return -1;
+    size_t cap = 16;
+    while (cap < 4 * w->nsegs) /* room for every selector and copy, at most half full */
+        cap *= 2;
+    if (cap > w->tab_cap) {
+        free(w->tab);
+        if (!(w->tab = malloc(cap * sizeof *w->tab)))
+            return -1;
+        w->tab_cap = cap;
+    }
+    w->tab_mask = cap - 1; /* only this list's part is cleared: many small lists stay cheap */
+    memset(w->tab, 0, cap * sizeof *w->tab);
+    for (size_t i = 0; i < w->nsegs; i++)
+        seen_or_add(w, w->in + w->segs[i].start, w->segs[i].end - w->segs[i].start, 2 * i);
     for (size_t i = 0; i < w->nsegs; i++)
         if (w->segs[i].nhov && add_copy(w, i) < 0)
             return -1;
@@ -905,8 +960,6 @@ static int rewrite(struct rw *w)
 int css_rewrite_marked(const char *in, size_t n, css_url_fn fn, void *arg, const char *open,
                        const char *close, struct css_buf *out)
 {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, byte_class_init);
     struct rw w = {.in = in, .n = n, .fn = fn, .arg = arg, .out = out};
     w.sep_open = open;
     w.sep_close = close;
@@ -920,6 +973,7 @@ int css_rewrite_marked(const char *in, size_t n, css_url_fn fn, void *arg, const
     free(w.stack);
     free(w.segs);
     free(w.hovs);
+    free(w.tab);
     css_buf_free(&w.tmp);
     return r;
 }

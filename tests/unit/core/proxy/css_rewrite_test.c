@@ -403,6 +403,28 @@ static void test_deep_nesting_does_not_recurse(void **state)
     free(in);
 }
 
+/* 20,000 selectors in one list: every copy added once, none twice (the lookup is by hash). */
+static void test_long_selector_list(void **state)
+{
+    (void)state;
+    size_t count = 20000, cap = count * 24 + 16, k = 0;
+    char *in = malloc(cap);
+    for (size_t i = 0; i < count; i++)
+        k += (size_t)snprintf(in + k, cap - k, "%s.c%zu:hover", i ? "," : "", i % (count / 2));
+    k += (size_t)snprintf(in + k, cap - k, "{}");
+    char *once = rewrite_n(in, k, NULL, NULL);
+    size_t copies = 0;
+    for (const char *p = once; (p = strstr(p, ".\\:hover")); p++)
+        copies++;
+    assert_int_equal(copies, count / 2); /* each selector twice in the list: one copy each */
+    assert_memory_equal(once, in, k - 2);
+    char *twice = rewrite_n(once, strlen(once), NULL, NULL);
+    assert_string_equal(twice, once);
+    free(twice);
+    free(once);
+    free(in);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -425,6 +447,7 @@ int main(void)
         cmocka_unit_test(test_truncated_at_every_offset_keeps_every_byte),
         cmocka_unit_test(test_unbalanced_input_passes_through),
         cmocka_unit_test(test_deep_nesting_does_not_recurse),
+        cmocka_unit_test(test_long_selector_list),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
