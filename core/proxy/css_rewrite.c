@@ -527,145 +527,167 @@ static int fast_prelude(struct rw *w, size_t i, size_t base, struct scan *s)
     return 0;
 }
 
-/* Scans from token *first (already consumed from w->lx) to the construct's end, matching
- * brackets on the scratch part of the stack. Leaves w->lx alone. The hot loop of the rewriter:
- * its state lives in locals, one switch per token. */
-static int scan(struct rw *w, const struct css_tok *first, enum scan_mode mode, struct scan *s)
+/* The token-by-token scan's state: the result under construction plus what the next token's
+ * meaning depends on. */
+struct scan_state {
+    struct css_lexer lx;
+    size_t base, d; /* the stack's depth when the construct began, and now */
+    enum { DS_NAME, DS_VALUE, DS_NONE } ds; /* `name : value` so far */
+    bool custom, value_seen, nested, top_rule;
+    enum css_tok_kind prev; /* the last token but comments */
+    struct scan r;
+};
+
+/* Moves the bracket stack for a token: opens push, a matching closer pops, another is stray. */
+static int scan_brackets(struct rw *w, struct scan_state *st, enum css_tok_kind k)
 {
-    struct css_lexer lx = w->lx;
-    struct css_tok t = *first;
-    size_t base = w->depth, d = base, last_sig = 0, end;
-    enum { NAME, VALUE, NONE } ds = mode == SCAN_CONSTRUCT && t.kind == CSS_TOK_IDENT ? NAME : NONE;
-    bool custom = ds == NAME && t.end - t.start >= 2 && !memcmp(w->in + t.start, "--", 2);
-    bool value_seen = false, nested = mode != SCAN_TOP_RULE && (mode != SCAN_AT || w->depth > 0);
-    bool bad = false, has_url = false, maybe_hover = false;
-    enum css_tok_kind prev = CSS_TOK_WS;
-    enum scan_stop stop = STOP_END;
-    struct scan fast;
-    bool have_fast = false;
-    if (ds == NONE && mode != SCAN_AT) {
-        int r = fast_prelude(w, t.start, d, &fast);
-        if (r < 0)
-            return -1;
-#ifndef CSS_REWRITE_CROSSCHECK
-        if (r > 0) {
-            *s = fast;
-            return 0;
+    unsigned char open = k == CSS_TOK_FUNCTION ? CSS_TOK_LPAREN : 0, close = 0;
+    if (k == CSS_TOK_LPAREN || k == CSS_TOK_LBRACKET || k == CSS_TOK_LBRACE)
+        open = (unsigned char)k;
+    else if (k == CSS_TOK_RPAREN || k == CSS_TOK_RBRACKET || k == CSS_TOK_RBRACE)
+        close = k == CSS_TOK_RPAREN     ? CSS_TOK_LPAREN
+                : k == CSS_TOK_RBRACKET ? CSS_TOK_LBRACKET
+                                        : CSS_TOK_LBRACE;
+    if (open && push_at(w, st->d++, open) < 0)
+        return -1;
+    if (close && st->d > st->base && w->stack[st->d - 1] == close)
+        st->d--;
+    else if (close)
+        st->r.bad = true;
+    return 0;
+}
+
+/* One significant token: returns 1 when it ends the construct (st->r.end and stop set), 0 to go
+ * on, -1 when out of memory. */
+static int scan_token(struct rw *w, struct scan_state *st, const struct css_tok *t)
+{
+    struct scan *r = &st->r;
+    bool base = st->d == st->base;
+    switch (t->kind) {
+    case CSS_TOK_EOF:
+        r->end = t->start;
+        return 1;
+    case CSS_TOK_IDENT:
+        if (st->prev == CSS_TOK_COLON && t->end - t->start >= 5 &&
+            css_tok_name_is(w->in, t->start, t->end, "hover"))
+            r->maybe_hover = true;
+        break;
+    case CSS_TOK_FUNCTION:
+        r->has_url = r->has_url || is_url_function(w, t);
+        break;
+    case CSS_TOK_URL:
+        r->has_url = true;
+        break;
+    case CSS_TOK_LBRACE:
+        if (base && !(st->custom && st->ds == DS_VALUE)) {
+            r->end = t->end;
+            r->stop = st->ds == DS_VALUE && !st->value_seen ? STOP_OPAQUE : STOP_BLOCK;
+            return 1;
         }
-#endif
-        have_fast = r > 0;
+        r->bad = true; /* a {} block inside a prelude */
+        break;
+    case CSS_TOK_RBRACE:
+        if (base && st->nested) {
+            r->end = t->start;
+            return 1;
+        }
+        r->bad = true;
+        break;
+    case CSS_TOK_SEMICOLON:
+        if (base && !st->top_rule) {
+            r->end = t->end;
+            return 1;
+        }
+        r->bad = true;
+        break;
+    case CSS_TOK_BAD_STRING:
+    case CSS_TOK_BAD_URL:
+    case CSS_TOK_CDO:
+    case CSS_TOK_CDC:
+        r->bad = true;
+        break;
+    case CSS_TOK_DELIM: /* a lone "\" would escape what an insertion puts after it */
+        r->bad = r->bad || w->in[t->start] == '\\';
+        break;
+    default:
+        break;
     }
-    for (;; css_lex_next(&lx, &t)) {
-        enum css_tok_kind k = t.kind;
-        unsigned char open = 0, close = 0;
-        switch (k) {
-        case CSS_TOK_WS:
-            prev = k;
+    return scan_brackets(w, st, t->kind);
+}
+
+/* The token-by-token scan from *first. When the construct turns out to be a declaration, the
+ * rest of its value goes to fast_value; *fast_used says whether that answered (then *s is its
+ * answer), except in the fuzzer's CSS_REWRITE_CROSSCHECK build, which scans on and compares. */
+static int scan_tokens(struct rw *w, const struct css_tok *first, enum scan_mode mode,
+                       struct scan *s)
+{
+    struct css_tok t = *first;
+    struct scan_state st = {.lx = w->lx, .base = w->depth, .d = w->depth, .prev = CSS_TOK_WS};
+    st.ds = mode == SCAN_CONSTRUCT && t.kind == CSS_TOK_IDENT ? DS_NAME : DS_NONE;
+    st.custom = st.ds == DS_NAME && t.end - t.start >= 2 && !memcmp(w->in + t.start, "--", 2);
+    st.nested = mode != SCAN_TOP_RULE && (mode != SCAN_AT || w->depth > 0);
+    st.top_rule = mode == SCAN_TOP_RULE;
+    struct scan fast;
+    int r = 0, have_fast = 0;
+    for (;; css_lex_next(&st.lx, &t)) {
+        if (t.kind == CSS_TOK_WS || t.kind == CSS_TOK_COMMENT) {
+            st.prev = t.kind == CSS_TOK_WS ? t.kind : st.prev;
             continue;
-        case CSS_TOK_COMMENT:
-            continue;
-        case CSS_TOK_EOF:
-            end = t.start;
-            goto done;
-        case CSS_TOK_IDENT:
-            if (prev == CSS_TOK_COLON && t.end - t.start >= 5 &&
-                css_tok_name_is(w->in, t.start, t.end, "hover"))
-                maybe_hover = true;
-            break;
-        case CSS_TOK_FUNCTION:
-            has_url = has_url || is_url_function(w, &t);
-            open = CSS_TOK_LPAREN;
-            break;
-        case CSS_TOK_URL:
-            has_url = true;
-            break;
-        case CSS_TOK_LPAREN:
-        case CSS_TOK_LBRACKET:
-            open = (unsigned char)k;
-            break;
-        case CSS_TOK_RPAREN:
-            close = CSS_TOK_LPAREN;
-            break;
-        case CSS_TOK_RBRACKET:
-            close = CSS_TOK_LBRACKET;
-            break;
-        case CSS_TOK_LBRACE:
-            if (d == base && !(custom && ds == VALUE)) {
-                end = t.end;
-                stop = ds == VALUE && !value_seen ? STOP_OPAQUE : STOP_BLOCK;
-                goto done;
-            }
-            bad = true; /* a {} block inside a prelude */
-            open = CSS_TOK_LBRACE;
-            break;
-        case CSS_TOK_RBRACE:
-            if (d == base && nested) {
-                end = t.start;
-                goto done;
-            }
-            bad = true;
-            close = CSS_TOK_LBRACE;
-            break;
-        case CSS_TOK_SEMICOLON:
-            if (d == base && mode != SCAN_TOP_RULE) {
-                end = t.end;
-                goto done;
-            }
-            bad = true;
-            break;
-        case CSS_TOK_BAD_STRING:
-        case CSS_TOK_BAD_URL:
-        case CSS_TOK_CDO:
-        case CSS_TOK_CDC:
-            bad = true;
-            break;
-        case CSS_TOK_DELIM: /* a lone "\" would escape what an insertion puts after it */
-            bad = bad || w->in[t.start] == '\\';
-            break;
-        default:
-            break;
         }
-        if (ds == VALUE) {
-            value_seen = true;
-        } else if (ds == NAME && t.start != first->start) {
-            ds = k == CSS_TOK_COLON ? VALUE : NONE;
-            int r = ds == VALUE ? fast_value(w, lx.pos, d, custom, &fast) : 0;
-            if (r < 0)
+        if ((r = scan_token(w, &st, &t)) != 0)
+            break;
+        if (st.ds == DS_VALUE) {
+            st.value_seen = true;
+        } else if (st.ds == DS_NAME && t.start != first->start) {
+            st.ds = t.kind == CSS_TOK_COLON ? DS_VALUE : DS_NONE;
+            if (st.ds == DS_VALUE &&
+                (have_fast = fast_value(w, st.lx.pos, st.d, st.custom, &fast)) < 0)
                 return -1;
 #ifndef CSS_REWRITE_CROSSCHECK
-            if (r > 0) {
+            if (have_fast) {
                 *s = fast;
                 return 0;
             }
 #endif
-            have_fast = r > 0;
         }
-        if (open && push_at(w, d++, open) < 0)
-            return -1;
-        if (close) {
-            if (d > base && w->stack[d - 1] == close)
-                d--;
-            else
-                bad = true;
-        }
-        prev = k;
-        last_sig = t.end;
+        st.prev = t.kind;
+        st.r.last_sig = t.end;
     }
-done:
-#ifdef CSS_REWRITE_CROSSCHECK /* the fuzzer's build: the fast path must agree with the tokens */
-    if (have_fast && (stop != fast.stop || fast.end != end || fast.has_url != has_url ||
-                      (stop == STOP_BLOCK &&
-                       (fast.maybe_hover != maybe_hover || bad || fast.last_sig != last_sig))))
+    if (r < 0)
+        return -1;
+    st.r.decl = st.r.stop == STOP_END && st.ds == DS_VALUE;
+#ifdef CSS_REWRITE_CROSSCHECK
+    if (have_fast &&
+        (fast.end != st.r.end || fast.stop != st.r.stop || fast.has_url != st.r.has_url))
         abort();
 #endif
-    (void)have_fast;
-    *s = (struct scan){.stop = stop,
-                       .decl = stop == STOP_END && ds == VALUE,
-                       .has_url = has_url,
-                       .maybe_hover = maybe_hover,
-                       .bad = bad,
-                       .end = end,
-                       .last_sig = last_sig};
+    *s = st.r;
+    return 0;
+}
+
+/* Scans from token *first (already consumed from w->lx) to the construct's end. Leaves w->lx
+ * alone. A selector list goes to fast_prelude first; whatever it declines, the tokens decide. */
+static int scan(struct rw *w, const struct css_tok *first, enum scan_mode mode, struct scan *s)
+{
+    struct scan fast;
+    int have_fast = 0;
+    bool name_first = mode == SCAN_CONSTRUCT && first->kind == CSS_TOK_IDENT;
+    if (!name_first && mode != SCAN_AT &&
+        (have_fast = fast_prelude(w, first->start, w->depth, &fast)) < 0)
+        return -1;
+#ifndef CSS_REWRITE_CROSSCHECK
+    if (have_fast) {
+        *s = fast;
+        return 0;
+    }
+#endif
+    if (scan_tokens(w, first, mode, s) < 0)
+        return -1;
+#ifdef CSS_REWRITE_CROSSCHECK /* the fuzzer's build: the fast path must agree with the tokens */
+    if (have_fast && (s->stop != fast.stop || s->end != fast.end || s->bad ||
+                      s->maybe_hover != fast.maybe_hover || s->last_sig != fast.last_sig))
+        abort();
+#endif
     return 0;
 }
 
