@@ -412,6 +412,11 @@ static int fast_value(struct rw *w, size_t i, size_t base, bool custom, struct s
             break;
         case '\\':
             return 0;
+        case ':':
+        case '<':
+        case '>': /* special to fast_prelude only */
+            i++;
+            break;
         default: /* "u" or "U": url( when it starts an ident */
             if (n - i < 4 ||
                 (i > 0 && ((byte_class[in[i - 1]] & B_NAME) || in[i - 1] == '#' ||
