@@ -11,7 +11,10 @@
  * (@font-face, @keyframes, @page, unknown at-rules) are walked "opaque": brackets are matched and
  * url()s rewritten, nothing else. Each construct is scanned ahead once to find its end, and only
  * selector lists that may hold :hover, and declarations that hold a url, are read again, so
- * every byte is tokenized at most twice. */
+ * every byte is read at most three times. The scan ahead of a declaration's value or of an
+ * ordinary selector list goes byte by byte (fast_value, fast_prelude) rather than token by
+ * token, and hands anything unusual to the tokens; builds with CSS_REWRITE_CROSSCHECK (the
+ * sanitizer build and the fuzzer) run both and abort when they disagree. */
 #include "core/proxy/css.h"
 #include "core/proxy/css_tok.h"
 
