@@ -18,6 +18,7 @@
 #include "core/proxy/css.h"
 #include "core/proxy/css_tok.h"
 
+#include <ctype.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -340,14 +341,23 @@ enum { B_SPECIAL = 1, B_NAME = 2 };
 static const unsigned char byte_class[256] = {BC64(0), BC64(64), BC64(128), BC64(192)};
 
 /* A quoted string from its quote at i, as the tokenizer ends it (4.3.5): after the closing
- * quote, before a newline, or at the end. */
+ * quote, before a newline, or at the end. A backslash and a newline (CR LF too) continue the
+ * line; a hex escape takes one whitespace after it, a newline included. */
 static size_t skip_string(const unsigned char *in, size_t n, size_t i)
 {
     unsigned char q = in[i++];
+    unsigned long cp;
     while (i < n && in[i] != q) {
         if (in[i] == '\n' || in[i] == '\r' || in[i] == '\f')
             return i;
-        i += in[i] == '\\' ? 2 : 1; /* an escape, or a line continuation (CR LF: LF is next) */
+        if (in[i] != '\\' || i + 1 == n)
+            i++;
+        else if (in[i + 1] == '\r' && i + 2 < n && in[i + 2] == '\n')
+            i += 3;
+        else if (isxdigit(in[i + 1]))
+            i = css_tok_escape((const char *)in, n, i, &cp);
+        else
+            i += 2;
     }
     return i < n ? i + 1 : n;
 }

@@ -416,6 +416,11 @@ static void test_fast_scans_agree_with_tokens(void **state)
         "a{d:url(a b)}",       /* a bad url is no url */
         "{ a:hover{}",         /* an empty prelude */
         "a{b:c}d:hover/**/{}", /* a comment before the block */
+        /* in a string, a hex escape takes the newline after it and a backslash takes CR LF:
+         * the string goes on, and the url( after it is text, not a declaration */
+        "{p:\"\\9\nurl(",
+        "a{b:\"\\9\n;c:url(x)}",
+        "a{b:\"\\\r\n;c:url(x)}",
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         free(rewrite(cases[i]));
