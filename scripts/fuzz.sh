@@ -10,7 +10,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 DURATION="${1:-300}"
 
-ensure_apt clang
+# libFuzzer and the sanitizer runtimes are only "recommended" by Debian 12's clang: named here.
+ensure_apt clang libclang-rt-14-dev
 OUT="$ROOT/build/fuzz"
 mkdir -p "$OUT/corpus" "$OUT/seed"
 say "building the CSS fuzz target into ${OUT#$ROOT/}"

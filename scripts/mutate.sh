@@ -28,7 +28,7 @@ flock -n 9 || die "another scripts/mutate.sh is running on ${WORK#$ROOT/}"
 # The scratch tree: what the C build and the unit tests read, as it is in the working tree now
 # (uncommitted edits included). Files are copied only when their content differs, so that their
 # timestamps, and the objects built from them, stay valid between runs.
-C_TREE=(CMakeLists.txt README.md cmake core api app migrations tests/unit tests/vectors)
+C_TREE=(CMakeLists.txt README.md cmake core api app migrations tests/unit tests/vectors tests/fixtures bench/proxy)
 sync_tree() {
   local f
   (cd "$ROOT" && git ls-files -co --exclude-standard -- "${C_TREE[@]}") >"$WORK/files"

@@ -34,6 +34,7 @@ format_check() {
 step "C formatting (clang-format, .clang-format at the root)" format_check
 step "C layers (includes point app -> api -> core, scripts/check-layers.sh)" bash "$ROOT/scripts/check-layers.sh"
 step "unit tests (ctest)" ctest --test-dir "$BUILD" --output-on-failure
+step "CSS rewriter fuzzing (libFuzzer, 20 s; long runs: scripts/fuzz.sh)" bash "$ROOT/scripts/fuzz.sh" 20
 
 # ThreadSanitizer cannot share a build with ASan: its own build dir, the unit tests again (the
 # rate limiter's and the relay fixtures' threads). A report makes the test exit non-zero.

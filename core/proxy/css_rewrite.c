@@ -11,15 +11,17 @@
  * (@font-face, @keyframes, @page, unknown at-rules) are walked "opaque": brackets are matched and
  * url()s rewritten, nothing else. Each construct is scanned ahead once to find its end, and only
  * selector lists that may hold :hover, and declarations that hold a url, are read again, so
- * every byte is tokenized at most twice. */
+ * every byte is read at most three times. The scan ahead of a declaration's value or of an
+ * ordinary selector list goes byte by byte (fast_value, fast_prelude) rather than token by
+ * token, and hands anything unusual to the tokens; builds with CSS_REWRITE_CROSSCHECK (the
+ * sanitizer build and the fuzzer) run both and abort when they disagree. */
 #include "core/proxy/css.h"
 #include "core/proxy/css_tok.h"
 
-#include <pthread.h>
+#include <ctype.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 enum frame {
     F_TOP,     /* the stylesheet itself (never on the stack) */
@@ -52,6 +54,8 @@ struct rw {
     size_t nsegs, segs_cap;
     struct hov *hovs;
     size_t nhovs, hovs_cap;
+    size_t *tab; /* the selectors of a list being rewritten, by hash (seen_or_add) */
+    size_t tab_cap, tab_mask;
 };
 
 void css_buf_free(struct css_buf *b)
@@ -322,28 +326,38 @@ struct scan {
  * "-", "_", NUL and non-ASCII), which decide whether a "u" may start a url token. */
 enum { B_SPECIAL = 1, B_NAME = 2 };
 #define BC(c)                                                                                      \
-    ((strchr(";{}()[]\"'/\\uU:<>", (c)) && (c) ? B_SPECIAL : 0) |                                  \
+    (((c) == ';' || (c) == '{' || (c) == '}' || (c) == '(' || (c) == ')' || (c) == '[' ||          \
+              (c) == ']' || (c) == '"' || (c) == '\'' || (c) == '/' || (c) == '\\' ||              \
+              (c) == 'u' || (c) == 'U' || (c) == ':' || (c) == '<' || (c) == '>'                   \
+          ? B_SPECIAL                                                                              \
+          : 0) |                                                                                   \
      (((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z') || ((c) >= '0' && (c) <= '9') ||    \
               (c) == '-' || (c) == '_' || (c) == 0 || (c) >= 0x80                                  \
           ? B_NAME                                                                                 \
           : 0))
-static unsigned char byte_class[256];
-
-static void byte_class_init(void)
-{
-    for (int c = 0; c < 256; c++)
-        byte_class[c] = (unsigned char)BC(c);
-}
+#define BC4(b)  BC(b), BC((b) + 1), BC((b) + 2), BC((b) + 3)
+#define BC16(b) BC4(b), BC4((b) + 4), BC4((b) + 8), BC4((b) + 12)
+#define BC64(b) BC16(b), BC16((b) + 16), BC16((b) + 32), BC16((b) + 48)
+static const unsigned char byte_class[256] = {BC64(0), BC64(64), BC64(128), BC64(192)};
 
 /* A quoted string from its quote at i, as the tokenizer ends it (4.3.5): after the closing
- * quote, before a newline, or at the end. */
+ * quote, before a newline, or at the end. A backslash and a newline (CR LF too) continue the
+ * line; a hex escape takes one whitespace after it, a newline included. */
 static size_t skip_string(const unsigned char *in, size_t n, size_t i)
 {
     unsigned char q = in[i++];
+    unsigned long cp;
     while (i < n && in[i] != q) {
         if (in[i] == '\n' || in[i] == '\r' || in[i] == '\f')
             return i;
-        i += in[i] == '\\' ? 2 : 1; /* an escape, or a line continuation (CR LF: LF is next) */
+        if (in[i] != '\\' || i + 1 == n)
+            i++;
+        else if (in[i + 1] == '\r' && i + 2 < n && in[i + 2] == '\n')
+            i += 3;
+        else if (isxdigit(in[i + 1]))
+            i = css_tok_escape((const char *)in, n, i, &cp);
+        else
+            i += 2;
     }
     return i < n ? i + 1 : n;
 }
@@ -411,6 +425,11 @@ static int fast_value(struct rw *w, size_t i, size_t base, bool custom, struct s
             break;
         case '\\':
             return 0;
+        case ':':
+        case '<':
+        case '>': /* special to fast_prelude only */
+            i++;
+            break;
         default: /* "u" or "U": url( when it starts an ident */
             if (n - i < 4 ||
                 (i > 0 && ((byte_class[in[i - 1]] & B_NAME) || in[i - 1] == '#' ||
@@ -431,6 +450,19 @@ static int fast_value(struct rw *w, size_t i, size_t base, bool custom, struct s
     }
     *s = (struct scan){.stop = STOP_END, .decl = true, .has_url = has_url, .end = n};
     return 1;
+}
+
+/* Whether the colon at in[i] starts ":hover" as the tokenizer would see it: the ident hover
+ * (any case), not the start of a longer name or of a function. */
+static bool hover_at(const unsigned char *in, size_t n, size_t i)
+{
+    if (i + 6 >= n)
+        return false;
+    for (int k = 0; k < 5; k++) /* ASCII letters only: "| 0x20" folds case and nothing else */
+        if ((in[i + 1 + k] | 0x20) != (unsigned char)"hover"[k])
+            return false;
+    unsigned char next = in[i + 6];
+    return !(byte_class[next] & B_NAME) && next != '(' && next != '\\';
 }
 
 /* A selector list from i to its "{", byte by byte like fast_value. Returns 1 with *s filled,
@@ -477,7 +509,7 @@ static int fast_prelude(struct rw *w, size_t i, size_t base, struct scan *s)
         case '"':
         case '\'':
             i = skip_string(in, n, i);
-            if (i > n || (i < n && strchr("\n\r\f", in[i]) && in[i]))
+            if (i < n && strchr("\n\r\f", in[i]) && in[i])
                 return 0; /* a bad string */
             break;
         case '/':
@@ -491,9 +523,7 @@ static int fast_prelude(struct rw *w, size_t i, size_t base, struct scan *s)
         case ':':
             if (i + 1 < n && in[i + 1] == '/')
                 return 0;
-            if (n - i > 6 && !strncasecmp((const char *)in + i + 1, "hover", 5) &&
-                !(byte_class[in[i + 6]] & B_NAME) && in[i + 6] != '(' && in[i + 6] != '\\')
-                hover = true;
+            hover = hover || hover_at(in, n, i);
             i++;
             break;
         case '>':
@@ -515,145 +545,167 @@ static int fast_prelude(struct rw *w, size_t i, size_t base, struct scan *s)
     return 0;
 }
 
-/* Scans from token *first (already consumed from w->lx) to the construct's end, matching
- * brackets on the scratch part of the stack. Leaves w->lx alone. The hot loop of the rewriter:
- * its state lives in locals, one switch per token. */
-static int scan(struct rw *w, const struct css_tok *first, enum scan_mode mode, struct scan *s)
+/* The token-by-token scan's state: the result under construction plus what the next token's
+ * meaning depends on. */
+struct scan_state {
+    struct css_lexer lx;
+    size_t base, d; /* the stack's depth when the construct began, and now */
+    enum { DS_NAME, DS_VALUE, DS_NONE } ds; /* `name : value` so far */
+    bool custom, value_seen, nested, top_rule;
+    enum css_tok_kind prev; /* the last token but comments */
+    struct scan r;
+};
+
+/* Moves the bracket stack for a token: opens push, a matching closer pops, another is stray. */
+static int scan_brackets(struct rw *w, struct scan_state *st, enum css_tok_kind k)
 {
-    struct css_lexer lx = w->lx;
-    struct css_tok t = *first;
-    size_t base = w->depth, d = base, last_sig = 0, end;
-    enum { NAME, VALUE, NONE } ds = mode == SCAN_CONSTRUCT && t.kind == CSS_TOK_IDENT ? NAME : NONE;
-    bool custom = ds == NAME && t.end - t.start >= 2 && !memcmp(w->in + t.start, "--", 2);
-    bool value_seen = false, nested = mode != SCAN_TOP_RULE && (mode != SCAN_AT || w->depth > 0);
-    bool bad = false, has_url = false, maybe_hover = false;
-    enum css_tok_kind prev = CSS_TOK_WS;
-    enum scan_stop stop = STOP_END;
-    struct scan fast;
-    bool have_fast = false;
-    if (ds == NONE && mode != SCAN_AT) {
-        int r = fast_prelude(w, t.start, d, &fast);
-        if (r < 0)
-            return -1;
-#ifndef CSS_REWRITE_CROSSCHECK
-        if (r > 0) {
-            *s = fast;
-            return 0;
+    unsigned char open = k == CSS_TOK_FUNCTION ? CSS_TOK_LPAREN : 0, close = 0;
+    if (k == CSS_TOK_LPAREN || k == CSS_TOK_LBRACKET || k == CSS_TOK_LBRACE)
+        open = (unsigned char)k;
+    else if (k == CSS_TOK_RPAREN || k == CSS_TOK_RBRACKET || k == CSS_TOK_RBRACE)
+        close = k == CSS_TOK_RPAREN     ? CSS_TOK_LPAREN
+                : k == CSS_TOK_RBRACKET ? CSS_TOK_LBRACKET
+                                        : CSS_TOK_LBRACE;
+    if (open && push_at(w, st->d++, open) < 0)
+        return -1;
+    if (close && st->d > st->base && w->stack[st->d - 1] == close)
+        st->d--;
+    else if (close)
+        st->r.bad = true;
+    return 0;
+}
+
+/* One significant token: returns 1 when it ends the construct (st->r.end and stop set), 0 to go
+ * on, -1 when out of memory. */
+static int scan_token(struct rw *w, struct scan_state *st, const struct css_tok *t)
+{
+    struct scan *r = &st->r;
+    bool base = st->d == st->base;
+    switch (t->kind) {
+    case CSS_TOK_EOF:
+        r->end = t->start;
+        return 1;
+    case CSS_TOK_IDENT:
+        if (st->prev == CSS_TOK_COLON && t->end - t->start >= 5 &&
+            css_tok_name_is(w->in, t->start, t->end, "hover"))
+            r->maybe_hover = true;
+        break;
+    case CSS_TOK_FUNCTION:
+        r->has_url = r->has_url || is_url_function(w, t);
+        break;
+    case CSS_TOK_URL:
+        r->has_url = true;
+        break;
+    case CSS_TOK_LBRACE:
+        if (base && !(st->custom && st->ds == DS_VALUE)) {
+            r->end = t->end;
+            r->stop = st->ds == DS_VALUE && !st->value_seen ? STOP_OPAQUE : STOP_BLOCK;
+            return 1;
         }
-#endif
-        have_fast = r > 0;
+        r->bad = true; /* a {} block inside a prelude */
+        break;
+    case CSS_TOK_RBRACE:
+        if (base && st->nested) {
+            r->end = t->start;
+            return 1;
+        }
+        r->bad = true;
+        break;
+    case CSS_TOK_SEMICOLON:
+        if (base && !st->top_rule) {
+            r->end = t->end;
+            return 1;
+        }
+        r->bad = true;
+        break;
+    case CSS_TOK_BAD_STRING:
+    case CSS_TOK_BAD_URL:
+    case CSS_TOK_CDO:
+    case CSS_TOK_CDC:
+        r->bad = true;
+        break;
+    case CSS_TOK_DELIM: /* a lone "\" would escape what an insertion puts after it */
+        r->bad = r->bad || w->in[t->start] == '\\';
+        break;
+    default:
+        break;
     }
-    for (;; css_lex_next(&lx, &t)) {
-        enum css_tok_kind k = t.kind;
-        unsigned char open = 0, close = 0;
-        switch (k) {
-        case CSS_TOK_WS:
-            prev = k;
+    return scan_brackets(w, st, t->kind);
+}
+
+/* The token-by-token scan from *first. When the construct turns out to be a declaration, the
+ * rest of its value goes to fast_value; *fast_used says whether that answered (then *s is its
+ * answer), except in the fuzzer's CSS_REWRITE_CROSSCHECK build, which scans on and compares. */
+static int scan_tokens(struct rw *w, const struct css_tok *first, enum scan_mode mode,
+                       struct scan *s)
+{
+    struct css_tok t = *first;
+    struct scan_state st = {.lx = w->lx, .base = w->depth, .d = w->depth, .prev = CSS_TOK_WS};
+    st.ds = mode == SCAN_CONSTRUCT && t.kind == CSS_TOK_IDENT ? DS_NAME : DS_NONE;
+    st.custom = st.ds == DS_NAME && t.end - t.start >= 2 && !memcmp(w->in + t.start, "--", 2);
+    st.nested = mode != SCAN_TOP_RULE && (mode != SCAN_AT || w->depth > 0);
+    st.top_rule = mode == SCAN_TOP_RULE;
+    struct scan fast;
+    int r = 0, have_fast = 0;
+    for (;; css_lex_next(&st.lx, &t)) {
+        if (t.kind == CSS_TOK_WS || t.kind == CSS_TOK_COMMENT) {
+            st.prev = t.kind == CSS_TOK_WS ? t.kind : st.prev;
             continue;
-        case CSS_TOK_COMMENT:
-            continue;
-        case CSS_TOK_EOF:
-            end = t.start;
-            goto done;
-        case CSS_TOK_IDENT:
-            if (prev == CSS_TOK_COLON && t.end - t.start >= 5 &&
-                css_tok_name_is(w->in, t.start, t.end, "hover"))
-                maybe_hover = true;
-            break;
-        case CSS_TOK_FUNCTION:
-            has_url = has_url || is_url_function(w, &t);
-            open = CSS_TOK_LPAREN;
-            break;
-        case CSS_TOK_URL:
-            has_url = true;
-            break;
-        case CSS_TOK_LPAREN:
-        case CSS_TOK_LBRACKET:
-            open = (unsigned char)k;
-            break;
-        case CSS_TOK_RPAREN:
-            close = CSS_TOK_LPAREN;
-            break;
-        case CSS_TOK_RBRACKET:
-            close = CSS_TOK_LBRACKET;
-            break;
-        case CSS_TOK_LBRACE:
-            if (d == base && !(custom && ds == VALUE)) {
-                end = t.end;
-                stop = ds == VALUE && !value_seen ? STOP_OPAQUE : STOP_BLOCK;
-                goto done;
-            }
-            bad = true; /* a {} block inside a prelude */
-            open = CSS_TOK_LBRACE;
-            break;
-        case CSS_TOK_RBRACE:
-            if (d == base && nested) {
-                end = t.start;
-                goto done;
-            }
-            bad = true;
-            close = CSS_TOK_LBRACE;
-            break;
-        case CSS_TOK_SEMICOLON:
-            if (d == base && mode != SCAN_TOP_RULE) {
-                end = t.end;
-                goto done;
-            }
-            bad = true;
-            break;
-        case CSS_TOK_BAD_STRING:
-        case CSS_TOK_BAD_URL:
-        case CSS_TOK_CDO:
-        case CSS_TOK_CDC:
-            bad = true;
-            break;
-        case CSS_TOK_DELIM: /* a lone "\" would escape what an insertion puts after it */
-            bad = bad || w->in[t.start] == '\\';
-            break;
-        default:
-            break;
         }
-        if (ds == VALUE) {
-            value_seen = true;
-        } else if (ds == NAME && t.start != first->start) {
-            ds = k == CSS_TOK_COLON ? VALUE : NONE;
-            int r = ds == VALUE ? fast_value(w, lx.pos, d, custom, &fast) : 0;
-            if (r < 0)
+        if ((r = scan_token(w, &st, &t)) != 0)
+            break;
+        if (st.ds == DS_VALUE) {
+            st.value_seen = true;
+        } else if (st.ds == DS_NAME && t.start != first->start) {
+            st.ds = t.kind == CSS_TOK_COLON ? DS_VALUE : DS_NONE;
+            if (st.ds == DS_VALUE &&
+                (have_fast = fast_value(w, st.lx.pos, st.d, st.custom, &fast)) < 0)
                 return -1;
 #ifndef CSS_REWRITE_CROSSCHECK
-            if (r > 0) {
+            if (have_fast) {
                 *s = fast;
                 return 0;
             }
 #endif
-            have_fast = r > 0;
         }
-        if (open && push_at(w, d++, open) < 0)
-            return -1;
-        if (close) {
-            if (d > base && w->stack[d - 1] == close)
-                d--;
-            else
-                bad = true;
-        }
-        prev = k;
-        last_sig = t.end;
+        st.prev = t.kind;
+        st.r.last_sig = t.end;
     }
-done:
-#ifdef CSS_REWRITE_CROSSCHECK /* the fuzzer's build: the fast path must agree with the tokens */
-    if (have_fast && (stop != fast.stop || fast.end != end || fast.has_url != has_url ||
-                      (stop == STOP_BLOCK &&
-                       (fast.maybe_hover != maybe_hover || bad || fast.last_sig != last_sig))))
+    if (r < 0)
+        return -1;
+    st.r.decl = st.r.stop == STOP_END && st.ds == DS_VALUE;
+#ifdef CSS_REWRITE_CROSSCHECK
+    if (have_fast &&
+        (fast.end != st.r.end || fast.stop != st.r.stop || fast.has_url != st.r.has_url))
         abort();
 #endif
-    (void)have_fast;
-    *s = (struct scan){.stop = stop,
-                       .decl = stop == STOP_END && ds == VALUE,
-                       .has_url = has_url,
-                       .maybe_hover = maybe_hover,
-                       .bad = bad,
-                       .end = end,
-                       .last_sig = last_sig};
+    *s = st.r;
+    return 0;
+}
+
+/* Scans from token *first (already consumed from w->lx) to the construct's end. Leaves w->lx
+ * alone. A selector list goes to fast_prelude first; whatever it declines, the tokens decide. */
+static int scan(struct rw *w, const struct css_tok *first, enum scan_mode mode, struct scan *s)
+{
+    struct scan fast;
+    int have_fast = 0;
+    bool name_first = mode == SCAN_CONSTRUCT && first->kind == CSS_TOK_IDENT;
+    if (!name_first && mode != SCAN_AT &&
+        (have_fast = fast_prelude(w, first->start, w->depth, &fast)) < 0)
+        return -1;
+#ifndef CSS_REWRITE_CROSSCHECK
+    if (have_fast) {
+        *s = fast;
+        return 0;
+    }
+#endif
+    if (scan_tokens(w, first, mode, s) < 0)
+        return -1;
+#ifdef CSS_REWRITE_CROSSCHECK /* the fuzzer's build: the fast path must agree with the tokens */
+    if (have_fast && (s->stop != fast.stop || s->end != fast.end || s->bad ||
+                      s->maybe_hover != fast.maybe_hover || s->last_sig != fast.last_sig))
+        abort();
+#endif
     return 0;
 }
 
@@ -722,6 +774,40 @@ static bool same(const char *a, size_t alen, const char *b, size_t blen)
     return alen == blen && memcmp(a, b, alen) == 0;
 }
 
+static uint64_t hash_bytes(const char *p, size_t n)
+{
+    uint64_t h = 14695981039346656037ull; /* FNV-1a */
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
+    return h;
+}
+
+/* The bytes of table entry e: entry 2j is segment j's trimmed selector, 2j + 1 its copy. */
+static const char *entry_bytes(const struct rw *w, size_t e, size_t *len)
+{
+    const struct seg *x = &w->segs[e / 2];
+    *len = e % 2 ? x->copy_len : x->end - x->start;
+    return e % 2 ? w->out->data + x->copy : w->in + x->start;
+}
+
+/* Looks p[0, n) up in the open-addressing table of selectors and copies of this list (w->tab,
+ * entries + 1, 0 empty); inserts entry e when it is not there. Returns whether it was. Keeps a
+ * list of thousands of selectors linear where comparing each copy with each selector would not
+ * be. */
+static bool seen_or_add(struct rw *w, const char *p, size_t n, size_t e)
+{
+    size_t mask = w->tab_mask, len;
+    for (size_t k = (size_t)hash_bytes(p, n) & mask;; k = (k + 1) & mask) {
+        if (!w->tab[k]) {
+            w->tab[k] = e + 1;
+            return false;
+        }
+        const char *q = entry_bytes(w, w->tab[k] - 1, &len);
+        if (same(p, n, q, len))
+            return true;
+    }
+}
+
 /* Appends the copy of segment i (each :hover written .\:hover) unless the list, or a copy made
  * before, already holds it. */
 static int add_copy(struct rw *w, size_t i)
@@ -739,17 +825,13 @@ static int add_copy(struct rw *w, size_t i)
     }
     if (buf_add(o, w->in + at, sg->end - at) < 0)
         return -1;
-    size_t cl = o->len - cs;
-    for (size_t j = 0; j < w->nsegs; j++) {
-        const struct seg *x = &w->segs[j];
-        if (same(o->data + cs, cl, w->in + x->start, x->end - x->start) ||
-            (j < i && x->copy_len && same(o->data + cs, cl, o->data + x->copy, x->copy_len))) {
-            o->len = mark;
-            return 0;
-        }
-    }
     sg->copy = cs;
-    sg->copy_len = cl;
+    sg->copy_len = o->len - cs;
+    if (seen_or_add(w, o->data + cs, sg->copy_len, 2 * i + 1)) {
+        o->len = mark;
+        sg->copy_len = 0;
+        return 0;
+    }
     return buf_add(o, w->sep_close, strlen(w->sep_close));
 }
 
@@ -761,6 +843,19 @@ static int rewrite_hover(struct rw *w, size_t ps, size_t last_sig)
         return (int)found;
     if (emit_until(w, last_sig) < 0)
         return -1;
+    size_t cap = 16;
+    while (cap < 4 * w->nsegs) /* room for every selector and copy, at most half full */
+        cap *= 2;
+    if (cap > w->tab_cap) {
+        free(w->tab);
+        if (!(w->tab = malloc(cap * sizeof *w->tab)))
+            return -1;
+        w->tab_cap = cap;
+    }
+    w->tab_mask = cap - 1; /* only this list's part is cleared: many small lists stay cheap */
+    memset(w->tab, 0, cap * sizeof *w->tab);
+    for (size_t i = 0; i < w->nsegs; i++)
+        seen_or_add(w, w->in + w->segs[i].start, w->segs[i].end - w->segs[i].start, 2 * i);
     for (size_t i = 0; i < w->nsegs; i++)
         if (w->segs[i].nhov && add_copy(w, i) < 0)
             return -1;
@@ -905,8 +1000,6 @@ static int rewrite(struct rw *w)
 int css_rewrite_marked(const char *in, size_t n, css_url_fn fn, void *arg, const char *open,
                        const char *close, struct css_buf *out)
 {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, byte_class_init);
     struct rw w = {.in = in, .n = n, .fn = fn, .arg = arg, .out = out};
     w.sep_open = open;
     w.sep_close = close;
@@ -920,6 +1013,7 @@ int css_rewrite_marked(const char *in, size_t n, css_url_fn fn, void *arg, const
     free(w.stack);
     free(w.segs);
     free(w.hovs);
+    free(w.tab);
     css_buf_free(&w.tmp);
     return r;
 }

@@ -403,6 +403,54 @@ static void test_deep_nesting_does_not_recurse(void **state)
     free(in);
 }
 
+/* Inputs on which the byte-level scans once disagreed with the tokens (found by the fuzzer's
+ * CSS_REWRITE_CROSSCHECK build; the sanitizer build of these tests checks the same and aborts). */
+static void test_fast_scans_agree_with_tokens(void **state)
+{
+    (void)state;
+    struct calls c = {.replace = "P"};
+    static const char *const cases[] = {
+        "{d:<rl(",             /* "<" taken for the "u" of url( */
+        "a{e:#url(\"x\")}",    /* a hash, not url( */
+        "a{e:@url(x)}",        /* an at-keyword, not url( */
+        "a{d:url(a b)}",       /* a bad url is no url */
+        "{ a:hover{}",         /* an empty prelude */
+        "a{b:c}d:hover/**/{}", /* a comment before the block */
+        /* in a string, a hex escape takes the newline after it and a backslash takes CR LF:
+         * the string goes on, and the url( after it is text, not a declaration */
+        "{p:\"\\9\nurl(",
+        "a{b:\"\\9\n;c:url(x)}",
+        "a{b:\"\\\r\n;c:url(x)}",
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        free(rewrite(cases[i]));
+        free(urls(cases[i], &c));
+    }
+    assert_int_equal(c.n, 0);
+}
+
+/* 20,000 selectors in one list: every copy added once, none twice (the lookup is by hash). */
+static void test_long_selector_list(void **state)
+{
+    (void)state;
+    size_t count = 20000, cap = count * 24 + 16, k = 0;
+    char *in = malloc(cap);
+    for (size_t i = 0; i < count; i++)
+        k += (size_t)snprintf(in + k, cap - k, "%s.c%zu:hover", i ? "," : "", i % (count / 2));
+    k += (size_t)snprintf(in + k, cap - k, "{}");
+    char *once = rewrite_n(in, k, NULL, NULL);
+    size_t copies = 0;
+    for (const char *p = once; (p = strstr(p, ".\\:hover")); p++)
+        copies++;
+    assert_int_equal(copies, count / 2); /* each selector twice in the list: one copy each */
+    assert_memory_equal(once, in, k - 2);
+    char *twice = rewrite_n(once, strlen(once), NULL, NULL);
+    assert_string_equal(twice, once);
+    free(twice);
+    free(once);
+    free(in);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -425,6 +473,8 @@ int main(void)
         cmocka_unit_test(test_truncated_at_every_offset_keeps_every_byte),
         cmocka_unit_test(test_unbalanced_input_passes_through),
         cmocka_unit_test(test_deep_nesting_does_not_recurse),
+        cmocka_unit_test(test_long_selector_list),
+        cmocka_unit_test(test_fast_scans_agree_with_tokens),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
