@@ -178,3 +178,31 @@ test('srcset parsing keeps descriptors and commas inside URLs', () => {
   assert.equal(rewriteSrcset('  https://a/x.png  ', m), 'P(https://a/x.png)');
   assert.equal(rewriteSrcset('a.png 1x, b.png 2x', m), 'a.png 1x, b.png 2x', 'unchanged text when nothing is proxied');
 });
+
+test('a proxied image that failed is loaded once more with ?r=1, after a delay, unless its src changed', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const a = assets();
+  const img = (src) => {
+    const at = { src };
+    return { getAttribute: (n) => at[n] ?? null, setAttribute: (n, v) => (at[n] = v), at };
+  };
+  const one = img(p('asset', `${SHOP}/a.png`));
+  a.retryImage(one, 1000);
+  t.mock.timers.tick(999);
+  assert.equal(one.at.src, p('asset', `${SHOP}/a.png`), 'not before the delay');
+  t.mock.timers.tick(1);
+  assert.equal(one.at.src, `${p('asset', `${SHOP}/a.png`)}?r=1`);
+  a.retryImage(one, 1000); // failed again: no second retry
+  t.mock.timers.tick(5000);
+  assert.equal(one.at.src, `${p('asset', `${SHOP}/a.png`)}?r=1`);
+  const moved = img(p('asset', `${SHOP}/b.png`));
+  a.retryImage(moved, 1000);
+  moved.at.src = `${SHOP}/c.png`; // the page changed it meanwhile
+  t.mock.timers.tick(1000);
+  assert.equal(moved.at.src, `${SHOP}/c.png`);
+  const direct = img('https://other.example/d.png');
+  a.retryImage(direct, 1000);
+  t.mock.timers.tick(1000);
+  assert.equal(direct.at.src, 'https://other.example/d.png', 'not ours: left alone');
+  assert.equal(a.stats.imageRetries, 2);
+});

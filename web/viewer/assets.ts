@@ -76,6 +76,8 @@ export interface AssetStats {
   unavailable: number;
   /** Stylesheet links pointed at their proxy URL again after asset_ready. */
   reloads: number;
+  /** Proxied images loaded once more after they failed (the proxy may have been busy). */
+  imageRetries: number;
 }
 
 /** A node id's element name (lowercase) in the replay, for attribute and text changes. */
@@ -95,7 +97,7 @@ export class Assets {
   private asked = new Set<string>();
   /** Original URLs whose proxied stylesheet failed on this page. */
   private failedUrls = new Set<string>();
-  readonly stats: AssetStats = { rewritten: 0, failed: 0, requested: 0, ready: 0, unavailable: 0, reloads: 0 };
+  readonly stats: AssetStats = { rewritten: 0, failed: 0, requested: 0, ready: 0, unavailable: 0, reloads: 0, imageRetries: 0 };
 
   /**
    * proxyBase: GET /v1/token/session's `proxy_base` (relative to the viewer's origin);
@@ -277,6 +279,22 @@ export class Assets {
         }
       }
     }
+  }
+
+  /**
+   * A proxied image failed to load in the replay. The proxy answers 503 when too many of its
+   * HTTP workers already wait for upstream fetches (docs/proxy.md, "Serving a request"), which a
+   * page's first load can hit; an image is not asked of the visitor, so it is loaded once more
+   * after retryMs with ?r=1 (a new URL: the browser does not reuse the failure). Only once, and
+   * only if the page has not changed the src meanwhile.
+   */
+  retryImage(img: Element, retryMs = 1000): void {
+    const src = img.getAttribute('src') ?? '';
+    if (!src.startsWith(`${this.base}/asset/`) || src.includes('?')) return;
+    this.stats.imageRetries++;
+    setTimeout(() => {
+      if (img.getAttribute('src') === src) img.setAttribute('src', `${src}?r=1`);
+    }, retryMs);
   }
 
   unavailable(url: string): void {

@@ -217,7 +217,12 @@ export class Replay {
   // function twice on one document is one listener).
   private readonly onResourceError = (ev: Event): void => {
     const t = ev.target as Element | null;
-    if (!t || t.localName !== 'link' || !this.assets || t.ownerDocument !== this.document()) return;
+    if (!t || !this.assets || t.ownerDocument !== this.document()) return;
+    if (t.localName === 'img') {
+      this.assets.retryImage(t);
+      return;
+    }
+    if (t.localName !== 'link') return;
     const href = t.getAttribute('href');
     if (href) this.assets.failed(href);
   };
