@@ -18,7 +18,7 @@ say "building the CSS fuzz target into ${OUT#$ROOT/}"
 # CSS_REWRITE_CROSSCHECK: the rewriter also runs the token-by-token scan wherever it took a
 # byte-level fast path, and aborts when the two disagree.
 clang -std=c11 -g -O1 -D_GNU_SOURCE -DCSS_REWRITE_CROSSCHECK -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-  -I"$ROOT" "$ROOT/tests/fuzz/css_fuzz.c" "$ROOT/core/proxy/css_tok.c" "$ROOT/core/proxy/css_rewrite.c" "$ROOT/core/proxy/css_scan.c" "$ROOT/core/proxy/css_hover.c" \
+  -I"$ROOT" "$ROOT/tests/fuzz/css_fuzz.c" "$ROOT/core/proxy/css_tok.c" "$ROOT/core/proxy/css_rewrite.c" "$ROOT/core/proxy/css_scan.c" "$ROOT/core/proxy/css_hover.c" "$ROOT/core/proxy/css_rwbuf.c" \
   -o "$OUT/css_fuzz"
 cp "$ROOT"/tests/fixtures/css/*.css "$OUT/seed/"
 for f in "$ROOT"/build/*/css-real/node_modules/bootstrap/dist/css/bootstrap.css \

@@ -61,7 +61,10 @@ struct scan {
     size_t last_sig;  /* end of the last token before the stop other than whitespace/comments */
 };
 
-/* ---- css_rewrite.c ---- */
+/* ---- css_rwbuf.c (a leaf) ---- */
+
+/* Makes room for extra more bytes (and the NUL) in b. Returns 0, or -1 when out of memory. */
+int css_rw_buf_reserve(struct css_buf *b, size_t extra);
 
 /* Appends s[0, len) to b. Returns 0, or -1 when out of memory. */
 int css_rw_buf_add(struct css_buf *b, const char *s, size_t len);

@@ -18,7 +18,8 @@
  *
  * This file holds the walk over blocks, the URLs and the entry points; the scan ahead (fast
  * paths included) is in css_scan.c, the :hover copies of a selector list in css_hover.c, and
- * what crosses the three files in css_internal.h. Threading: no state; any thread. */
+ * the output buffer and block stack every part writes to in css_rwbuf.c (a leaf: it calls none of
+ * them), and what crosses the files in css_internal.h. Threading: no state; any thread. */
 #include "core/proxy/css.h"
 #include "core/proxy/css_internal.h"
 #include "core/proxy/css_tok.h"
@@ -34,87 +35,11 @@ enum frame {
     F_PAREN,   /* ( or a function, inside an opaque block */
     F_BRACKET, /* [ inside an opaque block */
 };
-void css_buf_free(struct css_buf *b)
-{
-    free(b->data);
-    b->data = NULL;
-    b->len = b->cap = 0;
-}
-
-static int buf_reserve(struct css_buf *b, size_t extra)
-{
-    if (b->cap - b->len > extra)
-        return 0; /* one byte more stays free for the terminating NUL */
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap - b->len <= extra) {
-        if (cap > SIZE_MAX / 2)
-            return -1;
-        cap *= 2;
-    }
-    char *p = realloc(b->data, cap);
-    if (!p)
-        return -1;
-    b->data = p;
-    b->cap = cap;
-    return 0;
-}
-
-int css_rw_buf_add(struct css_buf *b, const char *s, size_t len)
-{
-    if (buf_reserve(b, len) < 0)
-        return -1;
-    memcpy(b->data + b->len, s, len);
-    b->len += len;
-    return 0;
-}
-
-int css_rw_emit_until(struct rw *w, size_t p)
-{
-    if (p <= w->copied)
-        return 0;
-    int r = css_rw_buf_add(w->out, w->in + w->copied, p - w->copied);
-    w->copied = p;
-    return r;
-}
-
-/* Grows an array of elem-sized items so that index `need` fits. */
-int css_rw_grow(void **arr, size_t *cap, size_t need, size_t elem)
-{
-    if (need < *cap)
-        return 0;
-    size_t c = *cap ? *cap * 2 : 16;
-    while (c <= need)
-        c *= 2;
-    void *p = realloc(*arr, c * elem);
-    if (!p)
-        return -1;
-    *arr = p;
-    *cap = c;
-    return 0;
-}
-
-int css_rw_push_at(struct rw *w, size_t d, unsigned char f)
-{
-    if (css_rw_grow((void **)&w->stack, &w->stack_cap, d, 1) < 0)
-        return -1;
-    w->stack[d] = f;
-    return 0;
-}
-
 static enum css_tok_kind next_sig(struct css_lexer *lx, struct css_tok *t)
 {
     while (css_lex_next(lx, t) == CSS_TOK_WS || t->kind == CSS_TOK_COMMENT)
         ;
     return t->kind;
-}
-
-bool css_rw_is_url_function(const struct rw *w, const struct css_tok *t)
-{
-    if (t->kind != CSS_TOK_FUNCTION || t->end - t->start < 4)
-        return false;
-    char c = w->in[t->start]; /* most functions are not url(: skip the decoding for them */
-    return (c == 'u' || c == 'U' || c == '\\') &&
-           css_tok_name_is(w->in, t->start, t->end - 1, "url");
 }
 
 /* ---- URLs ---- */
@@ -147,7 +72,7 @@ static int decode(struct rw *w, size_t start, size_t end, bool trim)
 {
     struct css_buf *b = &w->tmp;
     b->len = 0;
-    if (buf_reserve(b, 3 * (end - start)) < 0)
+    if (css_rw_buf_reserve(b, 3 * (end - start)) < 0)
         return -1;
     char *d = b->data;
     size_t k = 0, keep = 0;
@@ -182,7 +107,7 @@ static int decode(struct rw *w, size_t start, size_t end, bool trim)
 static int add_url(struct css_buf *b, const char *s)
 {
     size_t n = strlen(s);
-    if (buf_reserve(b, 3 * n + 7) < 0)
+    if (css_rw_buf_reserve(b, 3 * n + 7) < 0)
         return -1;
     char *d = b->data + b->len;
     memcpy(d, "url(\"", 5), d += 5;
@@ -417,7 +342,7 @@ int css_rewrite_marked(const char *in, size_t n, css_url_fn fn, void *arg, const
     w.sep_close = close;
     css_lex_init(&w.lx, in, n);
     /* Room for the input and a few additions up front: most stylesheets need no realloc. */
-    int r = buf_reserve(out, n + n / 16 + 64);
+    int r = css_rw_buf_reserve(out, n + n / 16 + 64);
     if (r == 0)
         r = rewrite(&w);
     if (r == 0 && out->data)

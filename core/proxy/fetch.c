@@ -79,7 +79,7 @@ static void job_free(struct job *j)
 
 /* Ends a job: fills the result, hands it to the callback and frees the rest. The job must not
  * be in the multi handle. */
-void fetch_job_finish(struct job *j, enum fetch_error err)
+static void fetch_job_finish(struct job *j, enum fetch_error err)
 {
     struct fetcher *f = j->f;
     j->res.error = err;
@@ -123,7 +123,9 @@ static void drain_messages(struct fetcher *f)
             continue;
         struct job *j = NULL;
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&j);
-        fetch_hop_done(j, m->data.result);
+        int end = fetch_hop_done(j, m->data.result);
+        if (end != FETCH_HOP_STARTED)
+            fetch_job_finish(j, (enum fetch_error)end);
     }
 }
 

@@ -281,25 +281,22 @@ static enum fetch_error next_hop(struct job *j)
     return FETCH_OK;
 }
 
-/* A hop's transfer ended: finish the job or start its next hop. */
-void fetch_hop_done(struct job *j, CURLcode code)
+/* A hop's transfer ended: its next hop started (FETCH_E_REDIRECT_STARTED), or how the job ends
+ * (the caller finishes it). */
+int fetch_hop_done(struct job *j, CURLcode code)
 {
     long status = 0;
     curl_multi_remove_handle(j->f->multi, j->easy);
     curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &status);
     j->res.status = status;
-    if (code != CURLE_OK) {
-        fetch_job_finish(j, map_error(j, code));
-        return;
-    }
+    if (code != CURLE_OK)
+        return map_error(j, code);
     if (!is_redirect(status)) {
         collect_response(j);
-        fetch_job_finish(j, FETCH_OK);
-        return;
+        return FETCH_OK;
     }
     enum fetch_error err = next_hop(j);
     if (err == FETCH_OK)
         err = fetch_hop_start(j);
-    if (err != FETCH_OK)
-        fetch_job_finish(j, err);
+    return err == FETCH_OK ? FETCH_HOP_STARTED : (int)err;
 }

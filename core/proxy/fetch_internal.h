@@ -43,12 +43,6 @@ struct fetcher {
     unsigned long long refused_busy, ended[FETCH_E_OTHER + 1]; /* guarded by mu */
 };
 
-/* ---- fetch.c (fetcher thread) ---- */
-
-/* Ends a job: fills the result, hands it to the callback and frees the job. The job must not be
- * in the multi handle. */
-void fetch_job_finish(struct job *j, enum fetch_error err);
-
 /* ---- fetch_hop.c ---- */
 
 /* Resolves ref against base (NULL: ref must be absolute) and checks it; the normalized URL
@@ -63,8 +57,12 @@ int fetch_add_header(struct curl_slist **list, const char *name, const char *val
  * Returns FETCH_OK or the error to end the job with. Fetcher thread. */
 enum fetch_error fetch_hop_start(struct job *j);
 
-/* A hop's transfer ended with code: finishes the job (fetch_job_finish) or starts its next hop.
- * Fetcher thread. */
-void fetch_hop_done(struct job *j, CURLcode code);
+/* fetch_hop_done's answer when a redirect's next hop is under way (the job goes on). */
+#define FETCH_HOP_STARTED (-1)
+
+/* A hop's transfer ended with code: starts the next hop of a redirect and returns
+ * FETCH_HOP_STARTED, or returns how the job ends (an enum fetch_error; the caller finishes the
+ * job), so that this file never calls back into fetch.c. Fetcher thread. */
+int fetch_hop_done(struct job *j, CURLcode code);
 
 #endif

@@ -13,7 +13,6 @@
 #include <strings.h>
 #include <time.h>
 
-#include "core/base/crypto.h"
 #include "core/base/log.h"
 #include "core/proxy/css.h"
 #include "core/proxy/fetch.h"
@@ -124,16 +123,6 @@ static void fail(struct proxy_response *r, int status, const char *problem, cons
     r->problem = problem;
     vsnprintf(r->detail, sizeof(r->detail), fmt, ap);
     va_end(ap);
-}
-
-/* The proxy's own ETag of a body (out: sizeof(struct proxy_response).etag): computed once per
- * fetched body and kept in its cache entry, never on a hit. */
-void proxy_etag_of(const char *body, size_t len, char out[24])
-{
-    char hex[CRYPTO_HEX_SHA256];
-    if (crypto_sha256_hex(body, len, hex) != 0)
-        snprintf(hex, sizeof(hex), "%016zx", len);
-    snprintf(out, 24, "\"%.16s\"", hex);
 }
 
 static long max_age(time_t fresh_until)

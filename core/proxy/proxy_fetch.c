@@ -18,6 +18,17 @@
 #include "core/proxy/pcache.h"
 #include "core/proxy/proxy_internal.h"
 #include "core/proxy/proxy_rewrite.h"
+#include "core/base/crypto.h"
+
+/* The proxy's own ETag of a body (out: sizeof(struct proxy_response).etag): computed once per
+ * fetched body and kept in its cache entry, never on a hit. */
+void proxy_etag_of(const char *body, size_t len, char out[24])
+{
+    char hex[CRYPTO_HEX_SHA256];
+    if (crypto_sha256_hex(body, len, hex) != 0)
+        snprintf(hex, sizeof(hex), "%016zx", len);
+    snprintf(out, 24, "\"%.16s\"", hex);
+}
 
 #define DEFAULT_FRESH 60 /* seconds, for responses without any freshness information */
 

@@ -55,12 +55,10 @@ struct proxy {
     atomic_ullong upstream_status, upstream_type, fetches[FETCH_OUTCOMES];
 };
 
-/* ---- proxy.c ---- */
+/* ---- proxy_fetch.c (proxy.c calls it; it never calls proxy.c) ---- */
 
 /* The proxy's own ETag of a body into out (a quoted string of at most 23 bytes and its NUL). */
 void proxy_etag_of(const char *body, size_t len, char out[24]);
-
-/* ---- proxy_fetch.c ---- */
 
 /* The fetch of x's key (conditional when stale, a cache entry the caller holds, is given), made
  * by this request or by the one already making it. Returns 0 with o filled (o->body malloc'd:
