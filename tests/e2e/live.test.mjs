@@ -43,7 +43,11 @@ describe('live page', () => {
     const pair = await openPair(stack, browser, { path: '/' });
     try {
       const card = pair.visitor.page.locator('.card').first();
-      const plain = await pair.inViewer((doc) => getComputedStyle(doc.querySelector('.card')).backgroundColor);
+      // The plain colour as the visitor sees it; the viewer shows it once the shop's stylesheet
+      // has come through the proxy (it loads after the page is built, so reading the viewer at
+      // once could catch the unstyled card).
+      const plain = await card.evaluate((el) => getComputedStyle(el).backgroundColor);
+      await pair.waitInViewer((doc, want) => getComputedStyle(doc.querySelector('.card')).backgroundColor === want, plain, 'the plain colour in the viewer');
       await card.hover();
       const hovered = await card.evaluate((el) => getComputedStyle(el).backgroundColor);
       assert.notEqual(hovered, plain, 'the shop has a hover style');
