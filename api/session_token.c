@@ -124,6 +124,30 @@ static int token_tenant_active(struct http_ctx *c)
     return 0;
 }
 
+/* The token's session exists and is open (not ended, not past expires_at): 404 or 409 otherwise.
+ * A token outlives its session's end until it expires, so a route that stores something for the
+ * session asks. Returns 0, or -1 after answering. */
+static int token_session_open(struct http_ctx *c)
+{
+    static struct db_stmt q = {
+        "sessions_token_open",
+        "SELECT s.status <> 'ended' AND s.expires_at > now() FROM sessions s "
+        "WHERE s.id = $1 AND s.tenant_id = $2",
+        0};
+    const char *params[] = {c->session.sid, c->session.tid};
+    PGresult *r = http_db(c, &q, 2, params);
+    if (r == NULL)
+        return -1;
+    int found = PQntuples(r) == 1, open = found && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+    if (!found)
+        http_not_found(c, "session");
+    else if (!open)
+        http_problem(c, 409, "session_ended", NULL,
+                     "This session has ended; nothing more is stored for it.");
+    return open ? 0 : -1;
+}
+
 void sessions_token_get(struct http_ctx *c)
 {
     if (token_tenant_active(c) != 0)
@@ -247,7 +271,7 @@ void sessions_token_stylesheets(struct http_ctx *c)
         return;
     }
     if (upload_body(c, &url, &text, &len) != 0 || token_tenant_active(c) != 0 ||
-        take_upload_budget(c, len) != 0)
+        token_session_open(c) != 0 || take_upload_budget(c, len) != 0)
         return;
     if (c->srv->proxy == NULL) {
         http_problem(c, 503, "proxy_unavailable", NULL, "The proxy is not running on this node.");

@@ -282,7 +282,7 @@ test('upload: the visitor\'s copy is served for a stylesheet the proxy cannot fe
   expectProxyError(await get(proxyUrl(F.otherBase, 'css', url)), 502, 'proxy_fetch_failed');
 });
 
-test('upload bounds: agent tokens, unknown fields, bad URLs, over 1 MiB, the byte budget', async () => {
+test('upload bounds: agent tokens, unknown fields, bad URLs, over 1 MiB, the byte budget, an ended session', async () => {
   const post = (token, body, opts = {}) => api('POST', `${srv.baseUrl}/v1/token/session/stylesheets`, { token, body, ...opts });
   expectProblem(await post(F.agent.token, { url: F.o.url('/a.css'), text: 'a{}' }), 403, 'visitor_token_required');
   expectProblem(await post(F.session.visitor_token, { url: F.o.url('/a.css'), text: 'a{}', x: 1 }), 400, 'unknown_field');
@@ -297,6 +297,11 @@ test('upload bounds: agent tokens, unknown fields, bad URLs, over 1 MiB, the byt
   const over = await post(s.visitor_token, { url: F.o.url('/b.css'), text: 'b'.repeat(3000) }, { retryRateLimited: false });
   expectProblem(over, 429, 'byte_budget_exceeded');
   assert.ok(Number(over.headers.get('retry-after')) >= 1);
+  // An ended session stores nothing more (its visitor token is still within its lifetime).
+  const done = await P.session(F.tenant.id);
+  assert.equal((await post(done.visitor_token, { url: F.o.url('/a.css'), text: 'a{}' })).status, 204);
+  await P.endSession(F.tenant.id, done.id);
+  expectProblem(await post(done.visitor_token, { url: F.o.url('/a.css'), text: 'a{}' }), 409, 'session_ended');
 });
 
 test('an ended session\'s cap fetches nothing new', async () => {
