@@ -52,6 +52,16 @@ static size_t skip_string(const unsigned char *in, size_t n, size_t i)
     return i < n ? i + 1 : n;
 }
 
+/* Past a comment that starts at i (to its end, or to n when unclosed), or past a lone slash. */
+static size_t skip_slash(const unsigned char *in, size_t n, size_t i)
+{
+    if (i + 1 < n && in[i + 1] == '*') {
+        const unsigned char *e = memmem(in + i + 2, n - i - 2, "*/", 2);
+        return e ? (size_t)(e - in) + 2 : n;
+    }
+    return i + 1;
+}
+
 /* The rest of a declaration's value from i, byte by byte instead of token by token: most of a
  * stylesheet's bytes are values, and all a value needs is where it ends (";" or "}" outside
  * brackets, strings, comments and url tokens) and whether it holds a url. Returns 1 with *s
@@ -106,12 +116,7 @@ static int fast_value(struct rw *w, size_t i, size_t base, bool custom, struct s
             i = skip_string(in, n, i);
             break;
         case '/':
-            if (i + 1 < n && in[i + 1] == '*') {
-                const unsigned char *e = memmem(in + i + 2, n - i - 2, "*/", 2);
-                i = e ? (size_t)(e - in) + 2 : n;
-            } else {
-                i++;
-            }
+            i = skip_slash(in, n, i);
             break;
         case '\\':
             return 0;
@@ -203,12 +208,7 @@ static int fast_prelude(struct rw *w, size_t i, size_t base, struct scan *s)
                 return 0; /* a bad string */
             break;
         case '/':
-            if (i + 1 < n && in[i + 1] == '*') {
-                const unsigned char *e = memmem(in + i + 2, n - i - 2, "*/", 2);
-                i = e ? (size_t)(e - in) + 2 : n;
-            } else {
-                i++;
-            }
+            i = skip_slash(in, n, i);
             break;
         case ':':
             if (i + 1 < n && in[i + 1] == '/')
