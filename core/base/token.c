@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/base/b64url.h"
 #include "core/base/crypto.h"
 
 const char *token_role_str(enum token_role role)
@@ -41,31 +42,6 @@ const char *token_error_str(int err)
     }
 }
 
-static size_t b64url(const unsigned char *in, size_t len, char *out)
-{
-    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    size_t o = 0, i = 0;
-    for (; i + 2 < len; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-        out[o++] = abc[v >> 18];
-        out[o++] = abc[(v >> 12) & 63];
-        out[o++] = abc[(v >> 6) & 63];
-        out[o++] = abc[v & 63];
-    }
-    if (len - i == 1) {
-        uint32_t v = (uint32_t)in[i] << 16;
-        out[o++] = abc[v >> 18];
-        out[o++] = abc[(v >> 12) & 63];
-    } else if (len - i == 2) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
-        out[o++] = abc[v >> 18];
-        out[o++] = abc[(v >> 12) & 63];
-        out[o++] = abc[(v >> 6) & 63];
-    }
-    out[o] = '\0';
-    return o;
-}
-
 /* An HS256 JWT is b64url(header) "." b64url(claims) "." b64url(HMAC-SHA256 of the first two).
  * Minting it directly costs one HMAC; libjwt would parse and re-serialize the claims first
  * (measured: JSON work was the largest user-space cost of session creation). Verification
@@ -81,14 +57,14 @@ static char *sign_hs256(const unsigned char *key, size_t key_len, const char *cl
         return NULL;
     memcpy(out, header, hlen);
     out[hlen] = '.';
-    size_t n = hlen + 1 + b64url((const unsigned char *)claims, clen, out + hlen + 1);
+    size_t n = hlen + 1 + b64url_encode((const unsigned char *)claims, clen, out + hlen + 1);
     unsigned char mac[32];
     if (crypto_hmac_sha256(key, key_len, out, n, mac) != 0) {
         free(out);
         return NULL;
     }
     out[n] = '.';
-    b64url(mac, sizeof(mac), out + n + 1);
+    b64url_encode(mac, sizeof(mac), out + n + 1);
     return out;
 }
 

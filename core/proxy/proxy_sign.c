@@ -7,69 +7,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/base/b64url.h"
 #include "core/base/crypto.h"
 #include "core/base/ids.h"
-
-static const char b64_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static int b64_value(unsigned char ch)
-{
-    if (ch >= 'A' && ch <= 'Z')
-        return ch - 'A';
-    if (ch >= 'a' && ch <= 'z')
-        return ch - 'a' + 26;
-    if (ch >= '0' && ch <= '9')
-        return ch - '0' + 52;
-    if (ch == '-')
-        return 62;
-    if (ch == '_')
-        return 63;
-    return -1;
-}
-
-size_t proxy_b64url_encode(const unsigned char *in, size_t n, char *out)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned)in[i] << 16;
-        if (i + 1 < n)
-            v |= (unsigned)in[i + 1] << 8;
-        if (i + 2 < n)
-            v |= in[i + 2];
-        out[o++] = b64_alphabet[(v >> 18) & 63];
-        out[o++] = b64_alphabet[(v >> 12) & 63];
-        if (i + 1 < n)
-            out[o++] = b64_alphabet[(v >> 6) & 63];
-        if (i + 2 < n)
-            out[o++] = b64_alphabet[v & 63];
-    }
-    out[o] = '\0';
-    return o;
-}
-
-int proxy_b64url_decode(const char *s, size_t n, unsigned char *out, size_t size)
-{
-    if (n % 4 == 1 || n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0) > size)
-        return -1;
-    size_t o = 0;
-    unsigned acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        int v = b64_value((unsigned char)s[i]);
-        if (v < 0)
-            return -1;
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (unsigned char)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    /* Leftover bits must be zero: otherwise two spellings would decode to the same bytes. */
-    return acc == 0 ? (int)o : -1;
-}
 
 int proxy_key_derive(const unsigned char *secret, size_t secret_len,
                      unsigned char key[PROXY_KEY_LEN])
@@ -85,7 +25,7 @@ static int mac16(const unsigned char key[PROXY_KEY_LEN], const char *msg, size_t
     unsigned char mac[32];
     if (crypto_hmac_sha256(key, PROXY_KEY_LEN, msg, len, mac) != 0)
         return -1;
-    proxy_b64url_encode(mac, 16, out);
+    b64url_encode(mac, 16, out);
     return 0;
 }
 
@@ -150,7 +90,7 @@ int proxy_cap_verify(const unsigned char key[PROXY_KEY_LEN], const char *cap, in
     if (cap == NULL || strlen(cap) >= PROXY_CAP_MAX || cap_split(cap, parts) != 0 ||
         !ids_valid("ten", parts[0]) || !ids_valid("ses", parts[1]) ||
         parse_exp(parts[2], &exp) != 0 || strlen(parts[3]) != PROXY_MAC_CHARS ||
-        proxy_b64url_decode(parts[3], PROXY_MAC_CHARS, raw, sizeof(raw)) != 16)
+        b64url_decode(parts[3], PROXY_MAC_CHARS, raw, sizeof(raw)) != 16)
         return PROXY_SIGN_MALFORMED;
     if (cap_mac(key, parts[0], parts[1], exp, mac) != 0 ||
         !crypto_equal(mac, parts[3], PROXY_MAC_CHARS))
@@ -188,7 +128,7 @@ int proxy_ref_verify(const unsigned char key[PROXY_KEY_LEN], const char *tenant,
     unsigned char raw[16];
     char mac[PROXY_MAC_CHARS + 1];
     if (ref == NULL || strlen(ref) != PROXY_MAC_CHARS ||
-        proxy_b64url_decode(ref, PROXY_MAC_CHARS, raw, sizeof(raw)) != 16)
+        b64url_decode(ref, PROXY_MAC_CHARS, raw, sizeof(raw)) != 16)
         return PROXY_SIGN_MALFORMED;
     if (ref_mac(key, tenant, kind, target, mac) != 0)
         return PROXY_SIGN_MALFORMED;
@@ -214,7 +154,7 @@ int proxy_target_encode(const char *url, char *out, size_t size)
     size_t n = strlen(url);
     if (n > PROXY_URL_MAX || size < n / 3 * 4 + (n % 3 ? n % 3 + 1 : 0) + 1)
         return -1;
-    return (int)proxy_b64url_encode((const unsigned char *)url, n, out);
+    return (int)b64url_encode((const unsigned char *)url, n, out);
 }
 
 /* An absolute http(s) URL with a host and no user or password, as libcurl parses it. */
@@ -241,7 +181,7 @@ int proxy_target_decode(const char *b64, char *url, size_t size)
     size_t n = b64 != NULL ? strlen(b64) : 0;
     if (n == 0 || n > PROXY_TARGET_B64_MAX || size <= PROXY_URL_MAX)
         return PROXY_SIGN_MALFORMED;
-    int len = proxy_b64url_decode(b64, n, (unsigned char *)url, size - 1);
+    int len = b64url_decode(b64, n, (unsigned char *)url, size - 1);
     if (len < 0 || len > PROXY_URL_MAX)
         return PROXY_SIGN_MALFORMED;
     url[len] = '\0';

@@ -79,10 +79,4 @@ int proxy_target_decode(const char *b64, char *url, size_t size);
  * Returns 0 or -1. */
 int proxy_origin_of(const char *url, char *out, size_t size);
 
-/* Strict base64url: decodes s[0..n) into out; returns the byte count, or -1 (bad alphabet,
- * padding, length, non-zero trailing bits, or out too small). */
-int proxy_b64url_decode(const char *s, size_t n, unsigned char *out, size_t size);
-/* Encodes in[0..n) into out (size >= 4n/3 + 2, NUL-terminated); returns the chars written. */
-size_t proxy_b64url_encode(const unsigned char *in, size_t n, char *out);
-
 #endif

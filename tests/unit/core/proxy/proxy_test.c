@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/proxy/proxy.h"
+#include "core/base/b64url.h"
 #include "core/proxy/proxy_sign.h"
 #include "core/proxy/proxy_upload.h"
 
@@ -136,12 +137,12 @@ static void test_base64url_is_strict(void **state)
 {
     (void)state;
     unsigned char out[16];
-    assert_int_equal(proxy_b64url_decode("YQ", 2, out, sizeof(out)), 1);
-    assert_int_equal(proxy_b64url_decode("YR", 2, out, sizeof(out)), -1);   /* trailing bits */
-    assert_int_equal(proxy_b64url_decode("YQ==", 4, out, sizeof(out)), -1); /* padding */
-    assert_int_equal(proxy_b64url_decode("Y+8", 3, out, sizeof(out)), -1);  /* not url-safe */
-    assert_int_equal(proxy_b64url_decode("Y", 1, out, sizeof(out)), -1);    /* length */
-    assert_int_equal(proxy_b64url_decode("YWJj", 4, out, 2), -1);           /* room */
+    assert_int_equal(b64url_decode("YQ", 2, out, sizeof(out)), 1);
+    assert_int_equal(b64url_decode("YR", 2, out, sizeof(out)), -1);   /* trailing bits */
+    assert_int_equal(b64url_decode("YQ==", 4, out, sizeof(out)), -1); /* padding */
+    assert_int_equal(b64url_decode("Y+8", 3, out, sizeof(out)), -1);  /* not url-safe */
+    assert_int_equal(b64url_decode("Y", 1, out, sizeof(out)), -1);    /* length */
+    assert_int_equal(b64url_decode("YWJj", 4, out, 2), -1);           /* room */
 }
 
 static void target_of(const char *url, char *out)
