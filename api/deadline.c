@@ -35,6 +35,7 @@ struct conn {
 
 struct deadline {
     double seconds;
+    enum deadline_clock clock;
     pthread_mutex_t lock; /* guards the list, every node's clock, phase and cut, and stopping */
     pthread_cond_t wake;
     struct conn *head;
@@ -71,6 +72,8 @@ void deadline_handler_leave(void)
 
 static double busy_seconds(struct thread_busy *t, double now)
 {
+    if (t == NULL) /* DEADLINE_WALL_TIME */
+        return 0;
     double since = atomic_load_explicit(&t->since, memory_order_relaxed);
     return atomic_load_explicit(&t->total, memory_order_relaxed) + (since > 0 ? now - since : 0);
 }
@@ -82,12 +85,13 @@ static void clock_restart(struct conn *c)
     c->busy_base = busy_seconds(c->owner, c->started);
 }
 
-struct deadline *deadline_new(double seconds)
+struct deadline *deadline_new(double seconds, enum deadline_clock clock)
 {
     struct deadline *d = calloc(1, sizeof(*d));
     if (d == NULL)
         return NULL;
     d->seconds = seconds;
+    d->clock = clock;
     pthread_mutex_init(&d->lock, NULL);
     pthread_cond_init(&d->wake, NULL);
     return d;
@@ -121,7 +125,7 @@ static void conn_started(struct deadline *d, struct MHD_Connection *conn, void *
         return;
     }
     c->fd = fd->connect_fd;
-    c->owner = &thread_busy;
+    c->owner = d->clock == DEADLINE_SERVED_TIME ? &thread_busy : NULL;
     c->phase = PHASE_FIRST;
     pthread_mutex_lock(&d->lock);
     clock_restart(c);

@@ -10,6 +10,7 @@
  * it. MHD sees the shut-down socket end and closes the connection on its own thread. Only the
  * time the connection's thread was free to serve it counts (time spent in handlers, this
  * connection's or others', does not): when the server is the slow party, its clients are not cut.
+ * A listener with a thread per connection counts wall time instead (enum deadline_clock).
  *
  * Cost: one list node per connection (O(1) add and remove under one mutex) and a walk of all
  * connections every DEADLINE_TICK_SECONDS on the watchdog thread, with one getsockopt per idle
@@ -28,8 +29,18 @@
 
 struct deadline;
 
+/* What a request's clock counts. */
+enum deadline_clock {
+    /* The time the connection's thread was free to serve it (a pool of workers, each serving
+     * many connections: the REST API's listener). */
+    DEADLINE_SERVED_TIME,
+    /* Wall time, handlers included (a thread per connection, whose handlers may wait: the proxy
+     * listener, whose longest wait, --proxy-timeout-ms, stays under the deadline). */
+    DEADLINE_WALL_TIME,
+};
+
 /* Returns a tracker for seconds (> 0), or NULL when out of memory. */
-struct deadline *deadline_new(double seconds);
+struct deadline *deadline_new(double seconds, enum deadline_clock clock);
 /* Starts the watchdog thread. Returns 0 or -1 (logged). */
 int deadline_start(struct deadline *d);
 /* Stops the watchdog thread (no-op if it never started). */

@@ -29,6 +29,12 @@ struct api_config {
     int listen_port;
     char public_url[512]; /* no trailing slash */
     char relay_url[512];  /* given to clients in session answers and the viewer's CSP */
+    /* The proxy listener (api/listen.h): proxy URLs and stylesheet uploads, a thread per
+     * connection. proxy_public_url: how viewers and visitors reach it, no trailing slash. */
+    char proxy_listen_host[64];
+    int proxy_listen_port;
+    char proxy_public_url[512];
+    int proxy_connections;
     char database_url[1024];
     int http_threads;
     int db_pool_size;
@@ -52,6 +58,8 @@ enum route_flags {
                                      * not an API key; answers carry Access-Control-Allow-Origin: *
                                      */
     ROUTE_UPLOAD_BODY = 1u << 6,    /* body up to HTTP_UPLOAD_BODY_BYTES, not max_body_bytes */
+    ROUTE_PROXY_LISTENER = 1u << 7, /* served on the proxy listener (--proxy-listen), not the
+                                     * API's (api/listen.h) */
 };
 
 /* The body limit of ROUTE_UPLOAD_BODY routes: a stylesheet's text of at most 1 MiB, its URL and

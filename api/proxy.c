@@ -1,8 +1,9 @@
 /* GET /v1/proxy/{cap}/{kind}/{target}[.{ref}]: the stylesheet, font and image proxy's HTTP side
- * (docs/proxy.md). Outside the API keys' authentication: the cap in the path is the credential,
- * verified by core/proxy/proxy.c. This file reads the path, asks PostgreSQL for the tenant's
- * policy when the proxy needs it (a cache miss), and writes the answer with the headers that keep
- * proxied bytes inert in the viewer's origin. Prototypes in api/routes.h. */
+ * (docs/proxy.md), on the proxy listener (api/listen.h: a thread per connection, since a miss
+ * waits for the upstream server). Outside the API keys' authentication: the cap in the path is
+ * the credential, verified by core/proxy/proxy.c. This file reads the path, asks PostgreSQL for
+ * the tenant's policy when the proxy needs it (a cache miss), and writes the answer with the
+ * headers that keep proxied bytes inert wherever they are opened. Prototypes in api/routes.h. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,11 +80,17 @@ static int split_path(const char *path, char *buf, size_t size, char *seg[3])
     return count == 3 ? count : -1;
 }
 
+/* The viewer's page is another origin than the proxy listener's (unless a reverse proxy puts
+ * both behind one): its stylesheets, images and fonts load cross-origin. Fonts are fetched in
+ * CORS mode, hence Access-Control-Allow-Origin; no-cors loads need the resource policy to allow
+ * them. Neither gives anything away: no cookie or credential is read, and the cap in the URL is
+ * the only key, which whoever can load the URL already holds. */
 static void security_headers(struct http_ctx *c)
 {
     http_set_header(c, "X-Content-Type-Options", "nosniff");
     http_set_header(c, "Content-Security-Policy", proxy_csp);
-    http_set_header(c, "Cross-Origin-Resource-Policy", "same-origin");
+    http_set_header(c, "Cross-Origin-Resource-Policy", "cross-origin");
+    http_set_header(c, "Access-Control-Allow-Origin", "*");
     http_set_header(c, "Referrer-Policy", "no-referrer");
 }
 

@@ -1,7 +1,6 @@
 #include "api/server.h"
 
-#include <arpa/inet.h>
-#include <microhttpd.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +8,7 @@
 
 #include "api/auth.h"
 #include "api/deadline.h"
+#include "api/listen.h"
 #include "api/idempotency.h"
 #include "api/metrics.h"
 #include "api/routes.h"
@@ -61,13 +61,16 @@ const struct route server_routes[] = {
      ROUTE_PUBLIC},
     {"POST", "/v1/token/session/end", "endTokenSession", sessions_token_end, 0,
      ROUTE_SESSION_TOKEN},
-    {"OPTIONS", "/v1/token/session/stylesheets", "uploadStylesheetPreflight",
-     sessions_token_preflight, 0, ROUTE_PUBLIC},
-    {"POST", "/v1/token/session/stylesheets", "uploadStylesheet", sessions_token_stylesheets, 0,
-     ROUTE_SESSION_TOKEN | ROUTE_BODY | ROUTE_UPLOAD_BODY},
 
+    /* On the proxy listener (--proxy-listen, api/listen.h): bodies up to a stylesheet's size,
+     * and answers that wait for upstream servers. */
+    {"OPTIONS", "/v1/token/session/stylesheets", "uploadStylesheetPreflight",
+     sessions_token_preflight, 0, ROUTE_PUBLIC | ROUTE_PROXY_LISTENER},
+    {"POST", "/v1/token/session/stylesheets", "uploadStylesheet", sessions_token_stylesheets, 0,
+     ROUTE_SESSION_TOKEN | ROUTE_BODY | ROUTE_UPLOAD_BODY | ROUTE_PROXY_LISTENER},
     /* The cap in the path is the credential (api/proxy.c); the answers are not JSON. */
-    {"GET", "/v1/proxy/{cap}/{kind}/{target}", "proxyGet", proxy_get, 0, ROUTE_PUBLIC},
+    {"GET", "/v1/proxy/{cap}/{kind}/{target}", "proxyGet", proxy_get, 0,
+     ROUTE_PUBLIC | ROUTE_PROXY_LISTENER},
 };
 const int server_routes_count = (int)(sizeof(server_routes) / sizeof(server_routes[0]));
 
@@ -75,9 +78,11 @@ void server_print_routes(void)
 {
     json_t *a = json_array();
     for (int i = 0; i < server_routes_count; i++)
-        json_array_append_new(a, json_pack("{s:s, s:s, s:s}", "method", server_routes[i].method,
-                                           "path", server_routes[i].path, "operationId",
-                                           server_routes[i].operation));
+        json_array_append_new(
+            a, json_pack("{s:s, s:s, s:s, s:s}", "method", server_routes[i].method, "path",
+                         server_routes[i].path, "operationId", server_routes[i].operation,
+                         "listener",
+                         server_routes[i].flags & ROUTE_PROXY_LISTENER ? "proxy" : "api"));
     char *s = json_dumps(a, JSON_INDENT(2));
     printf("%s\n", s ? s : "[]");
     free(s);
@@ -370,14 +375,16 @@ static int dispatch(const struct _u_request *req, struct _u_response *resp, void
     return U_CALLBACK_COMPLETE;
 }
 
+/* user_data: the listener's route flag (0, or ROUTE_PROXY_LISTENER) as a pointer-sized integer. */
 static int not_found(const struct _u_request *req, struct _u_response *resp, void *user_data)
 {
-    (void)user_data;
+    unsigned listener = (unsigned)(uintptr_t)user_data;
     struct http_ctx c;
     http_ctx_init(&c, the_server, req, resp);
     char allow[128] = "";
     for (int i = 0; i < server_routes_count; i++) {
-        if (path_matches(server_routes[i].path, req->url_path)) {
+        if ((server_routes[i].flags & ROUTE_PROXY_LISTENER) == listener &&
+            path_matches(server_routes[i].path, req->url_path)) {
             size_t n = strlen(allow);
             snprintf(allow + n, sizeof(allow) - n, "%s%s", n ? ", " : "", server_routes[i].method);
         }
@@ -393,114 +400,76 @@ static int not_found(const struct _u_request *req, struct _u_response *resp, voi
     return U_CALLBACK_COMPLETE;
 }
 
-/* ulfius needs its own completion callback; the deadline learns there that a request is done. */
-static void request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-                              enum MHD_RequestTerminationCode toe)
+/* The two listeners (api/listen.h): the REST API's pool, and the proxy's thread per connection
+ * with the body limit of a stylesheet upload. */
+static void listen_specs(const struct api_config *cfg, struct listen_spec *api,
+                         struct listen_spec *proxy)
 {
-    mhd_request_completed(NULL, conn, con_cls, toe);
-    deadline_completed(cls, conn);
-}
-
-/* Starts MHD with the listener's limits: the whole connection limit, one per client address so
- * that one host cannot take all of them, and the request deadline's callbacks. MHD's own
- * inactivity timeout stays as a backstop for connections the deadline could not track. */
-static int listen_start(struct server *srv, const struct api_config *cfg, struct sockaddr_in *addr)
-{
-    struct MHD_OptionItem ops[] = {
-        {MHD_OPTION_THREAD_POOL_SIZE, cfg->http_threads, NULL},
-        {MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL},
-        {MHD_OPTION_CONNECTION_LIMIT, cfg->http_max_connections, NULL},
-        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->http_connections_per_ip, NULL},
-        {MHD_OPTION_SOCK_ADDR, 0, addr},
-        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)request_completed, srv->deadline},
-        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)deadline_notify, srv->deadline},
-        {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)ulfius_uri_logger, NULL},
-        {MHD_OPTION_END, 0, NULL},
-    };
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
-    if (ulfius_start_framework_with_mhd_options(&srv->instance, flags, ops) != U_OK) {
-        log_json(LOG_ERROR, "could not listen",
-                 json_pack("{s:s, s:i, s:s}", "host", cfg->listen_host, "port", cfg->listen_port,
-                           "hint", "is another process using the port? change --listen"));
-        return -1;
-    }
-    if (deadline_start(srv->deadline) != 0) {
-        ulfius_stop_framework(&srv->instance);
-        return -1;
-    }
-    return 0;
+    *api = (struct listen_spec){.name = "api",
+                                .option = "--listen",
+                                .host = cfg->listen_host,
+                                .port = cfg->listen_port,
+                                .max_body = cfg->max_body_bytes,
+                                .threads = cfg->http_threads,
+                                .max_connections = cfg->http_max_connections,
+                                .per_ip = cfg->http_connections_per_ip,
+                                .request_seconds = cfg->http_request_seconds};
+    *proxy = (struct listen_spec){
+        .name = "proxy",
+        .option = "--proxy-listen",
+        .host = cfg->proxy_listen_host,
+        .port = cfg->proxy_listen_port,
+        .max_body = HTTP_UPLOAD_BODY_BYTES,
+        .threads = 0,
+        .max_connections = cfg->proxy_connections,
+        .per_ip = cfg->http_connections_per_ip < cfg->proxy_connections
+                      ? cfg->http_connections_per_ip
+                      : cfg->proxy_connections,
+        .request_seconds = cfg->http_request_seconds};
 }
 
 int server_start(struct server *srv, const struct api_config *cfg)
 {
     char fmt[160];
+    struct listen_spec api, proxy;
     srv->cfg = cfg;
     the_server = srv;
     srv->db = db_pool_new(cfg->database_url, cfg->db_pool_size);
     srv->key_limits = rl_new(65536);
     srv->tenant_limits = rl_new(65536);
     srv->auth = auth_cache_new();
-    srv->deadline = deadline_new(cfg->http_request_seconds);
     if (srv->db == NULL || srv->key_limits == NULL || srv->tenant_limits == NULL ||
-        srv->auth == NULL || srv->deadline == NULL)
+        srv->auth == NULL)
         return -1;
-
-    struct sockaddr_in addr;
-    memset(&addr, 0, sizeof(addr));
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons((uint16_t)cfg->listen_port);
-    if (inet_pton(AF_INET,
-                  strcmp(cfg->listen_host, "localhost") == 0 ? "127.0.0.1" : cfg->listen_host,
-                  &addr.sin_addr) != 1) {
-        log_json(LOG_ERROR, "invalid listen address",
-                 json_pack("{s:s, s:s}", "host", cfg->listen_host, "hint",
-                           "use an IPv4 address such as 127.0.0.1 or 0.0.0.0"));
+    listen_specs(cfg, &api, &proxy);
+    if (listen_init(&srv->api, &api) != 0 || listen_init(&srv->proxy_listener, &proxy) != 0)
         return -1;
-    }
-    if (ulfius_init_instance(&srv->instance, (unsigned)cfg->listen_port, &addr, NULL) != U_OK)
-        return -1;
-    /* One more byte than allowed: ulfius truncates silently, so a body that reaches the limit
-     * plus one was too large (answered 413 by run_chain). */
-    srv->instance.max_post_body_size =
-        (cfg->max_body_bytes > HTTP_UPLOAD_BODY_BYTES ? cfg->max_body_bytes
-                                                      : HTTP_UPLOAD_BODY_BYTES) +
-        1;
-    srv->instance.check_utf8 = 0; /* we answer 400 invalid_utf8 instead of dropping values */
-    srv->instance.allowed_post_processor = U_POST_PROCESS_NONE;
     for (int i = 0; i < server_routes_count; i++) {
-        ulfius_format(server_routes[i].path, fmt, sizeof(fmt));
-        if (ulfius_add_endpoint_by_val(&srv->instance, server_routes[i].method, NULL, fmt, 0,
-                                       dispatch, (void *)&server_routes[i]) != U_OK)
+        const struct route *rt = &server_routes[i];
+        struct listener *l = rt->flags & ROUTE_PROXY_LISTENER ? &srv->proxy_listener : &srv->api;
+        ulfius_format(rt->path, fmt, sizeof(fmt));
+        if (ulfius_add_endpoint_by_val(&l->instance, rt->method, NULL, fmt, 0, dispatch,
+                                       (void *)rt) != U_OK)
             return -1;
     }
-    if (srv->mount != NULL && srv->mount(srv, srv->mount_arg) != 0) {
-        ulfius_clean_instance(&srv->instance);
+    if (srv->mount != NULL && srv->mount(srv, srv->mount_arg) != 0)
         return -1;
-    }
-    ulfius_set_default_endpoint(&srv->instance, not_found, NULL);
-
-    if (listen_start(srv, cfg, &addr) != 0) {
-        ulfius_clean_instance(&srv->instance);
+    ulfius_set_default_endpoint(&srv->api.instance, not_found, (void *)(uintptr_t)0);
+    ulfius_set_default_endpoint(&srv->proxy_listener.instance, not_found,
+                                (void *)(uintptr_t)ROUTE_PROXY_LISTENER);
+    if (listen_start(&srv->api, &api) != 0 || listen_start(&srv->proxy_listener, &proxy) != 0)
         return -1;
-    }
-    srv->started = 1;
     return 0;
 }
 
 void server_stop(struct server *srv)
 {
-    if (srv->started) {
-        deadline_stop(srv->deadline); /* before MHD: its nodes point at MHD's threads */
-        ulfius_stop_framework(&srv->instance);
-        ulfius_clean_instance(&srv->instance);
-        srv->started = 0;
-    }
+    listen_stop(&srv->proxy_listener);
+    listen_stop(&srv->api);
     auth_cache_free(srv->auth);
     rl_free(srv->key_limits);
     rl_free(srv->tenant_limits);
     db_pool_free(srv->db);
-    deadline_free(srv->deadline);
-    srv->deadline = NULL;
     srv->auth = NULL;
     srv->key_limits = srv->tenant_limits = NULL;
     srv->db = NULL;

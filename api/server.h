@@ -14,6 +14,7 @@
 #include <ulfius.h>
 
 #include "api/http.h"
+#include "api/listen.h"
 #include "core/store/db.h"
 #include "core/base/ratelimit.h"
 
@@ -26,9 +27,8 @@ struct server {
     struct rl_table *key_limits;    /* requests per second per API key */
     struct rl_table *tenant_limits; /* new sessions per minute per tenant */
     struct auth_cache *auth;
-    struct deadline *deadline; /* closes connections whose request is late (api/deadline.h) */
     /* Set by the composition root (app/) before server_start, both optional. mount registers
-     * handlers outside the JSON route table (the browser files, api/static/static.h) on instance
+     * handlers outside the JSON route table (the browser files, api/static/static.h) on api.instance
      * before the server listens: 0 or a negative code. metrics renders /metrics for every
      * service (a malloc'd text; NULL when out of memory); unset, /metrics shows the REST
      * server's own (metrics_render). Both run on the thread that calls them: mount on the
@@ -38,8 +38,8 @@ struct server {
     void *mount_arg;
     char *(*metrics)(void *arg);
     void *metrics_arg;
-    struct _u_instance instance;
-    int started;
+    struct listener api;            /* the REST API, the viewer's files (api/listen.h) */
+    struct listener proxy_listener; /* ROUTE_PROXY_LISTENER routes */
 };
 
 extern const struct route server_routes[];

@@ -28,8 +28,9 @@ void sessions_token_preflight(struct http_ctx *c)
     c->answered = 1;
 }
 
-/* The agent's proxy base URL (docs/proxy.md): public URL + /v1/proxy/<cap>, the cap expiring with
- * the agent's token. Visitors get none (the viewer is the agent's). Returns 1 when written. */
+/* The agent's proxy base URL (docs/proxy.md): the proxy listener's public URL + /v1/proxy/<cap>,
+ * the cap expiring with the agent's token. Visitors get none (the viewer is the agent's).
+ * Returns 1 when written. */
 static int proxy_base(struct http_ctx *c, char *out, size_t size)
 {
     const struct token_claims *tc = &c->session;
@@ -37,7 +38,7 @@ static int proxy_base(struct http_ctx *c, char *out, size_t size)
     if (tc->role != TOKEN_ROLE_AGENT || c->srv->proxy == NULL ||
         proxy_cap_make(proxy_key(c->srv->proxy), tc->tid, tc->sid, tc->exp, cap, sizeof(cap)) != 0)
         return 0;
-    int n = snprintf(out, size, "%s/v1/proxy/%s", c->cfg->public_url, cap);
+    int n = snprintf(out, size, "%s/v1/proxy/%s", c->cfg->proxy_public_url, cap);
     return n > 0 && (size_t)n < size;
 }
 
@@ -53,7 +54,7 @@ static void reply_context(struct http_ctx *c, int status)
         "  'branding', t.settings->'branding', 'masking', t.settings->'masking', "
         "  'allowed_origins', t.settings->'allowed_origins', "
         "  'asset_origins', COALESCE(t.settings->'asset_origins', '[]'::jsonb), "
-        "  'proxy_base', $8::text, 'ended_at', s.ended_at, "
+        "  'proxy_base', $8::text, 'stylesheet_upload_url', $9::text, 'ended_at', s.ended_at, "
         "  'end_reason', s.end_reason, 'expires_at', s.expires_at, "
         "  'token_expires_at', to_timestamp($7::bigint))::text "
         "FROM sessions s JOIN tenants t ON t.id = s.tenant_id "
@@ -72,8 +73,12 @@ static void reply_context(struct http_ctx *c, int status)
     }
     char exp[24];
     snprintf(exp, sizeof(exp), "%lld", (long long)tc->exp);
-    char base[sizeof(c->cfg->public_url) + PROXY_CAP_MAX + 16];
+    char base[sizeof(c->cfg->proxy_public_url) + PROXY_CAP_MAX + 16];
     int has_base = proxy_base(c, base, sizeof(base));
+    /* Where the SDK uploads a stylesheet the proxy could not fetch: the proxy listener. */
+    char upload[sizeof(c->cfg->proxy_public_url) + 40];
+    snprintf(upload, sizeof(upload), "%s/v1/token/session/stylesheets", c->cfg->proxy_public_url);
+    int visitor = tc->role == TOKEN_ROLE_VISITOR;
     const char *params[] = {tc->sid,
                             tc->tid,
                             token_role_str(tc->role),
@@ -81,8 +86,9 @@ static void reply_context(struct http_ctx *c, int status)
                             tc->remote_control ? "ask" : "off",
                             agent,
                             exp,
-                            has_base ? base : NULL};
-    PGresult *r = agent != NULL ? http_db(c, &q, 8, params) : NULL;
+                            has_base ? base : NULL,
+                            visitor ? upload : NULL};
+    PGresult *r = agent != NULL ? http_db(c, &q, 9, params) : NULL;
     if (agent == NULL)
         http_problem(c, 500, "internal_error", NULL, "Out of memory.");
     if (r != NULL) {

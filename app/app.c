@@ -27,7 +27,7 @@ static void static_service_stop(void *self)
 static int mount_static(struct server *srv, void *arg)
 {
     struct app *app = arg;
-    return static_register(&srv->instance, srv, app->site);
+    return static_register(&srv->api.instance, srv, app->site);
 }
 
 static char *render_metrics(void *arg)

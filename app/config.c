@@ -197,6 +197,13 @@ static int parse_arg(struct config *cfg, int argc, char *const *argv, int *i, ch
     return set_from(cfg, o, val, 0, err, err_size);
 }
 
+static void trim_slashes(char *url)
+{
+    size_t n = strlen(url);
+    while (n > 0 && url[n - 1] == '/')
+        url[--n] = '\0';
+}
+
 /* What the defaults leave to be computed from other options. */
 static void derive(struct config *cfg)
 {
@@ -209,17 +216,17 @@ static void derive(struct config *cfg)
     }
     if (api->db_pool_size == 0)
         api->db_pool_size = api->http_threads;
-    if (cfg->proxy.max_waiters == 0)
-        cfg->proxy.max_waiters = api->http_threads > 1 ? api->http_threads / 2 : 1;
     if (api->public_url[0] == '\0')
         snprintf(api->public_url, sizeof(api->public_url), "http://%s:%d", api->listen_host,
                  api->listen_port);
     if (api->relay_url[0] == '\0')
         snprintf(api->relay_url, sizeof(api->relay_url), "ws://%s:%d/v1/relay",
                  cfg->relay.listen_host, cfg->relay.listen_port);
-    size_t pl = strlen(api->public_url);
-    while (pl > 0 && api->public_url[pl - 1] == '/')
-        api->public_url[--pl] = '\0';
+    if (api->proxy_public_url[0] == '\0')
+        snprintf(api->proxy_public_url, sizeof(api->proxy_public_url), "http://%s:%d",
+                 api->proxy_listen_host, api->proxy_listen_port);
+    trim_slashes(api->public_url);
+    trim_slashes(api->proxy_public_url);
 }
 
 int config_parse(struct config *cfg, int argc, char *const *argv, char *err, size_t err_size)

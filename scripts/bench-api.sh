@@ -17,7 +17,7 @@ export DATABASE_URL; DATABASE_URL="$(pg_start "$B/pg")"
 PORT="$(free_port)"
 API="http://127.0.0.1:$PORT"
 export COBROWSE_DATA_DIR="$B/data" COBROWSE_LISTEN="127.0.0.1:$PORT" COBROWSE_LOG_LEVEL=warn
-export COBROWSE_RELAY_LISTEN="127.0.0.1:$(free_port)"
+export COBROWSE_RELAY_LISTEN="127.0.0.1:$(free_port)" COBROWSE_PROXY_LISTEN="127.0.0.1:$(free_port)"
 ADMIN="$("$BIN" create-admin-token --name bench 2>/dev/null)"
 "$BIN" serve >"$B/server.out" 2>"$B/server.log" &
 PID=$!

@@ -55,7 +55,7 @@ start() {
   export DATABASE_URL; DATABASE_URL="$(pg_start "$B/pg")"
   local port; port="$(free_port)"; RPORT="$(free_port)"; API="http://127.0.0.1:$port"
   export COBROWSE_DATA_DIR="$B/run/data" COBROWSE_LISTEN="127.0.0.1:$port" COBROWSE_LOG_LEVEL=warn
-  export COBROWSE_RELAY_LISTEN="127.0.0.1:$RPORT"
+  export COBROWSE_RELAY_LISTEN="127.0.0.1:$RPORT" COBROWSE_PROXY_LISTEN="127.0.0.1:$(free_port)"
   ADMIN="$("$bin" create-admin-token --name bench 2>/dev/null)"
   valgrind --tool=callgrind --callgrind-out-file="$B/run/cg.out" "$bin" serve \
     --relay-handshakes-per-second 1000000 --relay-idle-seconds 3600 >"$B/run/server.out" 2>"$B/run/server.log" &

@@ -47,7 +47,7 @@ http_step() {
   port="$(free_port)"; oport="$(free_port)"; api="http://127.0.0.1:$port"
   head -c 10240 /dev/urandom >"$B/web/assets/hit.png"
   export COBROWSE_DATA_DIR="$B/data" COBROWSE_LISTEN="127.0.0.1:$port" COBROWSE_LOG_LEVEL=warn
-  export COBROWSE_RELAY_LISTEN="127.0.0.1:$(free_port)"
+  export COBROWSE_RELAY_LISTEN="127.0.0.1:$(free_port)" COBROWSE_PROXY_LISTEN="127.0.0.1:$(free_port)"
   local admin; admin="$("$BIN" create-admin-token --name bench 2>/dev/null)"
   node "$ROOT/bench/proxy/origin.mjs" --listen "127.0.0.1:$oport" --file "$B/web/assets/hit.png" >"$B/origin.out" &
   local opid=$!

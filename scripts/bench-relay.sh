@@ -85,7 +85,7 @@ if [ $OURS -eq 1 ]; then
   PORT="$(free_port)" RPORT="$(free_port)"
   API="http://127.0.0.1:$PORT"
   export COBROWSE_DATA_DIR="$B/data" COBROWSE_LISTEN="127.0.0.1:$PORT" COBROWSE_LOG_LEVEL=warn
-  export COBROWSE_RELAY_LISTEN="127.0.0.1:$RPORT"
+  export COBROWSE_RELAY_LISTEN="127.0.0.1:$RPORT" COBROWSE_PROXY_LISTEN="127.0.0.1:$(free_port)"
   ADMIN="$("$BIN" create-admin-token --name bench 2>/dev/null)"
 fi
 

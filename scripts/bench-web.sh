@@ -25,7 +25,7 @@ export DATABASE_URL; DATABASE_URL="$(pg_start "$B/pg")"
 PORT="$(free_port)"
 export COBROWSE_BASE_URL="http://127.0.0.1:$PORT" COBROWSE_WEB_ROOT="$ROOT/build/release/web"
 export COBROWSE_DATA_DIR="$B/data" COBROWSE_LISTEN="127.0.0.1:$PORT" COBROWSE_LOG_LEVEL=warn
-export COBROWSE_RELAY_LISTEN="127.0.0.1:$(free_port)"
+export COBROWSE_RELAY_LISTEN="127.0.0.1:$(free_port)" COBROWSE_PROXY_LISTEN="127.0.0.1:$(free_port)"
 COBROWSE_ADMIN_TOKEN="$("$BIN" create-admin-token --name bench 2>/dev/null)"
 export COBROWSE_ADMIN_TOKEN
 "$BIN" serve >"$B/server.out" 2>"$B/server.log" &

@@ -283,22 +283,17 @@ void proxy_serve(struct proxy *p, const struct proxy_request *req, struct proxy_
     atomic_fetch_add(&p->misses, 1);
     struct outcome o;
     memset(&o, 0, sizeof(o));
-    if (check_policy(req, x, r) != 0) {
-        /* nothing fetched */
-    } else if (proxy_fetch_once(p, x, e, &o) != 0) {
-        atomic_fetch_add(&p->busy, 1);
-        fail(r, 503, "proxy_busy",
-             "Too many proxy requests wait for upstream servers. Retry "
-             "shortly.");
-        r->retry_after = 1;
-    } else if (o.status != 200) {
-        fail(r, o.status, o.problem, "%s", o.detail);
-    } else {
-        answer(p, x, 0, o.body, o.body_len, o.content_type, o.fresh_until, o.tag[0] ? o.tag : NULL,
-               r);
-        if (r->owned == NULL && r->status == 200) {
-            r->owned = o.body; /* an asset's body: the response keeps it */
-            o.body = NULL;
+    if (check_policy(req, x, r) == 0) {
+        proxy_fetch_once(p, x, e, &o);
+        if (o.status != 200) {
+            fail(r, o.status, o.problem, "%s", o.detail);
+        } else {
+            answer(p, x, 0, o.body, o.body_len, o.content_type, o.fresh_until,
+                   o.tag[0] ? o.tag : NULL, r);
+            if (r->owned == NULL && r->status == 200) {
+                r->owned = o.body; /* an asset's body: the response keeps it */
+                o.body = NULL;
+            }
         }
     }
     free(o.body);
@@ -323,9 +318,12 @@ char *proxy_metrics_text(struct proxy *p)
     PUT("cobrowse_proxy_requests_total{result=\"hit\"} %llu\n", atomic_load(&p->hits));
     PUT("cobrowse_proxy_requests_total{result=\"miss\"} %llu\n", atomic_load(&p->misses));
     PUT("cobrowse_proxy_requests_total{result=\"upload\"} %llu\n", atomic_load(&p->uploads_served));
-    PUT("cobrowse_proxy_requests_total{result=\"busy\"} %llu\n", atomic_load(&p->busy));
     PUT("cobrowse_proxy_requests_total{result=\"deduplicated\"} %llu\n",
         atomic_load(&p->deduplicated));
+    pthread_mutex_lock(&p->lock);
+    int waiting = p->waiting;
+    pthread_mutex_unlock(&p->lock);
+    PUT("# TYPE cobrowse_proxy_waiting gauge\ncobrowse_proxy_waiting %d\n", waiting);
     PUT("# TYPE cobrowse_proxy_fetches_total counter\n");
     for (int i = 0; i < FETCH_OUTCOMES; i++)
         PUT("cobrowse_proxy_fetches_total{outcome=\"%s\"} %llu\n",

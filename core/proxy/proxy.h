@@ -8,8 +8,9 @@
  *     fetch; stale -> revalidated with its validators (a 304 refreshes it), else
  *   - the caller's policy (tenant and session alive, origin allowed unless the ref is valid;
  *     PostgreSQL in api/proxy.c, so only on a miss), then one fetch per cache key at a time:
- *     requests for a key being fetched wait for that fetch. At most cfg.max_waiters HTTP workers
- *     wait at once; more get 503.
+ *     requests for a key being fetched wait for that fetch. A request waits on its own thread:
+ *     the proxy listener runs a thread per connection (api/listen.h), so a slow upstream holds
+ *     only the connections that asked for it.
  * Stylesheets are cached as fetched and rewritten on each answer (css_rewrite), because their
  * URLs carry the requesting session's cap; images and fonts are served as cached.
  *
@@ -36,7 +37,6 @@ struct proxy_config {
     size_t cache_bytes;          /* --proxy-cache-bytes */
     size_t max_bytes;            /* --proxy-max-bytes: one upstream body */
     int timeout_ms;              /* --proxy-timeout-ms: one fetch, redirects included */
-    int max_waiters;             /* --proxy-waiters: HTTP workers waiting for fetches at once */
     size_t upload_bytes;         /* --proxy-upload-bytes: every uploaded stylesheet together */
     const unsigned char *secret; /* the platform's signing secret (not owned) */
     size_t secret_len;

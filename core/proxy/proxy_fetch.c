@@ -258,16 +258,12 @@ static int fresh_copy(struct proxy *p, const char *key, struct outcome *o)
 }
 
 /* The fetch of key, made by this request or by the one already making it: one fetch per key at a
- * time. Returns 0 with o filled, or -1 when too many workers wait already (o untouched). */
-int proxy_fetch_once(struct proxy *p, const struct parsed *x, const struct pcache_entry *stale,
+ * time. */
+void proxy_fetch_once(struct proxy *p, const struct parsed *x, const struct pcache_entry *stale,
                      struct outcome *o)
 {
     const char *key = x->key;
     pthread_mutex_lock(&p->lock);
-    if (p->waiting >= p->cfg.max_waiters) {
-        pthread_mutex_unlock(&p->lock);
-        return -1;
-    }
     p->waiting++;
     struct flight *f = p->flights;
     while (f != NULL && (f->done || strcmp(f->key, key) != 0))
@@ -300,5 +296,4 @@ int proxy_fetch_once(struct proxy *p, const struct parsed *x, const struct pcach
         flight_release(p, f);
     p->waiting--;
     pthread_mutex_unlock(&p->lock);
-    return 0;
 }

@@ -50,8 +50,8 @@ struct proxy {
     pthread_mutex_t lock; /* flights and waiting */
     pthread_cond_t done;
     struct flight *flights;
-    int waiting;
-    atomic_ullong hits, misses, revalidated, deduplicated, busy, uploads_served, uploads_stored;
+    int waiting; /* requests waiting for a fetch now (the cobrowse_proxy_waiting gauge) */
+    atomic_ullong hits, misses, revalidated, deduplicated, uploads_served, uploads_stored;
     atomic_ullong upstream_status, upstream_type, fetches[FETCH_OUTCOMES];
 };
 
@@ -61,9 +61,9 @@ struct proxy {
 void proxy_etag_of(const char *body, size_t len, char out[24]);
 
 /* The fetch of x's key (conditional when stale, a cache entry the caller holds, is given), made
- * by this request or by the one already making it. Returns 0 with o filled (o->body malloc'd:
- * the caller frees it), or -1 when too many workers wait already (o untouched). HTTP workers. */
-int proxy_fetch_once(struct proxy *p, const struct parsed *x, const struct pcache_entry *stale,
+ * by this request or by the one already making it, into o (o->body malloc'd: the caller frees
+ * it). Blocks the calling HTTP worker until the fetch ends. */
+void proxy_fetch_once(struct proxy *p, const struct parsed *x, const struct pcache_entry *stale,
                      struct outcome *o);
 
 #endif

@@ -33,8 +33,6 @@ before(async () => {
       'proxy-allow-private': '127.0.0.0/8', 'proxy-max-bytes': MAX_BYTES,
       // The deduplication test holds one fetch while 9 more requests arrive one by one.
       'proxy-timeout-ms': 20000, 'http-request-seconds': 30,
-      // 10 requests wait at once in the deduplication test: one HTTP worker each.
-      'http-threads': 16, 'proxy-waiters': 12,
     },
     env: { COBROWSE_PROXY_ALLOW_PRIVATE: '' },
   });
@@ -113,10 +111,14 @@ function expectProxyError(r, status, code) {
 }
 
 test('proxy_base is given to agents only, with the tenant\'s asset_origins', async () => {
-  assert.match(F.base, new RegExp(`^${srv.baseUrl}/v1/proxy/${F.tenant.id}\\.${F.session.id}\\.[0-9]+\\.[A-Za-z0-9_-]{22}$`));
+  assert.match(F.base, new RegExp(`^${srv.proxyUrl}/v1/proxy/${F.tenant.id}\\.${F.session.id}\\.[0-9]+\\.[A-Za-z0-9_-]{22}$`));
   const v = expectStatus(await api('GET', `${srv.baseUrl}/v1/token/session`, { token: F.session.visitor_token }), 200, 'visitor');
   assert.equal(v.proxy_base, null);
   assert.deepEqual(v.asset_origins, [F.assets.origin]);
+  // Visitors upload to the proxy listener; agents upload nothing.
+  assert.equal(v.stylesheet_upload_url, `${srv.proxyUrl}/v1/token/session/stylesheets`);
+  const a = expectStatus(await api('GET', `${srv.baseUrl}/v1/token/session`, { token: F.agent.token }), 200, 'agent');
+  assert.equal(a.stylesheet_upload_url, null);
 });
 
 test('a stylesheet is served rewritten, with the headers that keep it inert', async () => {
@@ -125,7 +127,10 @@ test('a stylesheet is served rewritten, with the headers that keep it inert', as
   assert.match(r.headers.get('content-type'), /^text\/css/);
   assert.equal(r.headers.get('x-content-type-options'), 'nosniff');
   assert.equal(r.headers.get('content-security-policy'), "default-src 'none'; style-src 'unsafe-inline'; sandbox");
-  assert.equal(r.headers.get('cross-origin-resource-policy'), 'same-origin');
+  // The viewer is on the API's origin, the proxy on its own listener's: fonts load in CORS mode.
+  assert.equal(r.headers.get('cross-origin-resource-policy'), 'cross-origin');
+  assert.equal(r.headers.get('access-control-allow-origin'), '*');
+  assert.equal(r.headers.get('access-control-allow-credentials'), null);
   assert.equal(r.headers.get('referrer-policy'), 'no-referrer');
   const cc = r.headers.get('cache-control').match(/^private, max-age=(\d+)$/);
   assert.ok(cc && Number(cc[1]) <= 300 && Number(cc[1]) > 0, r.headers.get('cache-control'));
@@ -155,10 +160,10 @@ test('signing: a tampered, expired or foreign cap, and a tampered or other-tenan
   const target = b64url(F.o.url('/cached.png'));
   const [t, s, exp, mac] = F.cap.split('.');
   const flip = (str) => str.slice(0, -2) + (str.at(-2) === 'A' ? 'B' : 'A') + str.at(-1);
-  expectProxyError(await get(`${srv.baseUrl}/v1/proxy/${t}.${s}.${exp}.${flip(mac)}/asset/${target}`), 403, 'proxy_cap_invalid');
-  expectProxyError(await get(`${srv.baseUrl}/v1/proxy/${t}.${s}.${Number(exp) + 1}.${mac}/asset/${target}`), 403, 'proxy_cap_invalid');
+  expectProxyError(await get(`${srv.proxyUrl}/v1/proxy/${t}.${s}.${exp}.${flip(mac)}/asset/${target}`), 403, 'proxy_cap_invalid');
+  expectProxyError(await get(`${srv.proxyUrl}/v1/proxy/${t}.${s}.${Number(exp) + 1}.${mac}/asset/${target}`), 403, 'proxy_cap_invalid');
   const old = Math.floor(Date.now() / 1000) - 10;
-  expectProxyError(await get(`${srv.baseUrl}/v1/proxy/${sign.cap(t, s, old)}/asset/${target}`), 403, 'proxy_cap_expired');
+  expectProxyError(await get(`${srv.proxyUrl}/v1/proxy/${sign.cap(t, s, old)}/asset/${target}`), 403, 'proxy_cap_expired');
   // A ref is the tenant's: any of its caps may use it (the stylesheet that named the URL is
   // cached and served as it is to every agent of the tenant), another tenant's may not.
   const ref = sign.ref(F.tenant.id, 'asset', target);
@@ -171,7 +176,7 @@ test('signing: a tampered, expired or foreign cap, and a tampered or other-tenan
   const other = await P.tenant({ allowed_origins: [F.o.origin] });
   const foreign = await P.session(other.id);
   const mixed = sign.cap(F.tenant.id, foreign.id, Number(exp));
-  expectProxyError(await get(`${srv.baseUrl}/v1/proxy/${mixed}/asset/${b64url(F.o.url('/font.woff2'))}`), 404, 'not_found');
+  expectProxyError(await get(`${srv.proxyUrl}/v1/proxy/${mixed}/asset/${b64url(F.o.url('/font.woff2'))}`), 404, 'not_found');
   // The other tenant's cap with this tenant's ref.
   const otherAgent = await P.agentToken(other.id, foreign.id);
   const otherCtx = expectStatus(await api('GET', `${srv.baseUrl}/v1/token/session`, { token: otherAgent.token }), 200, 'context');
@@ -256,10 +261,8 @@ test('in-flight deduplication: 10 parallel requests make 1 origin request', asyn
     }
   };
   const start = await metric();
-  // The origin holds its answer until requests wait for the first one's fetch. MHD keeps each
-  // connection on the worker thread that accepted it, so a request may sit behind the worker that
-  // waits and reach the proxy only after the fetch: a cache hit then. Either way, one origin
-  // request.
+  // The origin holds its answer until requests wait for the first one's fetch (each on its own
+  // connection's thread). Either way, one origin request.
   const all = Array.from({ length: 10 }, () => get(u));
   await until('a request waits for another one\'s fetch',
     async () => F.o.hits('/held.png') === 1 && (await metric()) > start);
@@ -270,7 +273,7 @@ test('in-flight deduplication: 10 parallel requests make 1 origin request', asyn
 
 test('upload: the visitor\'s copy is served for a stylesheet the proxy cannot fetch', async () => {
   const url = F.o.url('/gone.css');
-  const up = await api('POST', `${srv.baseUrl}/v1/token/session/stylesheets`, {
+  const up = await api('POST', `${srv.proxyUrl}/v1/token/session/stylesheets`, {
     token: F.session.visitor_token, body: { url, text: 'a:hover{color:green} .i{background:url(img/b.png)}' },
   });
   assert.equal(up.status, 204, JSON.stringify(up.body));
@@ -283,7 +286,7 @@ test('upload: the visitor\'s copy is served for a stylesheet the proxy cannot fe
 });
 
 test('upload bounds: agent tokens, unknown fields, bad URLs, over 1 MiB, the byte budget, an ended session', async () => {
-  const post = (token, body, opts = {}) => api('POST', `${srv.baseUrl}/v1/token/session/stylesheets`, { token, body, ...opts });
+  const post = (token, body, opts = {}) => api('POST', `${srv.proxyUrl}/v1/token/session/stylesheets`, { token, body, ...opts });
   expectProblem(await post(F.agent.token, { url: F.o.url('/a.css'), text: 'a{}' }), 403, 'visitor_token_required');
   expectProblem(await post(F.session.visitor_token, { url: F.o.url('/a.css'), text: 'a{}', x: 1 }), 400, 'unknown_field');
   expectProblem(await post(F.session.visitor_token, { url: 'javascript:x', text: 'a{}' }), 400, 'invalid_parameter', 'url');

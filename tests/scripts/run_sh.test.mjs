@@ -72,7 +72,7 @@ function commandOf(pid) {
 }
 
 async function runAndStop(signal) {
-  const [api, relay, demo] = [await freePort(), await freePort(), await freePort()];
+  const [api, relay, proxy, demo] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const data = mkdtempSync(path.join(tmpdir(), 'run-sh-'));
   // Started the way a script or CI starts it in the background (`scripts/run.sh &`): a
   // non-interactive shell gives background jobs SIGINT ignored, and a bash script cannot trap a
@@ -84,6 +84,7 @@ async function runAndStop(signal) {
       COBROWSE_DATA_DIR: data,
       COBROWSE_LISTEN: `127.0.0.1:${api}`,
       COBROWSE_RELAY_LISTEN: `127.0.0.1:${relay}`,
+      COBROWSE_PROXY_LISTEN: `127.0.0.1:${proxy}`,
       COBROWSE_DEMO_LISTEN: `127.0.0.1:${demo}`,
       COBROWSE_LOG_LEVEL: 'warn',
     },
@@ -118,7 +119,7 @@ async function runAndStop(signal) {
     const left = procs.filter(alive);
     assert.deepEqual(left.map((p) => `${p} ${commandOf(p)}`), [], `processes left after ${signal}`);
     assert.equal(e.code, signal === 'SIGINT' ? 130 : 143, `run.sh exit status after ${signal}`);
-    for (const [what, port] of [['API', api], ['relay', relay], ['demo', demo]]) {
+    for (const [what, port] of [['API', api], ['relay', relay], ['proxy', proxy], ['demo', demo]]) {
       assert.ok(await portFree(port), `the ${what} port ${port} is free again after ${signal}`);
     }
     assert.ok(!out.includes('\x1b['), `no colour codes in redirected output:\n${JSON.stringify(out.slice(0, 400))}`);

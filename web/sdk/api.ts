@@ -62,6 +62,8 @@ export function createSession(api: string, key: string, visitor: VisitorInfo | u
 export interface SessionContext {
   session_id: string;
   status: string;
+  /** Visitors only: where stylesheet uploads go (the platform's proxy listener). */
+  stylesheet_upload_url?: string | null;
 }
 
 export function getSession(api: string, token: string): Promise<SessionContext> {
@@ -75,9 +77,10 @@ export function endSession(api: string, token: string): Promise<SessionContext> 
   });
 }
 
-/** The stylesheet fallback's upload (docs/proxy.md, "Fallback"): the text of a sheet of this page. */
-export async function uploadStylesheet(api: string, token: string, url: string, text: string): Promise<boolean> {
-  const res = await fetch(`${api}/v1/token/session/stylesheets`, {
+/** The stylesheet fallback's upload (docs/proxy.md, "Fallback"): the text of a sheet of this page,
+ * to `to`, GET /v1/token/session's stylesheet_upload_url. */
+export async function uploadStylesheet(to: string, token: string, url: string, text: string): Promise<boolean> {
+  const res = await fetch(to, {
     method: 'POST',
     headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
     body: JSON.stringify({ url, text }),

@@ -55,6 +55,7 @@ export class VisitorSession {
   private readonly executor: ControlExecutor;
   private readonly stylesheets: Stylesheets;
   private viewPrompt: Promise<boolean> | null = null;
+  private uploadTo: Promise<string> | null = null;
   private slowDowns = 0;
 
   constructor(stored: store.Stored, private readonly opts: SessionOptions) {
@@ -73,7 +74,7 @@ export class VisitorSession {
     this.capture = new Capture(this.policy, { event: (e) => this.batcher.push(e) }, { inlineStylesheets: opts.inlineStylesheets });
     this.stylesheets = new Stylesheets({
       sheets: () => Array.from(document.styleSheets),
-      upload: (url, text) => uploadStylesheet(opts.api, this.session.visitor_token, url, text),
+      upload: async (url, text) => uploadStylesheet(await this.uploadTarget(), this.session.visitor_token, url, text),
       send: (answer) => void this.conn.send(JSON.stringify(answer)),
     });
     this.conn = new Connection(this.session.relay_url, this.session.visitor_token, {
@@ -144,6 +145,22 @@ export class VisitorSession {
 
   private persist(): void {
     store.save({ session: this.session, nextSeq: this.outbox.nextSeq, viewConsent: this.viewConsent });
+  }
+
+  /** Where stylesheet uploads go: GET /v1/token/session's stylesheet_upload_url, asked once per
+   * page (again after a failure); the API's own origin when a platform gives none. */
+  private uploadTarget(): Promise<string> {
+    if (!this.uploadTo) {
+      const fallback = `${this.opts.api}/v1/token/session/stylesheets`;
+      this.uploadTo = getSession(this.opts.api, this.session.visitor_token).then(
+        (ctx) => ctx.stylesheet_upload_url || fallback,
+        (err) => {
+          this.uploadTo = null;
+          throw err;
+        },
+      );
+    }
+    return this.uploadTo;
   }
 
   private async stillAlive(): Promise<boolean> {

@@ -20,7 +20,7 @@ export interface SheetLike {
 export interface StylesheetSeams {
   /** The document's style sheets (document.styleSheets). */
   sheets(): Iterable<SheetLike>;
-  /** POST /v1/token/session/stylesheets {url, text}; resolves true on a 2xx answer. */
+  /** POST {url, text} to GET /v1/token/session's stylesheet_upload_url; resolves true on a 2xx answer. */
   upload(url: string, text: string): Promise<boolean>;
   /** Sends an answer on the relay. */
   send(answer: AssetAnswer): void;

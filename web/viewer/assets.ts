@@ -100,7 +100,7 @@ export class Assets {
   readonly stats: AssetStats = { rewritten: 0, failed: 0, requested: 0, ready: 0, unavailable: 0, reloads: 0, imageRetries: 0 };
 
   /**
-   * proxyBase: GET /v1/token/session's `proxy_base` (relative to the viewer's origin);
+   * proxyBase: GET /v1/token/session's `proxy_base` (the proxy listener's URL, absolute; a relative one resolves against the viewer's);
    * origins: its `allowed_origins` and `asset_origins`. send: an asset_request on the relay.
    */
   constructor(proxyBase: string, origins: string[], private readonly send: (url: string) => boolean, here: string = location.href) {

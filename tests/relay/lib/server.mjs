@@ -63,11 +63,11 @@ export function sanitizerErrors(log) {
 }
 
 /**
- * startServer({flags, env, name}) -> {baseUrl, relayUrl, adminToken, jwtSecret, pid, dataDir,
+ * startServer({flags, env, name}) -> {baseUrl, relayUrl, proxyUrl, adminToken, jwtSecret, pid, dataDir,
  * stop(), log(), exited}
  *
  * flags: extra `serve` flags, {name: value} (value true for a bare flag), e.g.
- *        {'relay-queue-bytes': 1 << 20}. --listen, --relay-listen and --relay-url are set here.
+ *        {'relay-queue-bytes': 1 << 20}. --listen, --relay-listen, --relay-url and --proxy-listen are set here.
  * env:   extra environment for the server (e.g. ASAN_OPTIONS).
  */
 export async function startServer({ flags = {}, env: extraEnv = {}, name = 'relay-test' } = {}) {
@@ -76,6 +76,8 @@ export async function startServer({ flags = {}, env: extraEnv = {}, name = 'rela
   const port = await freePort();
   let relayPort = await freePort();
   while (relayPort === port) relayPort = await freePort();
+  let proxyPort = await freePort();
+  while (proxyPort === port || proxyPort === relayPort) proxyPort = await freePort();
   const dataDir = mkdtempSync(path.join(tmpdir(), `cobrowse-${name}-`));
   const jwtSecretHex = randomBytes(32).toString('hex');
   const env = {
@@ -93,8 +95,9 @@ export async function startServer({ flags = {}, env: extraEnv = {}, name = 'rela
   const adminToken = stdout.trim();
   if (!/^adm_/.test(adminToken)) throw new Error(`create-admin-token printed ${JSON.stringify(stdout)}`);
 
+  const proxyUrl = `http://127.0.0.1:${proxyPort}`;
   const args = ['serve', '--listen', `127.0.0.1:${port}`, '--relay-listen', `127.0.0.1:${relayPort}`,
-    '--relay-url', relayUrl];
+    '--relay-url', relayUrl, '--proxy-listen', `127.0.0.1:${proxyPort}`];
   for (const [k, v] of Object.entries(flags)) {
     if (v === false || v === null || v === undefined) continue;
     args.push(`--${k}`);
@@ -143,7 +146,7 @@ export async function startServer({ flags = {}, env: extraEnv = {}, name = 'rela
   }
 
   return {
-    baseUrl, relayUrl, adminToken, port, relayPort, dataDir,
+    baseUrl, relayUrl, proxyUrl, adminToken, port, relayPort, proxyPort, dataDir,
     jwtSecret: Buffer.from(jwtSecretHex, 'hex'),
     pid: child.pid, child, exited,
     log: () => log,
