@@ -135,6 +135,13 @@ PGresult *http_db_raw(struct http_ctx *c, struct db_stmt *stmt, int n, const cha
     return r;
 }
 
+void http_db_done(struct http_ctx *c)
+{
+    if (c->db != NULL)
+        db_release(c->srv->db, c->db);
+    c->db = NULL;
+}
+
 PGresult *http_db(struct http_ctx *c, struct db_stmt *stmt, int n, const char *const *params)
 {
     PGresult *r = http_db_raw(c, stmt, n, params);

@@ -125,6 +125,10 @@ const char *http_param(struct http_ctx *c, const char *name);  /* path or query 
 PGresult *http_db(struct http_ctx *c, struct db_stmt *stmt, int n, const char *const *params);
 /* Same, but returns failed results too (to inspect db_sqlstate); NULL only if unreachable. */
 PGresult *http_db_raw(struct http_ctx *c, struct db_stmt *stmt, int n, const char *const *params);
+/* Gives the request's database connection back to the pool now rather than when the request
+ * ends: for a handler that goes on to wait for something else (the proxy, for an upstream). A
+ * later http_db takes one again. */
+void http_db_done(struct http_ctx *c);
 
 /* Pagination: validates limit (1..100, default 20) and starting_after (an id with prefix).
  * Returns 0, or -1 after answering 400 invalid_parameter. *after is NULL when absent. */

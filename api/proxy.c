@@ -39,6 +39,9 @@ static enum proxy_policy_verdict policy(void *arg, const char *tenant, const cha
     snprintf(with_port, sizeof(with_port), "%s%s", origin, has_port ? "" : https ? ":443" : ":80");
     const char *params[] = {session, tenant, origin, with_port};
     PGresult *r = http_db_raw(c, &q, 4, params);
+    /* The fetch that follows may wait seconds for the upstream server: not with a connection of
+     * the pool the REST API shares. */
+    http_db_done(c);
     if (r == NULL || !db_ok(r)) {
         if (r != NULL)
             PQclear(r);
