@@ -80,7 +80,9 @@ step "concurrent migrations on a fresh database" migrate_twice
 PORT="$(free_port)" RELAY_PORT="$(free_port)"
 export COBROWSE_BASE_URL="http://127.0.0.1:$PORT" COBROWSE_RELAY_URL="ws://127.0.0.1:$RELAY_PORT/v1/relay"
 export COBROWSE_DATA_DIR="$T/data" COBROWSE_LISTEN="127.0.0.1:$PORT" COBROWSE_LOG_LEVEL=warn
-export COBROWSE_RELAY_LISTEN="127.0.0.1:$RELAY_PORT" COBROWSE_PROXY_LISTEN="127.0.0.1:$(free_port)"
+PROXY_PORT="$(free_port)"
+export COBROWSE_RELAY_LISTEN="127.0.0.1:$RELAY_PORT" COBROWSE_PROXY_LISTEN="127.0.0.1:$PROXY_PORT"
+export COBROWSE_PROXY_URL="http://127.0.0.1:$PROXY_PORT"
 COBROWSE_ADMIN_TOKEN="$("$COBROWSED" create-admin-token --name tests 2>"$T/admin.log")" ||
   { cat "$T/admin.log" >&2; die "could not create an admin token"; }
 export COBROWSE_ADMIN_TOKEN

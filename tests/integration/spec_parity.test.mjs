@@ -1,6 +1,7 @@
 // The server's routes and openapi/openapi.yaml must agree.
 //
 // env:
+//   COBROWSE_PROXY_URL the proxy listener's URL (http://127.0.0.1:PORT), with COBROWSE_BASE_URL
 //   COBROWSED          path to the cobrowsed binary; `$COBROWSED routes` prints the route table
 //                      as JSON [{"method": "GET", "path": "/v1/tenants/{id}", "operationId": ...}, ...]
 //                      (operationId optional; when given it must match the spec's)
@@ -16,6 +17,8 @@ import { specRoutes, checkResponse, SPEC_PATH } from './lib/spec.mjs';
 
 const COBROWSED = process.env.COBROWSED;
 const BASE_URL = process.env.COBROWSE_BASE_URL?.replace(/\/+$/, '');
+// The proxy listener's URL (scripts/test.sh sets it), for the paths the spec gives servers of their own.
+const PROXY_URL = process.env.COBROWSE_PROXY_URL;
 
 const SPEC = parseYaml(readFileSync(SPEC_PATH, 'utf8'));
 const key = (r) => `${r.method.toUpperCase()} ${r.path}`;
@@ -95,6 +98,12 @@ test('routes: `cobrowsed routes` and openapi.yaml list the same operations', { s
     .filter(([r, specId]) => r.operationId !== specId)
     .map(([r, specId]) => `  ${key(r)}: server ${JSON.stringify(r.operationId)}, spec ${JSON.stringify(specId)}`);
   if (renamed.length) lines.push(`operationId differs:`, ...renamed);
+  // Routes on the proxy listener (--proxy-listen) are the paths with servers of their own.
+  const listener = serverRoutes
+    .filter((r) => specSet.has(key(r)))
+    .filter((r) => (r.listener === 'proxy') !== Array.isArray(SPEC.paths[r.path]?.servers))
+    .map((r) => `  ${key(r)}: served on the ${r.listener ?? 'api'} listener, ${SPEC.paths[r.path]?.servers ? 'but the spec gives its path servers of its own' : 'but the spec gives its path no servers of its own'}`);
+  if (listener.length) lines.push(`listener differs:`, ...listener);
   assert.ok(lines.length === 0, 'route table and spec differ\n' + lines.join('\n'));
 });
 
@@ -122,11 +131,13 @@ test('live: every spec route is routed by the server (no route_not_found, no 405
       init.headers['Content-Type'] = 'application/json';
       init.body = '{}';
     }
+    const base = SPEC.paths[route.path]?.servers ? PROXY_URL : BASE_URL;
+    assert.ok(base, `${route.method} ${route.path} is on the proxy listener: set COBROWSE_PROXY_URL`);
     let res;
     try {
-      res = await fetch(BASE_URL + path, init);
+      res = await fetch(base + path, init);
     } catch (e) {
-      assert.fail(`${route.method} ${BASE_URL}${path}: request failed: ${e.cause?.message ?? e.message}`);
+      assert.fail(`${route.method} ${base}${path}: request failed: ${e.cause?.message ?? e.message}`);
     }
     const contentType = res.headers.get('content-type');
     const text = await res.text();
