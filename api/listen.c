@@ -74,8 +74,8 @@ int listen_start(struct listener *l, const struct listen_spec *spec)
     }
     if (ulfius_start_framework_with_mhd_options(&l->instance, flags, ops) != U_OK) {
         log_json(LOG_ERROR, "could not listen",
-                 json_pack("{s:s, s:s, s:i, s:s, s:s}", "listener", spec->name, "host",
-                           spec->host, "port", spec->port, "option", spec->option, "hint",
+                 json_pack("{s:s, s:s, s:i, s:s, s:s}", "listener", spec->name, "host", spec->host,
+                           "port", spec->port, "option", spec->option, "hint",
                            "is another process using the port? change the address with the "
                            "option named here"));
         return -1;

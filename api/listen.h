@@ -24,10 +24,10 @@ struct listen_spec {
     const char *option; /* the flag that sets the address, for the error's hint: "--listen" */
     const char *host;   /* an IPv4 address, or "localhost" */
     int port;
-    size_t max_body;       /* the largest body a route of this listener takes */
-    int threads;           /* > 0: a pool of this many workers; 0: a thread per connection */
-    int max_connections;   /* the whole listener */
-    int per_ip;            /* one client address */
+    size_t max_body;        /* the largest body a route of this listener takes */
+    int threads;            /* > 0: a pool of this many workers; 0: a thread per connection */
+    int max_connections;    /* the whole listener */
+    int per_ip;             /* one client address */
     double request_seconds; /* the request deadline */
 };
 

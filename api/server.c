@@ -79,10 +79,10 @@ void server_print_routes(void)
     json_t *a = json_array();
     for (int i = 0; i < server_routes_count; i++)
         json_array_append_new(
-            a, json_pack("{s:s, s:s, s:s, s:s}", "method", server_routes[i].method, "path",
-                         server_routes[i].path, "operationId", server_routes[i].operation,
-                         "listener",
-                         server_routes[i].flags & ROUTE_PROXY_LISTENER ? "proxy" : "api"));
+            a,
+            json_pack("{s:s, s:s, s:s, s:s}", "method", server_routes[i].method, "path",
+                      server_routes[i].path, "operationId", server_routes[i].operation, "listener",
+                      server_routes[i].flags & ROUTE_PROXY_LISTENER ? "proxy" : "api"));
     char *s = json_dumps(a, JSON_INDENT(2));
     printf("%s\n", s ? s : "[]");
     free(s);
@@ -414,18 +414,17 @@ static void listen_specs(const struct api_config *cfg, struct listen_spec *api,
                                 .max_connections = cfg->http_max_connections,
                                 .per_ip = cfg->http_connections_per_ip,
                                 .request_seconds = cfg->http_request_seconds};
-    *proxy = (struct listen_spec){
-        .name = "proxy",
-        .option = "--proxy-listen",
-        .host = cfg->proxy_listen_host,
-        .port = cfg->proxy_listen_port,
-        .max_body = HTTP_UPLOAD_BODY_BYTES,
-        .threads = 0,
-        .max_connections = cfg->proxy_connections,
-        .per_ip = cfg->http_connections_per_ip < cfg->proxy_connections
-                      ? cfg->http_connections_per_ip
-                      : cfg->proxy_connections,
-        .request_seconds = cfg->http_request_seconds};
+    *proxy = (struct listen_spec){.name = "proxy",
+                                  .option = "--proxy-listen",
+                                  .host = cfg->proxy_listen_host,
+                                  .port = cfg->proxy_listen_port,
+                                  .max_body = HTTP_UPLOAD_BODY_BYTES,
+                                  .threads = 0,
+                                  .max_connections = cfg->proxy_connections,
+                                  .per_ip = cfg->http_connections_per_ip < cfg->proxy_connections
+                                                ? cfg->http_connections_per_ip
+                                                : cfg->proxy_connections,
+                                  .request_seconds = cfg->http_request_seconds};
 }
 
 int server_start(struct server *srv, const struct api_config *cfg)

@@ -260,7 +260,7 @@ static int fresh_copy(struct proxy *p, const char *key, struct outcome *o)
 /* The fetch of key, made by this request or by the one already making it: one fetch per key at a
  * time. */
 void proxy_fetch_once(struct proxy *p, const struct parsed *x, const struct pcache_entry *stale,
-                     struct outcome *o)
+                      struct outcome *o)
 {
     const char *key = x->key;
     pthread_mutex_lock(&p->lock);

@@ -64,6 +64,6 @@ void proxy_etag_of(const char *body, size_t len, char out[24]);
  * by this request or by the one already making it, into o (o->body malloc'd: the caller frees
  * it). Blocks the calling HTTP worker until the fetch ends. */
 void proxy_fetch_once(struct proxy *p, const struct parsed *x, const struct pcache_entry *stale,
-                     struct outcome *o);
+                      struct outcome *o);
 
 #endif
