@@ -46,6 +46,7 @@ struct api_config {
     char metrics_token[256];     /* "" : /metrics answers loopback clients only (api/metrics.h) */
     unsigned char jwt_secret[API_SECRET_LEN];
     unsigned char key_hash_secret[API_SECRET_LEN];
+    unsigned char data_key[API_SECRET_LEN]; /* seals secrets at rest (core/base/crypto.h) */
 };
 
 enum route_flags {

@@ -313,5 +313,13 @@ const struct config_option config_options[] = {
      .file = "key-hash.secret",
      .help = "64 hex chars: keys the HMAC-SHA256 of stored API keys",
      FIELD(api.key_hash_secret)},
+    {.env = "COBROWSE_DATA_KEY",
+     .type = CONFIG_SECRET,
+     .arg = "HEX",
+     .def_help = "generated into the data dir unless --production",
+     .file = "data.key",
+     .help = "64 hex chars: seals the secrets the database keeps (webhook signing secrets; "
+             "AES-256-GCM)",
+     FIELD(api.data_key)},
 };
 const size_t config_options_count = sizeof(config_options) / sizeof(config_options[0]);

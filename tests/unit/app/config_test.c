@@ -375,9 +375,12 @@ static void test_secret_from_environment_must_be_64_hex_chars(void **state)
            "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff", 1);
     setenv("COBROWSE_KEY_HASH_SECRET",
            "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100", 1);
+    setenv("COBROWSE_DATA_KEY", "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf",
+           1);
     assert_int_equal(config_load_secrets(&cfg), 0);
     assert_int_equal(cfg.api.jwt_secret[1], 0x11);
     assert_int_equal(cfg.api.key_hash_secret[0], 0xff);
+    assert_int_equal(cfg.api.data_key[31], 0xbf);
 }
 
 static void test_metrics_token_from_environment_only_and_never_shown(void **state)
@@ -415,6 +418,8 @@ static void test_secrets_required_in_production_else_generated_once(void **state
     snprintf(path, sizeof(path), "%s/d/jwt.secret", dir);
     unlink(path);
     snprintf(path, sizeof(path), "%s/d/key-hash.secret", dir);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/d/data.key", dir);
     unlink(path);
     snprintf(path, sizeof(path), "%s/d", dir);
     rmdir(path);

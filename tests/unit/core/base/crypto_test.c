@@ -154,6 +154,60 @@ static void test_hex_decode_empty_string_decodes_zero_bytes(void **state)
     assert_int_equal(crypto_hex_decode("", out, sizeof(out)), 0);
 }
 
+/* crypto_seal picks its nonce at random, so no fixed vector applies: the tests check what a
+ * caller relies on (a round trip, a fresh nonce, refusals). */
+static void test_seal_round_trip_with_aad(void **state)
+{
+    (void)state;
+    unsigned char key[32], sealed[64 + CRYPTO_SEAL_OVERHEAD], opened[64];
+    memset(key, 7, sizeof(key));
+    const char secret[] = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    int n = crypto_seal(key, secret, sizeof(secret), "whe_1", 5, sealed, sizeof(sealed));
+    assert_int_equal(n, (int)sizeof(secret) + CRYPTO_SEAL_OVERHEAD);
+    assert_int_equal(crypto_open(key, sealed, (size_t)n, "whe_1", 5, opened, sizeof(opened)),
+                     (int)sizeof(secret));
+    assert_memory_equal(opened, secret, sizeof(secret));
+}
+
+static void test_seal_uses_a_fresh_nonce_each_time(void **state)
+{
+    (void)state;
+    unsigned char key[32] = {1}, a[16 + CRYPTO_SEAL_OVERHEAD], b[16 + CRYPTO_SEAL_OVERHEAD];
+    assert_int_equal(crypto_seal(key, "0123456789abcdef", 16, NULL, 0, a, sizeof(a)),
+                     (int)sizeof(a));
+    assert_int_equal(crypto_seal(key, "0123456789abcdef", 16, NULL, 0, b, sizeof(b)),
+                     (int)sizeof(b));
+    assert_memory_not_equal(a, b, 12);
+    assert_memory_not_equal(a + 12, b + 12, 16);
+}
+
+static void test_open_refuses_wrong_key_aad_or_any_flipped_bit(void **state)
+{
+    (void)state;
+    unsigned char key[32] = {1}, other[32] = {2}, sealed[8 + CRYPTO_SEAL_OVERHEAD], out[8];
+    int n = crypto_seal(key, "secret!!", 8, "whe_1", 5, sealed, sizeof(sealed));
+    assert_int_equal(n, (int)sizeof(sealed));
+    assert_int_equal(crypto_open(other, sealed, (size_t)n, "whe_1", 5, out, sizeof(out)), -1);
+    assert_int_equal(crypto_open(key, sealed, (size_t)n, "whe_2", 5, out, sizeof(out)), -1);
+    assert_int_equal(crypto_open(key, sealed, (size_t)n, NULL, 0, out, sizeof(out)), -1);
+    for (int i = 0; i < n * 8; i++) {
+        sealed[i / 8] ^= (unsigned char)(1u << (i % 8));
+        assert_int_equal(crypto_open(key, sealed, (size_t)n, "whe_1", 5, out, sizeof(out)), -1);
+        sealed[i / 8] ^= (unsigned char)(1u << (i % 8));
+    }
+    assert_int_equal(crypto_open(key, sealed, (size_t)n, "whe_1", 5, out, sizeof(out)), 8);
+}
+
+static void test_seal_and_open_refuse_short_buffers(void **state)
+{
+    (void)state;
+    unsigned char key[32] = {1}, sealed[8 + CRYPTO_SEAL_OVERHEAD], out[8];
+    assert_int_equal(crypto_seal(key, "secret!!", 8, NULL, 0, sealed, sizeof(sealed) - 1), -1);
+    int n = crypto_seal(key, "secret!!", 8, NULL, 0, sealed, sizeof(sealed));
+    assert_int_equal(crypto_open(key, sealed, (size_t)n, NULL, 0, out, 7), -1);
+    assert_int_equal(crypto_open(key, sealed, CRYPTO_SEAL_OVERHEAD - 1, NULL, 0, out, 8), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -171,6 +225,10 @@ int main(void)
         cmocka_unit_test(test_hex_decode_rejects_non_hex),
         cmocka_unit_test(test_hex_decode_rejects_output_too_long_without_overflow),
         cmocka_unit_test(test_hex_decode_empty_string_decodes_zero_bytes),
+        cmocka_unit_test(test_seal_round_trip_with_aad),
+        cmocka_unit_test(test_seal_uses_a_fresh_nonce_each_time),
+        cmocka_unit_test(test_open_refuses_wrong_key_aad_or_any_flipped_bit),
+        cmocka_unit_test(test_seal_and_open_refuse_short_buffers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
