@@ -13,8 +13,8 @@
 #include <time.h>
 
 #include "core/proxy/css.h"
-#include "core/proxy/fetch.h"
-#include "core/proxy/netguard.h"
+#include "core/net/fetch.h"
+#include "core/net/netguard.h"
 #include "core/proxy/pcache.h"
 #include "core/proxy/proxy_internal.h"
 #include "core/proxy/proxy_rewrite.h"

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <time.h>
 
-#include "core/proxy/fetch.h"
+#include "core/net/fetch.h"
 #include "core/proxy/pcache.h"
 #include "core/proxy/proxy.h"
 #include "core/proxy/proxy_sign.h"

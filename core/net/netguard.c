@@ -1,5 +1,5 @@
 /* The SSRF guard: classifies the address libcurl is about to connect to. See netguard.h. */
-#include "core/proxy/netguard.h"
+#include "core/net/netguard.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

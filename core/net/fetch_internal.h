@@ -1,16 +1,16 @@
-/* What crosses the fetcher's files (fetch.h), private to core/proxy/fetch*.c: fetch.c (the
+/* What crosses the fetcher's files (fetch.h), private to core/net/fetch*.c: fetch.c (the
  * thread, the queue, the multi loop, the public API) and fetch_hop.c (one transfer: URL checks,
  * the easy handle, callbacks, redirects).
  * Threading: a struct job belongs to the submitting thread until it is queued, then to the
  * fetcher thread; struct fetcher's fields say which lock or thread guards them. */
-#ifndef COBROWSE_CORE_PROXY_FETCH_INTERNAL_H
-#define COBROWSE_CORE_PROXY_FETCH_INTERNAL_H
+#ifndef COBROWSE_CORE_NET_FETCH_INTERNAL_H
+#define COBROWSE_CORE_NET_FETCH_INTERNAL_H
 
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stddef.h>
 
-#include "core/proxy/fetch.h"
+#include "core/net/fetch.h"
 
 struct job {
     struct job *next;

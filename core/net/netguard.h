@@ -10,8 +10,8 @@
  * and any address family other than AF_INET and AF_INET6.
  * Threading: a netguard is immutable after netguard_new; netguard_check is safe from any thread.
  */
-#ifndef COBROWSE_CORE_PROXY_NETGUARD_H
-#define COBROWSE_CORE_PROXY_NETGUARD_H
+#ifndef COBROWSE_CORE_NET_NETGUARD_H
+#define COBROWSE_CORE_NET_NETGUARD_H
 
 #include <stddef.h>
 #include <sys/socket.h>

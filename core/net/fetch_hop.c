@@ -9,7 +9,7 @@
  * connect to: nothing here resolves a name or remembers a verdict, so a DNS answer that changes
  * between two connections is checked again.
  */
-#include "core/proxy/fetch_internal.h"
+#include "core/net/fetch_internal.h"
 
 #include <curl/curl.h>
 #include <stdlib.h>
@@ -17,7 +17,7 @@
 #include <sys/socket.h>
 
 #include "core/base/timeutil.h"
-#include "core/proxy/netguard.h"
+#include "core/net/netguard.h"
 
 /* Longest header value the caller may pass (Accept, validators): an ETag is a few dozen bytes. */
 #define FETCH_HEADER_MAX 1024

@@ -11,8 +11,8 @@
  * root); fetcher_submit, fetcher_get and fetcher_stats from any thread. Callbacks run on the
  * fetcher thread and must not block.
  */
-#ifndef COBROWSE_CORE_PROXY_FETCH_H
-#define COBROWSE_CORE_PROXY_FETCH_H
+#ifndef COBROWSE_CORE_NET_FETCH_H
+#define COBROWSE_CORE_NET_FETCH_H
 
 #include <stddef.h>
 

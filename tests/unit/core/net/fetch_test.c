@@ -1,4 +1,4 @@
-/* core/proxy/fetch.c against a tiny HTTP server of its own on loopback (loopback_server.c:
+/* core/net/fetch.c against a tiny HTTP server of its own on loopback (loopback_server.c:
  * 127.0.0.1, 127.0.0.2 and ::1): responses, redirects, bounds, time-outs, and the SSRF guard at
  * connect time. Nothing here sends a packet beyond loopback. */
 #include <setjmp.h>
@@ -17,9 +17,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "core/proxy/fetch.h"
-#include "core/proxy/netguard.h"
-#include "tests/unit/core/proxy/loopback_server.h"
+#include "core/net/fetch.h"
+#include "core/net/netguard.h"
+#include "tests/unit/core/net/loopback_server.h"
 
 /* ---- helpers ---- */
 

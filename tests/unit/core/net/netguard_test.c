@@ -1,4 +1,4 @@
-/* core/proxy/netguard.c: every refused range at its edges, the allow list and its parsing.
+/* core/net/netguard.c: every refused range at its edges, the allow list and its parsing.
  * Classifies sockaddrs only: nothing here opens a socket. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,7 +10,7 @@
 #include <netinet/in.h>
 #include <string.h>
 
-#include "core/proxy/netguard.h"
+#include "core/net/netguard.h"
 
 /* The verdict for a textual address (IPv4 or IPv6) under g. */
 static enum netguard_verdict check(const struct netguard *g, const char *addr)

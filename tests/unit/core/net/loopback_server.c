@@ -17,7 +17,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "tests/unit/core/proxy/loopback_server.h"
+#include "tests/unit/core/net/loopback_server.h"
 
 struct lsrv lsrv;
 

@@ -3,7 +3,7 @@
  * This file holds the thread, the queue and the multi loop, and ends jobs; one transfer's setup,
  * callbacks and redirects are in fetch_hop.c, what crosses the two files in fetch_internal.h.
  */
-#include "core/proxy/fetch.h"
+#include "core/net/fetch.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
@@ -12,7 +12,7 @@
 
 #include "core/base/log.h"
 #include "core/base/timeutil.h"
-#include "core/proxy/fetch_internal.h"
+#include "core/net/fetch_internal.h"
 
 /* The longest time curl_multi_poll sleeps without being woken: a safety net only, since
  * fetcher_submit and fetcher_stop wake it. */
