@@ -47,6 +47,9 @@ struct api_config {
     unsigned char jwt_secret[API_SECRET_LEN];
     unsigned char key_hash_secret[API_SECRET_LEN];
     unsigned char data_key[API_SECRET_LEN]; /* seals secrets at rest (core/base/crypto.h) */
+    /* --webhook-allow-private: CIDRs webhook receivers may be in although private ("" none);
+     * when set, endpoints may also use http: (docs/webhooks.md). */
+    char webhook_allow_private[1024];
 };
 
 enum route_flags {
