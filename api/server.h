@@ -28,9 +28,9 @@ struct server {
     struct rl_table *tenant_limits; /* new sessions per minute per tenant */
     struct auth_cache *auth;
     /* Set by the composition root (app/) before server_start, both optional. mount registers
-     * handlers outside the JSON route table (the browser files, api/static/static.h) on api.instance
-     * before the server listens: 0 or a negative code. metrics renders /metrics for every
-     * service (a malloc'd text; NULL when out of memory); unset, /metrics shows the REST
+     * handlers outside the JSON route table (the browser files, api/static/static.h) on
+     * api.instance before the server listens: 0 or a negative code. metrics renders /metrics for
+     * every service (a malloc'd text; NULL when out of memory); unset, /metrics shows the REST
      * server's own (metrics_render). Both run on the thread that calls them: mount on the
      * main thread, metrics on an HTTP worker. */
     struct proxy *proxy; /* the stylesheet proxy (core/proxy/proxy.h), or NULL: 503 */
