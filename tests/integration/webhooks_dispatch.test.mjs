@@ -181,6 +181,10 @@ test('after the last attempt the delivery fails; a redirect is a failure, not fo
   await waitFor(async () => (await deliveries(ep.id))[0]?.[0] === 'failed', 'the delivery failed');
   assert.deepEqual((await deliveries(ep.id))[0].slice(0, 3), ['failed', '3', '302,302,302']);
   assert.equal(received.get('/signed-elsewhere'), undefined, 'no redirect followed');
+  // The 302 is the receiver's answer (recorded as such), not a fetch error.
+  const errors = await sql(`SELECT DISTINCT COALESCE(a.error, '-') FROM webhook_attempts a
+    JOIN webhook_deliveries d ON d.id = a.delivery_id WHERE d.endpoint_id = :'p1'`, ep.id);
+  assert.deepEqual(errors, [['-']]);
   const [[failing]] = await sql("SELECT failing_since IS NOT NULL FROM webhook_endpoints WHERE id = :'p1'", ep.id);
   assert.equal(failing, 't');
 });
