@@ -91,7 +91,9 @@ static void push_done(struct dispatcher *d, struct flight *fl)
     wake(d);
 }
 
-/* Fetcher thread: keeps the result and hands the flight back; nothing else. */
+/* Fetcher thread: keeps the result and hands the flight back; nothing else. r is not const: the
+ * signature is fetch_done_fn's, whose callbacks take r's strings. */
+// cppcheck-suppress constParameter
 static void on_fetched(void *arg, struct fetch_result *r)
 {
     struct flight *fl = arg;
@@ -101,28 +103,37 @@ static void on_fetched(void *arg, struct fetch_result *r)
 
 /* ---- recording (dispatcher thread) ---- */
 
+/* How many bytes of s[0..n) to keep so that they are valid UTF-8 when only the last character
+ * was cut (up to 3 bytes dropped); 0 when something else is invalid. */
+static size_t utf8_prefix(const char *s, size_t n)
+{
+    for (size_t cut = 0; cut < 4 && cut < n; cut++)
+        if (utf8_valid(s, n - cut))
+            return n - cut;
+    return 0;
+}
+
 /* The first EXCERPT_BYTES of the answer as valid UTF-8 text (a column of type text): a character
- * cut at the end is dropped, anything else invalid becomes '?'. Malloc'd or NULL. */
+ * cut at the end is dropped, otherwise NUL and bytes past ASCII become '?'. Malloc'd or NULL. */
 static char *excerpt(const struct fetch_result *r)
 {
-    if (r->body == NULL || r->body_len == 0)
-        return NULL;
     size_t n = r->body_len < EXCERPT_BYTES ? r->body_len : EXCERPT_BYTES;
+    /* cppcheck 2.10 takes body_len for 0 from the flight's calloc; the fetcher's callback fills
+     * it on another thread. */
+    // cppcheck-suppress knownConditionTrueFalse
+    if (r->body == NULL || n == 0)
+        return NULL;
     char *s = malloc(n + 1);
     if (s == NULL)
         return NULL;
     memcpy(s, r->body, n);
-    for (size_t i = 0; i < n; i++)
-        if (s[i] == '\0')
-            s[i] = '?';
-    size_t keep = n;
-    while (keep > 0 && n - keep < 4 && !utf8_valid(s, keep))
-        keep--;
-    if (keep == 0 || !utf8_valid(s, keep)) {
+    s[n] = '\0';
+    size_t keep = utf8_prefix(s, n);
+    if (keep == 0) {
         keep = n;
-        for (size_t i = 0; i < n; i++)
-            if ((unsigned char)s[i] >= 0x80)
-                s[i] = '?';
+        for (char *p = s; p < s + n; p++)
+            if (*p == '\0' || (unsigned char)*p >= 0x80)
+                *p = '?';
     }
     s[keep] = '\0';
     return s;
