@@ -6,25 +6,46 @@
 // API: api_key.created, written by the trigger in the same transaction).
 //
 // Needs DATABASE_URL and a built cobrowsed (COBROWSED), like tests/relay/ (scripts/test.sh).
+// The server gets a database of its own in that cluster: every node on a database shares its
+// deliveries, and the suite's main server (no --webhook-allow-private, the default schedule)
+// would claim these tests' deliveries, be refused loopback, and retry them minutes later.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { execFile } from 'node:child_process';
 import { createCipheriv, randomBytes } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import { startServer, assertCleanExit } from '../relay/lib/server.mjs';
-import { DATABASE_URL, sql } from './lib/db.mjs';
+import { DATABASE_URL, sql as sqlMain } from './lib/db.mjs';
 import { api, expectStatus, uniq, HIGH_LIMITS } from './lib/client.mjs';
 
 const skip = DATABASE_URL ? false : 'DATABASE_URL is not set (scripts/test.sh sets it)';
 
 let srv;
+let dbUrl;
+let dbName;
 let receiver;
 let receiverUrl;
 const behaviours = new Map(); // path -> (request count) -> {status, headers, body}
 const received = new Map(); // path -> [{headers, body}]
+
+/** lib/db.mjs's sql() against this file's own database. */
+function sql(text, ...params) {
+  const args = [dbUrl, '-X', '-At', '-v', 'ON_ERROR_STOP=1', '-F', '\x1f'];
+  params.forEach((p, i) => args.push('-v', `p${i + 1}=${p}`));
+  return new Promise((resolve, reject) => {
+    const child = execFile('psql', args, { timeout: 30_000 }, (err, stdout, stderr) => {
+      if (err) {
+        err.message += `\nstderr: ${stderr}`;
+        reject(err);
+      } else resolve(stdout.split('\n').filter((l) => l !== '').map((l) => l.split('\x1f')));
+    });
+    child.stdin.end(text);
+  });
+}
 
 async function waitFor(cond, what, timeoutMs = 20_000) {
   const deadline = Date.now() + timeoutMs;
@@ -53,16 +74,24 @@ before(async () => {
   });
   await new Promise((r) => receiver.listen(0, '127.0.0.1', r));
   receiverUrl = `http://127.0.0.1:${receiver.address().port}`;
+  dbName = `cobrowse_whd_${process.pid}_${randomBytes(4).toString('hex')}`;
+  // The database name is the URL's path (postgresql://user@host/NAME?...; the host may be empty).
+  dbUrl = DATABASE_URL.replace(/^(postgres(?:ql)?:\/\/[^/?]*\/)[^?]*/, `$1${dbName}`);
+  assert.notEqual(dbUrl, DATABASE_URL, 'DATABASE_URL has the form postgresql://.../NAME');
+  await sqlMain(`CREATE DATABASE ${dbName}`);
   srv = await startServer({
     name: 'webhooks-dispatch',
+    env: { DATABASE_URL: dbUrl },
     flags: { 'webhook-allow-private': '127.0.0.0/8', 'webhook-retry-schedule': '0,500ms,1s' },
   });
 });
 
 after(async () => {
   if (skip) return;
-  const res = await srv.stop();
   receiver.close();
+  const res = srv ? await srv.stop() : null;
+  await sqlMain(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+  if (!res) return;
   assertCleanExit(res, 'cobrowsed (webhooks)');
   assert.doesNotMatch(res.log, /whsec_/, 'no secret in the server log');
 });
