@@ -21,6 +21,10 @@
 #define WEBHOOK_OVERLAP_DEFAULT 86400
 #define WEBHOOK_OVERLAP_MAX     604800
 #define WEBHOOK_REPLAY_MAX      10000
+/* Every event is delivered once per endpoint that wants it: the cap bounds what one change can
+ * cost the dispatcher. Counted in the INSERT's own snapshot, so two creates at the same instant
+ * may pass it by one; it is a bound on amplification, not an exact quota. */
+#define WEBHOOK_ENDPOINTS_MAX 16
 
 /* The event types of docs/webhooks.md, the only ones an endpoint may list. */
 static const char *const event_types[] = {"session.created",
@@ -141,14 +145,16 @@ void webhooks_create(struct http_ctx *c)
         "webhooks_insert",
         "INSERT INTO webhook_endpoints (id, tenant_id, url, description, event_types, "
         "  include_subtenants, enabled, disabled_reason, secret_sealed) "
-        "VALUES ($1, $2, $3, $4, ARRAY(SELECT DISTINCT x FROM jsonb_array_elements_text("
+        "SELECT $1, $2, $3, $4, ARRAY(SELECT DISTINCT x FROM jsonb_array_elements_text("
         "  COALESCE($5::jsonb, '[]')) x ORDER BY 1), COALESCE($6::boolean, false), "
-        "  COALESCE($7::boolean, true), CASE WHEN NOT $7::boolean THEN 'manual' END, $8::bytea) "
+        "  COALESCE($7::boolean, true), CASE WHEN NOT $7::boolean THEN 'manual' END, $8::bytea "
+        "WHERE (SELECT count(*) FROM webhook_endpoints WHERE tenant_id = $2 "
+        "  AND deleted_at IS NULL) < $9::int "
         "RETURNING webhook_endpoint_json(webhook_endpoints)::text",
         0};
     char id[IDS_MAX_LEN], sealed[2 * (WEBHOOK_SECRET_BYTES + CRYPTO_SEAL_OVERHEAD) + 3];
     char shown[6 + 4 * (WEBHOOK_SECRET_BYTES + 2) / 3 + 1];
-    char *types = NULL;
+    char *types = NULL, max[16];
     if (http_validate_body(c, create_fields) != 0)
         return;
     const char *url = json_string_value(json_object_get(c->body, "url"));
@@ -168,10 +174,17 @@ void webhooks_create(struct http_ctx *c)
                             types,
                             bool_param(c, "include_subtenants"),
                             bool_param(c, "enabled"),
-                            sealed};
-    PGresult *r = http_db(c, &q, 8, params);
-    if (r != NULL)
+                            sealed,
+                            max};
+    snprintf(max, sizeof(max), "%d", WEBHOOK_ENDPOINTS_MAX);
+    PGresult *r = http_db(c, &q, 9, params);
+    if (r != NULL && PQntuples(r) == 1)
         http_reply_with_field(c, 201, PQgetvalue(r, 0, 0), "secret", shown);
+    else if (r != NULL)
+        http_problem(c, 409, "endpoint_limit_reached", NULL,
+                     "This tenant has %d webhook endpoints, the most it may have. Delete one "
+                     "first.",
+                     WEBHOOK_ENDPOINTS_MAX);
     PQclear(r);
     OPENSSL_cleanse(shown, sizeof(shown));
     free(types);

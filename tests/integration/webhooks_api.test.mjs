@@ -22,6 +22,7 @@ before(async () => {
   F.A = await newReseller();
   F.B = await newReseller();
   F.A1 = await newSubTenant(F.A.secret);
+  F.C = await newReseller(); // keeps F.A under the cap of 16 endpoints a tenant
 });
 
 async function newEndpoint(token, body = {}, tenant) {
@@ -301,10 +302,10 @@ test('a reseller reaches its sub-tenant\'s endpoints only with Cobrowse-Tenant; 
 });
 
 test('scopes: webhooks:read lists and reads, webhooks:write is needed to change anything', async () => {
-  const e = await newEndpoint(F.A.secret);
-  const d = await testDelivery(F.A.secret, e.id);
-  const ro = await newKey(F.A.secret, null, { scopes: ['webhooks:read'] });
-  const none = await newKey(F.A.secret, null, { scopes: ['sessions:read'] });
+  const e = await newEndpoint(F.C.secret);
+  const d = await testDelivery(F.C.secret, e.id);
+  const ro = await newKey(F.C.secret, null, { scopes: ['webhooks:read'] });
+  const none = await newKey(F.C.secret, null, { scopes: ['sessions:read'] });
   expectStatus(await api('GET', '/v1/webhook_endpoints', { token: ro.secret }), 200);
   expectStatus(await api('GET', `/v1/webhook_endpoints/${e.id}/deliveries`, { token: ro.secret }), 200);
   expectStatus(await api('GET', `/v1/webhook_deliveries/${d.id}`, { token: ro.secret }), 200);
@@ -323,17 +324,29 @@ test('scopes: webhooks:read lists and reads, webhooks:write is needed to change 
   expectProblem(await api('GET', '/v1/webhook_endpoints', { token: none.secret }), 403, 'insufficient_scope');
   expectProblem(await api('GET', `/v1/webhook_deliveries/${d.id}`, { token: none.secret }), 403, 'insufficient_scope');
   // A new key gets the webhook scopes by default from a key that has them.
-  const dflt = expectStatus(await api('POST', '/v1/api_keys', { token: F.A.secret, body: { type: 'secret', name: uniq('k') } }), 201);
+  const dflt = expectStatus(await api('POST', '/v1/api_keys', { token: F.C.secret, body: { type: 'secret', name: uniq('k') } }), 201);
   assert.ok(dflt.scopes.includes('webhooks:read') && dflt.scopes.includes('webhooks:write'));
 });
 
 test('create is idempotent: a retry with the same Idempotency-Key replays the same endpoint and secret', async () => {
   const key = uniq('idem');
   const body = { url: hookUrl() };
-  const a = expectStatus(await api('POST', '/v1/webhook_endpoints', { token: F.A.secret, body, idempotencyKey: key }), 201);
-  const res = await api('POST', '/v1/webhook_endpoints', { token: F.A.secret, body, idempotencyKey: key });
+  const a = expectStatus(await api('POST', '/v1/webhook_endpoints', { token: F.C.secret, body, idempotencyKey: key }), 201);
+  const res = await api('POST', '/v1/webhook_endpoints', { token: F.C.secret, body, idempotencyKey: key });
   const b = expectStatus(res, 201);
   assert.equal(res.headers.get('idempotent-replayed'), 'true');
   assert.equal(b.id, a.id);
   assert.equal(b.secret, a.secret);
+});
+
+test('a tenant has at most 16 endpoints; deleted ones do not count', async () => {
+  const t = await newSubTenant(F.C.secret);
+  const made = [];
+  for (let i = 0; i < 16; i++) made.push(await newEndpoint(t.secret));
+  const over = await api('POST', '/v1/webhook_endpoints', { token: t.secret, body: { url: hookUrl() } });
+  expectProblem(over, 409, 'endpoint_limit_reached');
+  const list = expectStatus(await api('GET', '/v1/webhook_endpoints?limit=100', { token: t.secret }), 200);
+  assert.equal(list.data.length, 16);
+  assert.equal((await api('DELETE', `/v1/webhook_endpoints/${made[0].id}`, { token: t.secret })).status, 204);
+  await newEndpoint(t.secret);
 });
