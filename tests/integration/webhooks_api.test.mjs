@@ -350,3 +350,16 @@ test('a tenant has at most 16 endpoints; deleted ones do not count', async () =>
   assert.equal((await api('DELETE', `/v1/webhook_endpoints/${made[0].id}`, { token: t.secret })).status, 204);
   await newEndpoint(t.secret);
 });
+
+test('replay: another endpoint\'s test event is not replayed, the endpoint\'s own is', async () => {
+  const t = await newSubTenant(F.C.secret);
+  const x = await newEndpoint(t.secret);
+  const y = await newEndpoint(t.secret);
+  const since = new Date(Date.now() - 1000).toISOString();
+  await testDelivery(t.secret, y.id);
+  const until = new Date(Date.now() + 1000).toISOString();
+  const rx = expectStatus(await api('POST', `/v1/webhook_endpoints/${x.id}/replay`, { token: t.secret, body: { since, until } }), 202);
+  assert.equal(rx.count, 0);
+  const ry = expectStatus(await api('POST', `/v1/webhook_endpoints/${y.id}/replay`, { token: t.secret, body: { since, until } }), 202);
+  assert.equal(ry.count, 1);
+});
