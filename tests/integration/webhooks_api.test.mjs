@@ -12,6 +12,7 @@ import {
   newSubTenant, newSession,
 } from './lib/client.mjs';
 import { sql, DATABASE_URL } from './lib/db.mjs';
+import { startServer, assertCleanExit } from '../relay/lib/server.mjs';
 
 const skipDb = DATABASE_URL ? false : 'DATABASE_URL is not set (scripts/test.sh sets it)';
 const hookUrl = () => `https://127.0.0.1:9/hooks/${uniq('h')}`;
@@ -362,4 +363,22 @@ test('replay: another endpoint\'s test event is not replayed, the endpoint\'s ow
   assert.equal(rx.count, 0);
   const ry = expectStatus(await api('POST', `/v1/webhook_endpoints/${y.id}/replay`, { token: t.secret, body: { since, until } }), 202);
   assert.equal(ry.count, 1);
+});
+
+test('http: URLs only on a server started with --webhook-allow-private', { skip: skipDb }, async () => {
+  const srv = await startServer({ name: 'webhooks-api-private', flags: { 'webhook-allow-private': '127.0.0.1/32' } });
+  try {
+    const admin = { token: srv.adminToken };
+    const t = expectStatus(await api('POST', `${srv.baseUrl}/v1/tenants`, { ...admin, body: { name: uniq('private') } }), 201);
+    const post = (url) => api('POST', `${srv.baseUrl}/v1/webhook_endpoints`, { ...admin, tenant: t.id, body: { url } });
+    const e = expectStatus(await post('http://127.0.0.1:9/hook'), 201);
+    assert.equal(e.url, 'http://127.0.0.1:9/hook');
+    assert.match(e.secret, SECRET_RE);
+    expectStatus(await post('https://hooks.example.com/hook'), 201);
+    expectProblem(await post('http://user:pw@127.0.0.1:9/hook'), 422, 'invalid_field', 'url');
+    expectProblem(await post('ftp://127.0.0.1:9/hook'), 422, 'invalid_field', 'url');
+    expectProblem(await post(`http://127.0.0.1:9/${'a'.repeat(2048)}`), 422, 'invalid_field', 'url');
+  } finally {
+    assertCleanExit(await srv.stop());
+  }
 });
