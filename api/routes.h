@@ -39,6 +39,21 @@ void sessions_token_end(struct http_ctx *c);
 void sessions_token_preflight(struct http_ctx *c);
 void sessions_token_stylesheets(struct http_ctx *c);
 
+/* api/webhooks.c: the acting tenant's webhook endpoints (docs/webhooks.md). */
+void webhooks_create(struct http_ctx *c);
+void webhooks_list(struct http_ctx *c);
+void webhooks_get(struct http_ctx *c);
+void webhooks_update(struct http_ctx *c);
+void webhooks_delete(struct http_ctx *c);
+void webhooks_rotate_secret(struct http_ctx *c);
+void webhooks_test(struct http_ctx *c);
+void webhooks_replay(struct http_ctx *c);
+
+/* api/webhook_deliveries.c: an endpoint's deliveries, one delivery with its attempts, retry. */
+void webhook_deliveries_list(struct http_ctx *c);
+void webhook_deliveries_get(struct http_ctx *c);
+void webhook_deliveries_retry(struct http_ctx *c);
+
 /* api/proxy.c: the stylesheet, font and image proxy (the cap in the path is the credential). */
 void proxy_get(struct http_ctx *c);
 

@@ -14,7 +14,9 @@
     X(SCOPE_KEYS_WRITE, "api_keys:write")                                                          \
     X(SCOPE_SESSIONS_READ, "sessions:read")                                                        \
     X(SCOPE_SESSIONS_WRITE, "sessions:write")                                                      \
-    X(SCOPE_AGENT_TOKENS_WRITE, "agent_tokens:write")
+    X(SCOPE_AGENT_TOKENS_WRITE, "agent_tokens:write")                                              \
+    X(SCOPE_WEBHOOKS_READ, "webhooks:read")                                                        \
+    X(SCOPE_WEBHOOKS_WRITE, "webhooks:write")
 
 #define SCOPE_INDEX_(id, name) id##_INDEX,
 enum scope_index { SCOPES(SCOPE_INDEX_) SCOPE_COUNT };

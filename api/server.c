@@ -54,6 +54,29 @@ const struct route server_routes[] = {
     {"POST", "/v1/sessions/{id}/agent_tokens", "createAgentToken", sessions_agent_token,
      SCOPE_AGENT_TOKENS_WRITE, ROUTE_NEEDS_TENANT | ROUTE_BODY},
 
+    {"POST", "/v1/webhook_endpoints", "createWebhookEndpoint", webhooks_create,
+     SCOPE_WEBHOOKS_WRITE, ROUTE_BODY | ROUTE_NEEDS_TENANT},
+    {"GET", "/v1/webhook_endpoints", "listWebhookEndpoints", webhooks_list, SCOPE_WEBHOOKS_READ,
+     ROUTE_NEEDS_TENANT},
+    {"GET", "/v1/webhook_endpoints/{id}", "getWebhookEndpoint", webhooks_get, SCOPE_WEBHOOKS_READ,
+     ROUTE_NEEDS_TENANT},
+    {"PATCH", "/v1/webhook_endpoints/{id}", "updateWebhookEndpoint", webhooks_update,
+     SCOPE_WEBHOOKS_WRITE, ROUTE_BODY | ROUTE_NEEDS_TENANT},
+    {"DELETE", "/v1/webhook_endpoints/{id}", "deleteWebhookEndpoint", webhooks_delete,
+     SCOPE_WEBHOOKS_WRITE, ROUTE_NEEDS_TENANT},
+    {"POST", "/v1/webhook_endpoints/{id}/rotate_secret", "rotateWebhookSecret",
+     webhooks_rotate_secret, SCOPE_WEBHOOKS_WRITE, ROUTE_NEEDS_TENANT | ROUTE_BODY_OPTIONAL},
+    {"POST", "/v1/webhook_endpoints/{id}/test", "testWebhookEndpoint", webhooks_test,
+     SCOPE_WEBHOOKS_WRITE, ROUTE_NEEDS_TENANT | ROUTE_BODY_OPTIONAL},
+    {"POST", "/v1/webhook_endpoints/{id}/replay", "replayWebhookEvents", webhooks_replay,
+     SCOPE_WEBHOOKS_WRITE, ROUTE_NEEDS_TENANT | ROUTE_BODY},
+    {"GET", "/v1/webhook_endpoints/{id}/deliveries", "listWebhookDeliveries",
+     webhook_deliveries_list, SCOPE_WEBHOOKS_READ, ROUTE_NEEDS_TENANT},
+    {"GET", "/v1/webhook_deliveries/{id}", "getWebhookDelivery", webhook_deliveries_get,
+     SCOPE_WEBHOOKS_READ, ROUTE_NEEDS_TENANT},
+    {"POST", "/v1/webhook_deliveries/{id}/retry", "retryWebhookDelivery", webhook_deliveries_retry,
+     SCOPE_WEBHOOKS_WRITE, ROUTE_NEEDS_TENANT | ROUTE_BODY_OPTIONAL},
+
     {"OPTIONS", "/v1/token/session", "tokenSessionPreflight", sessions_token_preflight, 0,
      ROUTE_PUBLIC},
     {"GET", "/v1/token/session", "getTokenSession", sessions_token_get, 0, ROUTE_SESSION_TOKEN},
@@ -244,9 +267,11 @@ static int check_path_params(struct http_ctx *c)
     const char *path = c->route->path;
     const char *id = http_param(c, "id");
     if (strstr(path, "{id}") != NULL) {
-        const char *prefix = strncmp(path, "/v1/tenants", 11) == 0    ? "ten"
-                             : strncmp(path, "/v1/api_keys", 12) == 0 ? "key"
-                                                                      : "ses";
+        const char *prefix = strncmp(path, "/v1/tenants", 11) == 0              ? "ten"
+                             : strncmp(path, "/v1/api_keys", 12) == 0           ? "key"
+                             : strncmp(path, "/v1/webhook_endpoints", 21) == 0  ? "whe"
+                             : strncmp(path, "/v1/webhook_deliveries", 22) == 0 ? "whd"
+                                                                                : "ses";
         if (!ids_valid(prefix, id)) {
             http_problem(c, 400, "invalid_parameter", "id",
                          "The id in the path must look like %s_ followed by 26 characters.",

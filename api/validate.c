@@ -211,6 +211,14 @@ static int check_string(const json_t *v, double min, double max, enum vformat f,
 static int check_fields(const json_t *obj, const struct vfield *fields, const char *prefix,
                         struct verror *err);
 
+static int in_list(const char *const *values, const char *s)
+{
+    for (int i = 0; values[i]; i++)
+        if (strcmp(s, values[i]) == 0)
+            return 1;
+    return 0;
+}
+
 static int check_value(const json_t *v, const struct vfield *f, const char *path,
                        struct verror *err)
 {
@@ -269,6 +277,9 @@ static int check_value(const json_t *v, const struct vfield *f, const char *path
             snprintf(ipath, sizeof(ipath), "%.150s.%zu", path, i);
             if (check_string(item, 1, (double)f->item_max_len, f->format, ipath, err) != 0)
                 return -1;
+            if (f->enum_values != NULL && !in_list(f->enum_values, json_string_value(item)))
+                return fail(err, "invalid_field", ipath,
+                            "%s is not one of the values the API reference lists for it.", NULL);
         }
         return 0;
     }

@@ -19,7 +19,8 @@ enum vtype {
     V_BOOL,
     V_ENUM,        /* one of enum_values */
     V_OBJECT,      /* nested fields */
-    V_STR_ARRAY,   /* at most max items, each a V_STRING of maxlen with the given format */
+    V_STR_ARRAY,   /* at most max items, each a V_STRING of maxlen with the given format, and
+                    * one of enum_values when they are given */
     V_FREE_OBJECT, /* at most max keys (<= 100 chars), scalar values, strings <= 1000 chars */
 };
 

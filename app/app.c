@@ -6,7 +6,9 @@
 #include "api/static/static.h"
 #include "api/sweeper.h"
 #include "core/proxy/proxy.h"
+#include "core/base/log.h"
 #include "core/relay/relay.h"
+#include "core/webhook/dispatch.h"
 
 /* The browser files: loaded before the REST server starts, mounted on it, freed after it stopped.
  */
@@ -118,6 +120,53 @@ static char *sweeper_service_metrics(void *self)
     return sweeper_metrics_text(app->sweeper);
 }
 
+/* The webhook dispatcher: its schedule and duration options are parsed here, so a bad value
+ * fails the start with the option's name. */
+static int webhook_service_start(void *self)
+{
+    struct app *app = self;
+    struct config *cfg = app->cfg;
+    char err[160];
+    struct dispatch_config dc = {
+        .database_url = cfg->api.database_url,
+        .data_key = cfg->api.data_key,
+        .allow_private = cfg->api.webhook_allow_private,
+        .concurrency = cfg->webhook.concurrency,
+        .timeout_ms = cfg->webhook.timeout_ms,
+        .disable_after_ms = schedule_parse_duration(cfg->webhook.disable_after),
+        .retention_days = cfg->webhook.retention_days,
+    };
+    if (schedule_parse(cfg->webhook.retry_schedule, &dc.schedule, err, sizeof err) != 0) {
+        log_msg(LOG_ERROR, "--webhook-retry-schedule \"%s\": %s", cfg->webhook.retry_schedule, err);
+        return -1;
+    }
+    if (dc.disable_after_ms < 1000) {
+        log_msg(LOG_ERROR, "--webhook-disable-after \"%s\": not a duration of at least 1s",
+                cfg->webhook.disable_after);
+        return -1;
+    }
+    app->webhooks = dispatch_new(&dc);
+    if (app->webhooks == NULL || dispatch_start(app->webhooks) != 0) {
+        dispatch_free(app->webhooks);
+        app->webhooks = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static void webhook_service_stop(void *self)
+{
+    struct app *app = self;
+    dispatch_free(app->webhooks); /* stops the thread and its fetcher first */
+    app->webhooks = NULL;
+}
+
+static char *webhook_service_metrics(void *self)
+{
+    struct app *app = self;
+    return dispatch_metrics_text(app->webhooks);
+}
+
 static int relay_service_start(void *self)
 {
     struct app *app = self;
@@ -165,6 +214,8 @@ void app_init(struct app *app, struct config *cfg)
         {"proxy", proxy_service_start, NULL, proxy_service_stop, proxy_service_metrics, app},
         {"api", api_service_start, NULL, api_service_stop, api_service_metrics, app},
         {"sweeper", sweeper_service_start, NULL, sweeper_service_stop, sweeper_service_metrics,
+         app},
+        {"webhooks", webhook_service_start, NULL, webhook_service_stop, webhook_service_metrics,
          app},
         {"relay", relay_service_start, relay_service_drain, relay_service_stop,
          relay_service_metrics, app},

@@ -1,7 +1,8 @@
 /* The composition root: builds every service of `cobrowsed serve` from the options and runs them
  * through one lifecycle (app/lifecycle.h). Start order: the browser files, the stylesheet proxy
  * (its fetcher thread), the REST server (which mounts the files and serves the proxy), the session
- * sweeper (on the server's database pool), the relay. Drain and stop run in reverse order, so the
+ * sweeper (on the server's database pool), the webhook dispatcher (its own connections and
+ * fetcher thread), the relay. Drain and stop run in reverse order, so the
  * relay sends its clients elsewhere while the REST API still answers.
  * `/metrics` shows every started service's metrics, in that order.
  *
@@ -19,15 +20,17 @@ struct sweeper;
 struct relay;
 struct static_site;
 struct proxy;
+struct dispatcher;
 
 struct app {
     struct config *cfg;
     struct server server;
     struct static_site *site;
     struct sweeper *sweeper;
-    struct relay *relay; /* NULL until its service starts */
-    struct proxy *proxy; /* the stylesheet proxy; NULL until its service starts */
-    struct service services[5];
+    struct relay *relay;         /* NULL until its service starts */
+    struct proxy *proxy;         /* the stylesheet proxy; NULL until its service starts */
+    struct dispatcher *webhooks; /* the webhook dispatcher; NULL until its service starts */
+    struct service services[6];
     struct lifecycle lifecycle;
 };
 

@@ -25,6 +25,14 @@ struct config {
     struct relay_config relay; /* the relay; its secret and database are set at start */
     struct proxy_config proxy; /* the stylesheet proxy; its secret is set at start */
     int session_sweep_seconds; /* the session sweeper (api/sweeper.h) */
+    /* The webhook dispatcher (core/webhook/dispatch.h); its allow list is
+     * api.webhook_allow_private, its schedule and duration parsed when it starts
+     * (core/webhook/schedule.h). */
+    struct {
+        int concurrency, timeout_ms, retention_days;
+        char retry_schedule[512];
+        char disable_after[64];
+    } webhook;
     char data_dir[512];
     char log_level[16];
     int production;

@@ -1,4 +1,4 @@
-/* The proxy's fetcher: one thread driving a libcurl multi handle. See fetch.h.
+/* The outbound fetcher: one thread driving a libcurl multi handle. See fetch.h.
  *
  * This file holds the thread, the queue and the multi loop, and ends jobs; one transfer's setup,
  * callbacks and redirects are in fetch_hop.c, what crosses the two files in fetch_internal.h.
@@ -30,6 +30,7 @@ void fetch_result_free(struct fetch_result *r)
     free(r->expires);
     free(r->date);
     free(r->age);
+    free(r->retry_after);
     free(r->body);
     memset(r, 0, sizeof *r);
 }
@@ -71,6 +72,7 @@ static void job_free(struct job *j)
     if (j->easy != NULL)
         curl_easy_cleanup(j->easy);
     curl_slist_free_all(j->headers);
+    free(j->body);
     free(j->url);
     free(j->buf);
     fetch_result_free(&j->res);
@@ -263,6 +265,22 @@ void fetcher_stop(struct fetcher *f)
     curl_global_cleanup();
 }
 
+/* Copies req's POST body into j; only "POST" is known besides GET. A fetch_error. */
+static int job_set_post(struct job *j, const struct fetch_request *req)
+{
+    if (strcmp(req->method, "POST") != 0 || (req->body == NULL && req->body_len > 0))
+        return FETCH_E_URL;
+    j->post = 1;
+    j->body = malloc(req->body_len + 1);
+    if (j->body == NULL)
+        return FETCH_E_NOMEM;
+    if (req->body_len > 0)
+        memcpy(j->body, req->body, req->body_len);
+    j->body_len = req->body_len;
+    /* libcurl would wait up to a second for "100 Continue" before sending a larger body. */
+    return fetch_add_header_line(&j->headers, "Expect:");
+}
+
 /* A job for req, or a fetch_error. */
 static int job_new(struct fetcher *f, const struct fetch_request *req, struct job **out)
 {
@@ -278,6 +296,11 @@ static int job_new(struct fetcher *f, const struct fetch_request *req, struct jo
         rc = fetch_add_header(&j->headers, "If-None-Match", req->if_none_match);
     if (rc == FETCH_OK)
         rc = fetch_add_header(&j->headers, "If-Modified-Since", req->if_modified_since);
+    for (int i = 0; rc == FETCH_OK && req->headers != NULL && req->headers[i] != NULL; i++)
+        rc = i < FETCH_MAX_HEADERS ? fetch_add_header_line(&j->headers, req->headers[i])
+                                   : FETCH_E_URL;
+    if (rc == FETCH_OK && req->method != NULL)
+        rc = job_set_post(j, req);
     if (rc != FETCH_OK) {
         job_free(j);
         return rc;

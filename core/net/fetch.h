@@ -1,10 +1,12 @@
-/* The proxy's fetcher (docs/proxy.md, "Fetching"): one thread running a libcurl multi handle,
- * so that DNS, connects, TLS and downloads never run on the relay thread or hold an HTTP worker
- * busy beyond waiting for its own answer.
+/* The outbound HTTP fetcher of the stylesheet proxy (docs/proxy.md, "Fetching") and of the
+ * webhook dispatcher (docs/webhooks.md, "Delivery"): one thread running a libcurl multi handle,
+ * so that DNS, connects, TLS and downloads never run on the relay thread, hold an HTTP worker
+ * busy beyond waiting for its own answer, or hold the dispatcher's database work.
  *
  * Every fetch: http and https only (also for redirects); the SSRF guard (netguard.h) checked on
  * every connection at connect time; redirects followed by the fetcher itself, each hop's URL
- * checked again (scheme, length), at most cfg.max_redirects hops; no cookies, no credentials
+ * checked again (scheme, length), at most cfg.max_redirects hops (or none with cfg.no_redirects:
+ * a 3xx is then the response); no cookies, no credentials
  * (user:pass in a URL is refused), no proxy from the environment; a connect and a total timeout;
  * the body (after content decoding) bounded by cfg.max_bytes, refused as it grows past it.
  * Threading: fetcher_start/fetcher_stop from the thread that owns the fetcher (the composition
@@ -33,6 +35,11 @@ struct fetch_config {
     int max_parallel;             /* transfers at once; more wait in a queue */
     int max_queued;               /* beyond this, fetcher_submit refuses (FETCH_E_BUSY) */
     const char *user_agent;
+    int no_redirects; /* 1: a 3xx is returned as the response (FETCH_OK), never followed (the
+                         webhooks: a receiver must not bounce a signed POST elsewhere) */
+    int keep_prefix;  /* 1: a body past max_bytes is cut there (the rest read and dropped)
+                         rather than failing with FETCH_E_TOO_LARGE (the webhooks keep an
+                         excerpt of any answer) */
 };
 
 enum fetch_error {
@@ -55,7 +62,15 @@ struct fetch_request {
     const char *accept;            /* Accept header value, or NULL */
     const char *if_none_match;     /* validator for a conditional request, or NULL */
     const char *if_modified_since; /* validator for a conditional request, or NULL */
+    const char *method;            /* "POST", or NULL for GET */
+    const char *body;              /* POST only: the request body (copied), body_len bytes */
+    size_t body_len;
+    /* Extra header lines ("Name: value"), NULL-terminated, or NULL; at most FETCH_MAX_HEADERS,
+     * each refused (FETCH_E_URL) with CR, LF, no colon or over 1,024 bytes. */
+    const char *const *headers;
 };
+
+#define FETCH_MAX_HEADERS 16
 
 /* What a finished fetch gives. Strings are malloc'd and NUL-terminated, or NULL when absent;
  * fetch_result_free releases them. */
@@ -71,7 +86,8 @@ struct fetch_result {
     char *expires;
     char *date;
     char *age;
-    char *body; /* decoded body, NUL-terminated for convenience; body_len excludes the NUL */
+    char *retry_after; /* as sent: delta seconds or an HTTP date */
+    char *body;        /* decoded body, NUL-terminated for convenience; body_len excludes the NUL */
     size_t body_len;
     long elapsed_ms;
 };

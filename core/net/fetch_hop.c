@@ -82,6 +82,19 @@ int fetch_add_header(struct curl_slist **list, const char *name, const char *val
     return FETCH_OK;
 }
 
+int fetch_add_header_line(struct curl_slist **list, const char *line)
+{
+    const char *colon = strchr(line, ':');
+    if (colon == NULL || colon == line || strlen(line) > FETCH_HEADER_MAX ||
+        strpbrk(line, "\r\n") != NULL)
+        return FETCH_E_URL;
+    struct curl_slist *l = curl_slist_append(*list, line);
+    if (l == NULL)
+        return FETCH_E_NOMEM;
+    *list = l;
+    return FETCH_OK;
+}
+
 /* ---- libcurl callbacks (fetcher thread) ---- */
 
 static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
@@ -101,10 +114,15 @@ static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct cur
 static size_t on_body(char *p, size_t size, size_t n, void *ud)
 {
     struct job *j = ud;
-    size_t len = size * n, max = j->f->cfg.max_bytes;
+    size_t len = size * n, max = j->f->cfg.max_bytes, keep = len;
     if (len > max - j->len) {
-        j->too_large = 1;
-        return 0;
+        if (!j->f->cfg.keep_prefix) {
+            j->too_large = 1;
+            return 0;
+        }
+        keep = max - j->len; /* the rest is read and dropped */
+        if (keep == 0)
+            return len;
     }
     if (j->len + len + 1 > j->cap) {
         size_t cap = j->cap != 0 ? j->cap * 2 : 16384;
@@ -118,8 +136,8 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
         j->buf = b;
         j->cap = cap;
     }
-    memcpy(j->buf + j->len, p, len);
-    j->len += len;
+    memcpy(j->buf + j->len, p, keep);
+    j->len += keep;
     j->buf[j->len] = '\0';
     return len;
 }
@@ -149,8 +167,16 @@ static int easy_setup(struct job *j)
     bad |= curl_easy_setopt(e, CURLOPT_WRITEDATA, j) != CURLE_OK;
     /* "" offers every encoding this libcurl decodes; on_body bounds the decoded size. */
     bad |= curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "") != CURLE_OK;
-    /* A Content-Length over the bound fails before any byte is read. */
-    bad |= curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)f->cfg.max_bytes) != CURLE_OK;
+    /* A Content-Length over the bound fails before any byte is read (unless only a prefix is
+     * kept). */
+    if (!f->cfg.keep_prefix)
+        bad |= curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)f->cfg.max_bytes) !=
+               CURLE_OK;
+    if (j->post) {
+        bad |=
+            curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)j->body_len) != CURLE_OK;
+        bad |= curl_easy_setopt(e, CURLOPT_POSTFIELDS, j->body) != CURLE_OK;
+    }
     bad |= curl_easy_setopt(e, CURLOPT_HTTPHEADER, j->headers) != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_USERAGENT, f->user_agent) != CURLE_OK;
     return bad ? -1 : 0;
@@ -250,6 +276,7 @@ static void collect_response(struct job *j)
     r->expires = header_copy(j->easy, "Expires");
     r->date = header_copy(j->easy, "Date");
     r->age = header_copy(j->easy, "Age");
+    r->retry_after = header_copy(j->easy, "Retry-After");
     if (j->buf == NULL)
         j->buf = calloc(1, 1); /* an empty body is "", not NULL */
     r->body = j->buf;
@@ -291,7 +318,7 @@ int fetch_hop_done(struct job *j, CURLcode code)
     j->res.status = status;
     if (code != CURLE_OK)
         return map_error(j, code);
-    if (!is_redirect(status)) {
+    if (!is_redirect(status) || j->f->cfg.no_redirects) {
         collect_response(j);
         return FETCH_OK;
     }

@@ -17,6 +17,9 @@ struct job {
     struct fetcher *f;
     char *url; /* this hop's URL, normalized */
     struct curl_slist *headers;
+    int post;   /* the request is a POST of body[0..body_len) */
+    char *body; /* owned */
+    size_t body_len;
     fetch_done_fn done;
     void *arg;
     CURL *easy;
@@ -52,6 +55,10 @@ int fetch_url_check(const char *base, const char *ref, char **out);
 /* Appends "name: value" to *list (value NULL: nothing); refuses CR, LF and overlong values
  * (FETCH_E_URL). Returns a fetch_error. Any thread. */
 int fetch_add_header(struct curl_slist **list, const char *name, const char *value);
+
+/* Appends a caller's "Name: value" line to *list, refused (FETCH_E_URL) like fetch_add_header's
+ * values and without a colon. Returns a fetch_error. Any thread. */
+int fetch_add_header_line(struct curl_slist **list, const char *line);
 
 /* Starts the job's current hop in the multi handle (the easy handle made on the first hop).
  * Returns FETCH_OK or the error to end the job with. Fetcher thread. */

@@ -12,10 +12,10 @@
 #include "api/auth.h"
 #include "core/base/crypto.h"
 
-static const char *const all_scopes[] = {"tenants:read",      "tenants:write", "api_keys:read",
-                                         "api_keys:write",    "sessions:read", "sessions:write",
-                                         "agent_tokens:write"};
-#define N_SCOPES 7
+static const char *const all_scopes[] = {"tenants:read",       "tenants:write", "api_keys:read",
+                                         "api_keys:write",     "sessions:read", "sessions:write",
+                                         "agent_tokens:write", "webhooks:read", "webhooks:write"};
+#define N_SCOPES 9
 
 static void config_with_key(struct api_config *cfg, unsigned char fill)
 {
@@ -132,7 +132,7 @@ static void test_scope_name_of_non_scope_bit_is_null(void **state)
 {
     (void)state;
     assert_null(auth_scope_name(0));
-    assert_null(auth_scope_name(1u << 7));
+    assert_null(auth_scope_name(1u << N_SCOPES));
     assert_null(auth_scope_name(1u << 31));
     unsigned two = auth_scope_bit("tenants:read") | auth_scope_bit("tenants:write");
     assert_null(auth_scope_name(two));
@@ -157,13 +157,13 @@ static void test_scopes_parse_csv_ignores_unknown_and_empty_items(void **state)
                      auth_scope_bit("tenants:read"));
 }
 
-static void test_scopes_parse_csv_of_all_scopes_sets_seven_bits(void **state)
+static void test_scopes_parse_csv_of_all_scopes_sets_every_bit(void **state)
 {
     (void)state;
     unsigned bits = auth_scopes_parse_csv("tenants:read,tenants:write,api_keys:read,"
                                           "api_keys:write,sessions:read,sessions:write,"
-                                          "agent_tokens:write");
-    assert_int_equal(__builtin_popcount(bits), 7);
+                                          "agent_tokens:write,webhooks:read,webhooks:write");
+    assert_int_equal(__builtin_popcount(bits), N_SCOPES);
     for (int i = 0; i < N_SCOPES; i++)
         assert_true(bits & auth_scope_bit(all_scopes[i]));
 }
@@ -283,7 +283,7 @@ int main(void)
         cmocka_unit_test(test_scope_name_of_non_scope_bit_is_null),
         cmocka_unit_test(test_scopes_parse_csv_sets_listed_bits),
         cmocka_unit_test(test_scopes_parse_csv_ignores_unknown_and_empty_items),
-        cmocka_unit_test(test_scopes_parse_csv_of_all_scopes_sets_seven_bits),
+        cmocka_unit_test(test_scopes_parse_csv_of_all_scopes_sets_every_bit),
         cmocka_unit_test(test_scopes_pg_array_formats_braces_and_commas),
         cmocka_unit_test(test_scopes_pg_array_round_trips_through_csv),
         cmocka_unit_test(test_scopes_pg_array_truncates_safely_in_small_buffer),

@@ -41,6 +41,7 @@ static const struct vfield fields[] = {
     {"outer", V_OBJECT, 0, 0, 0, 0, VF_NONE, NULL, outer_fields, 0},
     {"allowed_origins", V_STR_ARRAY, 0, 0, 0, 3, VF_ORIGIN, NULL, NULL, 255},
     {"selectors", V_STR_ARRAY, 0, 0, 0, 10, VF_SELECTOR, NULL, NULL, 20},
+    {"modes", V_STR_ARRAY, 0, 0, 0, 4, VF_NONE, mode_values, NULL, 20},
     {"custom", V_FREE_OBJECT, 0, 0, 0, 3, VF_NONE, NULL, NULL, 0},
     {"email", V_STRING, 0, 1, 3, 320, VF_EMAIL, NULL, NULL, 0},
     {"color", V_STRING, 0, 1, 7, 7, VF_COLOR, NULL, NULL, 0},
@@ -114,6 +115,16 @@ static void test_minimal_valid_body_passes(void **state)
               "\"outer\":{\"inner\":{\"leaf\":false}},"
               "\"allowed_origins\":[\"https://a.example\",\"http://localhost:3000\"],"
               "\"custom\":{\"plan\":\"gold\",\"seats\":5,\"vip\":true}}");
+}
+
+static void test_string_array_with_values_accepts_only_them(void **state)
+{
+    (void)state;
+    assert_ok("{\"name\":\"x\",\"modes\":[]}");
+    assert_ok("{\"name\":\"x\",\"modes\":[\"off\",\"granted\"]}");
+    INVALID("{\"name\":\"x\",\"modes\":[\"off\",\"loud\"]}", "modes.1");
+    INVALID("{\"name\":\"x\",\"modes\":[\"Off\"]}", "modes.0");
+    INVALID("{\"name\":\"x\",\"modes\":[\"off\",\"off \"]}", "modes.1");
 }
 
 static void test_non_object_body_is_invalid(void **state)
@@ -578,6 +589,7 @@ int main(void)
         cmocka_unit_test(test_free_object_limits_value_size_and_key_length),
         cmocka_unit_test(test_normalize_turns_integral_reals_into_integers),
         cmocka_unit_test(test_utf8_length_counts_code_points),
+        cmocka_unit_test(test_string_array_with_values_accepts_only_them),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

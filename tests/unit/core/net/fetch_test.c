@@ -214,6 +214,116 @@ static void test_no_cookies_and_no_proxy_from_the_environment(void **state)
     stop(&fx);
 }
 
+/* ---- webhook requests: POST, redirects returned, Retry-After, body prefix ---- */
+
+static struct fetcher *start_webhook_fetcher(struct netguard **g)
+{
+    char err[64];
+    assert_int_equal(netguard_new("127.0.0.0/8", g, err, sizeof err), 0);
+    struct fetch_config cfg = {.guard = *g,
+                               .connect_timeout_ms = 2000,
+                               .total_timeout_ms = 5000,
+                               .max_bytes = MAX_BYTES,
+                               .max_redirects = 0,
+                               .max_parallel = 2,
+                               .max_queued = 8,
+                               .user_agent = "cobrowsed-webhooks/1",
+                               .no_redirects = 1,
+                               .keep_prefix = 1};
+    struct fetcher *f = fetcher_start(&cfg);
+    assert_non_null(f);
+    return f;
+}
+
+static void test_post_sends_its_body_and_header_lines(void **state)
+{
+    (void)state;
+    struct netguard *g = NULL;
+    struct fetcher *f = start_webhook_fetcher(&g);
+    const char *body = "{\"id\":\"msg_1\",\"data\":{}}";
+    const char *headers[] = {"content-type: application/json", "webhook-id: msg_1",
+                             "webhook-signature: v1,abc= v1,def=", NULL};
+    struct fetch_request req = {.url = url(L_127_0_0_1, "/echo"),
+                                .method = "POST",
+                                .body = body,
+                                .body_len = strlen(body),
+                                .headers = headers};
+    struct fetch_result r;
+    assert_int_equal(fetcher_get(f, &req, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "POST /echo HTTP/1.1\r\n"));
+    assert_non_null(strstr(r.body, "\r\ncontent-type: application/json\r\n"));
+    assert_non_null(strstr(r.body, "\r\nwebhook-id: msg_1\r\n"));
+    assert_non_null(strstr(r.body, "\r\nwebhook-signature: v1,abc= v1,def=\r\n"));
+    assert_non_null(strstr(r.body, "\r\nUser-Agent: cobrowsed-webhooks/1\r\n"));
+    assert_null(strstr(r.body, "Expect:"));
+    const char *sent = strstr(r.body, "\r\n\r\n");
+    assert_non_null(sent);
+    assert_string_equal(sent + 4, body);
+    fetch_result_free(&r);
+    fetcher_stop(f);
+    netguard_free(g);
+}
+
+static void test_redirect_returned_not_followed_with_no_redirects(void **state)
+{
+    (void)state;
+    struct netguard *g = NULL;
+    struct fetcher *f = start_webhook_fetcher(&g);
+    int before = lsrv_conns(L_127_0_0_1);
+    struct fetch_request req = {.url = url(L_127_0_0_1, "/loop"), .method = "POST"};
+    struct fetch_result r;
+    assert_int_equal(fetcher_get(f, &req, &r), 0);
+    assert_int_equal(r.error, FETCH_OK);
+    assert_int_equal(r.status, 302);
+    assert_int_equal(lsrv_conns(L_127_0_0_1) - before, 1);
+    fetch_result_free(&r);
+    fetcher_stop(f);
+    netguard_free(g);
+}
+
+static void test_retry_after_and_a_body_prefix_are_kept(void **state)
+{
+    (void)state;
+    struct netguard *g = NULL;
+    struct fetcher *f = start_webhook_fetcher(&g);
+    struct fetch_request req = {.url = url(L_127_0_0_1, "/busy"), .method = "POST"};
+    struct fetch_result r;
+    assert_int_equal(fetcher_get(f, &req, &r), 0);
+    assert_int_equal(r.status, 503);
+    assert_string_equal(r.retry_after, "120");
+    assert_string_equal(r.body, "try later");
+    fetch_result_free(&r);
+    req.url = url(L_127_0_0_1, "/big"); /* MAX_BYTES + 1 bytes */
+    assert_int_equal(fetcher_get(f, &req, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.body_len, MAX_BYTES);
+    assert_null(r.retry_after);
+    fetch_result_free(&r);
+    fetcher_stop(f);
+    netguard_free(g);
+}
+
+static void test_bad_header_lines_and_methods_refused_at_submit(void **state)
+{
+    (void)state;
+    struct netguard *g = NULL;
+    struct fetcher *f = start_webhook_fetcher(&g);
+    const char *no_colon[] = {"webhook-id msg_1", NULL};
+    const char *injected[] = {"webhook-id: msg_1\r\nX-Evil: 1", NULL};
+    const char *empty_name[] = {": value", NULL};
+    const char *const *bad[] = {no_colon, injected, empty_name};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct fetch_request req = {
+            .url = url(L_127_0_0_1, "/echo"), .method = "POST", .headers = bad[i]};
+        assert_int_equal(fetcher_submit(f, &req, NULL, NULL), -FETCH_E_URL);
+    }
+    struct fetch_request put = {.url = url(L_127_0_0_1, "/echo"), .method = "PUT"};
+    assert_int_equal(fetcher_submit(f, &put, NULL, NULL), -FETCH_E_URL);
+    fetcher_stop(f);
+    netguard_free(g);
+}
+
 /* ---- the guard ---- */
 
 static void expect_blocked(struct fetcher *f, const char *u, enum netguard_verdict why)
@@ -455,6 +565,10 @@ int main(void)
         cmocka_unit_test(test_gzip_bomb_stops_at_max_bytes),
         cmocka_unit_test(test_slow_drip_trips_the_total_timeout),
         cmocka_unit_test(test_no_cookies_and_no_proxy_from_the_environment),
+        cmocka_unit_test(test_post_sends_its_body_and_header_lines),
+        cmocka_unit_test(test_redirect_returned_not_followed_with_no_redirects),
+        cmocka_unit_test(test_retry_after_and_a_body_prefix_are_kept),
+        cmocka_unit_test(test_bad_header_lines_and_methods_refused_at_submit),
         cmocka_unit_test(test_loopback_refused_in_every_spelling_without_allow),
         cmocka_unit_test(test_mapped_loopback_refused_even_with_loopback_allowed),
         cmocka_unit_test(test_redirect_to_a_refused_address_blocked_at_the_second_hop),

@@ -69,7 +69,18 @@ static int stopping(int timeout_ms)
     return poll(&p, 1, timeout_ms) > 0;
 }
 
-/* Reads the request head into buf (NUL-terminated); -1 on close or stop. */
+/* The whole request is in buf[0..len): its head and as many body bytes as Content-Length says. */
+static int request_complete(const char *buf, size_t len)
+{
+    const char *end = strstr(buf, "\r\n\r\n");
+    if (end == NULL)
+        return 0;
+    const char *cl = strcasestr(buf, "\r\nContent-Length:");
+    size_t want = cl != NULL && cl < end ? strtoul(cl + 17, NULL, 10) : 0;
+    return len >= (size_t)(end + 4 - buf) + want;
+}
+
+/* Reads the request (head and body) into buf (NUL-terminated); -1 on close or stop. */
 static int read_request(int fd, char *buf, size_t size)
 {
     size_t len = 0;
@@ -82,7 +93,7 @@ static int read_request(int fd, char *buf, size_t size)
             return -1;
         len += (size_t)n;
         buf[len] = '\0';
-        if (strstr(buf, "\r\n\r\n") != NULL)
+        if (request_complete(buf, len))
             return 0;
     }
     return -1;
@@ -116,7 +127,7 @@ static int handle(int fd)
     if (read_request(fd, req, sizeof req) != 0)
         return 0;
     char path[256] = "";
-    sscanf(req, "GET %255s ", path);
+    sscanf(req, "%*s %255s ", path);
     if (strcmp(path, "/css") == 0) {
         if (strstr(req, "If-None-Match: \"v1\"\r\n") != NULL)
             respond(fd, "304 Not Modified", "ETag: \"v1\"\r\n", "");
@@ -144,6 +155,8 @@ static int handle(int fd)
         respond(fd, "302 Found", "Set-Cookie: sid=secret; Path=/\r\nLocation: /echo\r\n", "");
     } else if (strcmp(path, "/echo") == 0) {
         respond(fd, "200 OK", "Content-Type: text/plain\r\n", req);
+    } else if (strcmp(path, "/busy") == 0) {
+        respond(fd, "503 Service Unavailable", "Retry-After: 120\r\n", "try later");
     } else if (strcmp(path, "/bomb") == 0) {
         snprintf(hdr, sizeof hdr,
                  "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: text/css\r\n"
