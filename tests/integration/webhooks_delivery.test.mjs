@@ -226,6 +226,14 @@ function sessionEvents(rx, sessionId) {
 
 const hasEvent = (sessionId, type) => (rx) => rx.envelopes().some((e) => e.session_id === sessionId && e.type === type);
 
+/** Every event of the session up to session.ended arrived (deliveries run concurrently: the
+ * last event may arrive before the ones just before it). */
+const wholeSession = (sessionId) => (rx) => {
+  const evs = rx.envelopes().filter((e) => e.session_id === sessionId);
+  const end = evs.find((e) => e.type === 'session.ended');
+  return end && new Set(evs.map((e) => e.seq)).size === end.seq;
+};
+
 // ---------------------------------------------------------------------------------------------
 
 test('a whole session\'s life is delivered, every request verified, seq 1..n in commit order', { skip, timeout: 90_000 }, async (t) => {
@@ -253,7 +261,7 @@ test('a whole session\'s life is delivered, every request verified, seq 1..n in 
   v.send({ type: 'consent', agent_id: bob.id, remote_control: 'revoked' });
   await step(s, 'session.control_revoked');
   await st.P.endSession(tenant.id, s.id);
-  await step(s, 'session.ended');
+  await rx.waitFor(wholeSession(s.id), 15_000, 'every event up to session.ended');
 
   assertWellFormed(rx, [tenant.id]);
   const evs = sessionEvents(rx, s.id);
@@ -307,7 +315,7 @@ test('receiver down, then up: every event arrives after retries, with the same i
     10_000, 'every delivery succeeded');
 });
 
-test('kill -9 of the server mid-delivery: after a restart every event is delivered, none lost', { skip, timeout: 120_000 }, async (t) => {
+test('kill -9 of the server mid-delivery: after a restart every event is delivered, none lost', { skip, timeout: 150_000 }, async (t) => {
   // A short timeout makes the dead node's lease (timeout plus a margin) expire soon.
   const st = await stack(t, { flags: { ...FAST, 'webhook-timeout-ms': 2000 } });
   const rx = await st.receiver();
@@ -328,12 +336,14 @@ test('kill -9 of the server mid-delivery: after a restart every event is deliver
   const expected = await st.hooks.eventIds(tenant.id);
   assert.equal(expected.length, 6, 'four session.created, two session.ended');
 
-  await rx.waitFor((r) => expected.every((id) => r.ids().has(id)), 60_000, 'every event after the restart');
+  // The dead node's leases (its timeout plus the dispatcher's margin) expire before its
+  // deliveries are made again.
+  const ok = (r) => new Set(r.requests.filter((x) => x.answered && x.answered.status === 200).map((x) => x.envelope.id));
+  await rx.waitFor((r) => expected.every((id) => ok(r).has(id)), 90_000, 'every event answered 200 after the restart');
   assertWellFormed(rx, [tenant.id]);
+  assert.deepEqual([...ok(rx)].sort(), [...expected].sort(), 'each event delivered at least once (duplicates allowed), nothing else');
   await eventually(async () => (await st.hooks.deliveries(ep.id)).every((d) => d.status === 'succeeded'),
     10_000, 'every delivery succeeded');
-  const arrived = rx.requests.filter((r) => r.answered && r.answered.status === 200).map((r) => r.envelope.id);
-  assert.deepEqual([...new Set(arrived)].sort(), [...expected].sort(), 'each event answered 200 at least once (duplicates allowed)');
 });
 
 test('410 Gone disables the endpoint (enabled false, disabled_reason gone), the tenant\'s other endpoint hears of it, nothing more is sent', { skip, timeout: 90_000 }, async (t) => {
