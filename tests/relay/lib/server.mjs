@@ -4,6 +4,9 @@
 //   ... srv.baseUrl, srv.relayUrl, srv.adminToken, srv.jwtSecret, srv.pid ...
 //   after(() => srv.stop());
 //
+// A server killed (srv.child.kill('SIGKILL')) can be started again on the same data dir, secrets
+// and admin token: startServer({ reuse: srv, flags }) (new ports; the database is the same).
+//
 // Every server gets free ports, a temp data dir and secrets of its own (COBROWSE_JWT_SECRET and
 // COBROWSE_KEY_HASH_SECRET are generated here and given to both `create-admin-token` and `serve`,
 // so the test knows the JWT secret and can sign tokens the relay must refuse for other reasons
@@ -69,8 +72,10 @@ export function sanitizerErrors(log) {
  * flags: extra `serve` flags, {name: value} (value true for a bare flag), e.g.
  *        {'relay-queue-bytes': 1 << 20}. --listen, --relay-listen, --relay-url and --proxy-listen are set here.
  * env:   extra environment for the server (e.g. ASAN_OPTIONS).
+ * reuse: a previous startServer() result whose process has exited: its data dir, secrets and
+ *        admin token are used again (its data dir then belongs to the new server's stop()).
  */
-export async function startServer({ flags = {}, env: extraEnv = {}, name = 'relay-test' } = {}) {
+export async function startServer({ flags = {}, env: extraEnv = {}, name = 'relay-test', reuse = null } = {}) {
   if (!process.env.DATABASE_URL) throw new Error('DATABASE_URL must be set (scripts/test.sh sets it)');
   if (!existsSync(COBROWSED)) throw new Error(`cobrowsed binary not found at ${COBROWSED} (set COBROWSED)`);
   const port = await freePort();
@@ -78,22 +83,26 @@ export async function startServer({ flags = {}, env: extraEnv = {}, name = 'rela
   while (relayPort === port) relayPort = await freePort();
   let proxyPort = await freePort();
   while (proxyPort === port || proxyPort === relayPort) proxyPort = await freePort();
-  const dataDir = mkdtempSync(path.join(tmpdir(), `cobrowse-${name}-`));
-  const jwtSecretHex = randomBytes(32).toString('hex');
+  const dataDir = reuse ? reuse.dataDir : mkdtempSync(path.join(tmpdir(), `cobrowse-${name}-`));
+  const jwtSecretHex = reuse ? reuse.jwtSecret.toString('hex') : randomBytes(32).toString('hex');
+  const keyHashSecretHex = reuse ? reuse.keyHashSecretHex : randomBytes(32).toString('hex');
   const env = {
     ...process.env,
     COBROWSE_DATA_DIR: dataDir,
     COBROWSE_JWT_SECRET: jwtSecretHex,
-    COBROWSE_KEY_HASH_SECRET: randomBytes(32).toString('hex'),
+    COBROWSE_KEY_HASH_SECRET: keyHashSecretHex,
     COBROWSE_LOG_LEVEL: process.env.COBROWSE_LOG_LEVEL || 'warn',
     ...extraEnv,
   };
   const baseUrl = `http://127.0.0.1:${port}`;
   const relayUrl = `ws://127.0.0.1:${relayPort}/v1/relay`;
 
-  const { stdout } = await run(COBROWSED, ['create-admin-token', '--name', name], env);
-  const adminToken = stdout.trim();
-  if (!/^adm_/.test(adminToken)) throw new Error(`create-admin-token printed ${JSON.stringify(stdout)}`);
+  let adminToken = reuse && reuse.adminToken;
+  if (!adminToken) {
+    const { stdout } = await run(COBROWSED, ['create-admin-token', '--name', name], env);
+    adminToken = stdout.trim();
+    if (!/^adm_/.test(adminToken)) throw new Error(`create-admin-token printed ${JSON.stringify(stdout)}`);
+  }
 
   const proxyUrl = `http://127.0.0.1:${proxyPort}`;
   const args = ['serve', '--listen', `127.0.0.1:${port}`, '--relay-listen', `127.0.0.1:${relayPort}`,
@@ -147,7 +156,7 @@ export async function startServer({ flags = {}, env: extraEnv = {}, name = 'rela
 
   return {
     baseUrl, relayUrl, proxyUrl, adminToken, port, relayPort, proxyPort, dataDir,
-    jwtSecret: Buffer.from(jwtSecretHex, 'hex'),
+    jwtSecret: Buffer.from(jwtSecretHex, 'hex'), keyHashSecretHex,
     pid: child.pid, child, exited,
     log: () => log,
     stop,
