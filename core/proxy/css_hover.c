@@ -107,6 +107,25 @@ static bool seen_or_add(struct rw *w, const char *p, size_t n, size_t e)
     }
 }
 
+static bool hex_digit(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
+}
+
+/* 1 when p[0, n) ends with a hex escape: a backslash (not itself escaped) and 1 to 6 hex digits.
+ * The tokenizer takes one whitespace after such an escape as part of it, so a copy that ends with
+ * one would be read, by the next rewrite, together with the whitespace that follows it in the
+ * output: a selector that no copy equals, copied again (rewriting twice must change nothing). */
+static bool ends_in_hex_escape(const char *p, size_t n)
+{
+    size_t d = 0, b = 0;
+    while (d < n && d < 6 && hex_digit((unsigned char)p[n - 1 - d]))
+        d++;
+    while (d > 0 && b < n - d && p[n - d - 1 - b] == '\\')
+        b++;
+    return b % 2 == 1;
+}
+
 /* Appends the copy of segment i (each :hover written .\:hover) unless the list, or a copy made
  * before, already holds it. */
 static int add_copy(struct rw *w, size_t i)
@@ -124,6 +143,9 @@ static int add_copy(struct rw *w, size_t i)
         at = w->hovs[h].end;
     }
     if (css_rw_buf_add(o, w->in + at, sg->end - at) < 0)
+        return -1;
+    /* The escape's own terminator, which a next rewrite reads as part of the selector. */
+    if (ends_in_hex_escape(o->data + cs, o->len - cs) && css_rw_buf_add(o, " ", 1) < 0)
         return -1;
     sg->copy = cs;
     sg->copy_len = o->len - cs;

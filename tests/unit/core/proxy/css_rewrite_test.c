@@ -92,6 +92,13 @@ static void test_escaped_and_uppercase_hover(void **state)
     expect_hover("a:HOVER{}", "a:HOVER, a.\\:hover{}");
     expect_hover("a:\\68 over{}", "a:\\68 over, a.\\:hover{}");
     expect_hover("a:/**/hover{}", "a:/**/hover, a.\\:hover{}"); /* comments are not tokens */
+    /* A copy that ends with a hex escape gets the escape's terminating space: the next rewrite
+     * reads the escape with the whitespace after it (found by the fuzzer: ":HOVER \\d, {"). */
+    expect_hover("a:hover \\d, b {}", "a:hover \\d, b, a.\\:hover \\d  {}");
+    expect_hover(":HOVER \\d, {", ":HOVER \\d,, .\\:hover \\d  {");
+    expect_hover("a:hover \\d {}", "a:hover \\d , a.\\:hover \\d {}");
+    expect_hover("a:hover \\\\d{}", "a:hover \\\\d, a.\\:hover \\\\d{}"); /* an escaped backslash */
+    expect_hover("a:hover .x\\1234567{}", "a:hover .x\\1234567, a.\\:hover .x\\1234567{}");
 }
 
 static void test_things_that_are_not_the_hover_pseudo_class(void **state)
