@@ -1,5 +1,5 @@
 /* One lifecycle for every service of the process (the REST server, the browser files, the
- * session sweeper, the relay, the stylesheet proxy's fetcher; next the webhook dispatcher).
+ * session sweeper, the relay, the stylesheet proxy's fetcher, the webhook dispatcher).
  *
  * A service is a small interface: start (0 or a negative code; a failing start releases what it
  * took itself), drain (stop taking new work and let work in flight finish, bounded by the
