@@ -507,3 +507,41 @@ test('SSRF: a server without --webhook-allow-private refuses a loopback receiver
   }
   assert.equal(rx.requests.length, 0, 'nothing arrived at the loopback receiver');
 });
+
+test('two nodes on one database share the deliveries: each event delivered once, by one of them', { skip, timeout: 120_000 }, async (t) => {
+  // One delivery in flight per node and a receiver that takes 100 ms: while one node waits, the
+  // other finds due deliveries (on its NOTIFY, or its poll every second at most).
+  const flags = { ...FAST, 'webhook-concurrency': 1 };
+  const st = await stack(t, { flags });
+  const dataKey = readFileSync(path.join(st.srv.dataDir, 'data.key'), 'utf8').trim();
+  // The second node: same database and data key (it opens the secrets the first one sealed).
+  const other = await startServer({ flags, env: { DATABASE_URL: st.db.url, COBROWSE_DATA_KEY: dataKey }, name: 'webhooks-b' });
+  let otherStopped = false;
+  t.after(async () => { if (!otherStopped) await other.stop(); });
+  const rx = await st.receiver();
+  rx.answer({ delayMs: 100 });
+  const tenant = await st.P.tenant();
+  const ep = await st.hooks.create(tenant.id, { url: rx.url, event_types: ['session.created'] });
+  rx.trust('endpoint', ep.secret);
+  const N = 60;
+  for (let i = 0; i < N; i++) await st.P.session(tenant.id);
+  const expected = await st.hooks.eventIds(tenant.id);
+  assert.equal(expected.length, N);
+  await rx.waitFor((r) => expected.every((id) => r.ids().has(id)), 60_000, `all ${N} events`);
+  await eventually(async () => (await st.hooks.deliveries(ep.id)).every((d) => d.status === 'succeeded'),
+    10_000, 'every delivery recorded as succeeded');
+  assertWellFormed(rx, [tenant.id]);
+  const times = new Map();
+  for (const e of rx.envelopes()) times.set(e.id, (times.get(e.id) || 0) + 1);
+  assert.deepEqual([...times.entries()].filter(([, n]) => n !== 1), [], 'no event delivered twice');
+  assert.ok((await st.hooks.deliveries(ep.id)).every((d) => d.attempts === 1), 'one attempt each');
+  const succeeded = async (srv) => {
+    const text = await (await fetch(`${srv.baseUrl}/metrics`)).text();
+    return Number(text.match(/^webhook_deliveries_total\{outcome="succeeded"\} (\d+)$/m)?.[1] ?? -1);
+  };
+  const [a, b] = [await succeeded(st.srv), await succeeded(other)];
+  assert.equal(a + b, N, `the two nodes delivered ${a} and ${b}`);
+  assert.ok(a > 0 && b > 0, `both nodes delivered: ${a} and ${b}`);
+  otherStopped = true;
+  assertCleanExit(await other.stop(), 'the second node');
+});
