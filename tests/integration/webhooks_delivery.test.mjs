@@ -545,3 +545,59 @@ test('two nodes on one database share the deliveries: each event delivered once,
   otherStopped = true;
   assertCleanExit(await other.stop(), 'the second node');
 });
+
+test('an endpoint failing longer than --webhook-disable-after is disabled (failing): its pending deliveries fail, the other endpoint hears of it', { skip, timeout: 90_000 }, async (t) => {
+  const st = await stack(t, { flags: { ...FAST, 'webhook-disable-after': '2s' } });
+  const bad = await st.receiver();
+  const witness = await st.receiver();
+  const tenant = await st.P.tenant();
+  const ep = await st.hooks.create(tenant.id, { url: bad.url });
+  const ep2 = await st.hooks.create(tenant.id, { url: witness.url, event_types: ['webhook_endpoint.disabled'] });
+  bad.trust('endpoint', ep.secret).answer({ status: 500 });
+  witness.trust('endpoint', ep2.secret);
+  await st.P.session(tenant.id);
+  const off = await eventually(async () => {
+    const e = await st.hooks.get(tenant.id, ep.id);
+    return e.enabled === false && e;
+  }, 30_000, 'the endpoint disabled after failing for 2 s');
+  assert.equal(off.disabled_reason, 'failing');
+  assert.ok(bad.requests.length >= 2, `attempts before disabling: ${bad.requests.length}`);
+  const notice = await witness.waitFor((r) => r.envelopes().find((e) => e.type === 'webhook_endpoint.disabled'), 15_000, 'the notice at the other endpoint');
+  assert.equal(notice.data.endpoint_id, ep.id);
+  assert.equal(notice.data.reason, 'failing');
+  const ds = await st.hooks.deliveries(ep.id);
+  assert.ok(ds.length >= 1 && ds.every((d) => d.status === 'failed'), `no delivery left pending: ${JSON.stringify(ds)}`);
+  const before = bad.requests.length;
+  await st.P.session(tenant.id);
+  await eventually(async () => (await st.hooks.eventIds(tenant.id)).length >= 3, 10_000, 'the next event written');
+  assert.equal((await st.hooks.deliveries(ep.id)).length, ds.length, 'no delivery is made for the disabled endpoint');
+  assert.equal(bad.requests.length, before, 'nothing more sent to it');
+});
+
+test('retention: events older than --webhook-retention-days go with their deliveries and attempts, unless a delivery is pending', { skip, timeout: 90_000 }, async (t) => {
+  const st = await stack(t, { flags: { ...FAST, 'webhook-retention-days': 1 } });
+  const rx = await st.receiver();
+  const tenant = await st.P.tenant();
+  const ep = await st.hooks.create(tenant.id, { url: rx.url });
+  rx.trust('endpoint', ep.secret);
+  await st.P.session(tenant.id);
+  await st.P.session(tenant.id);
+  await eventually(async () => (await st.hooks.deliveries(ep.id)).filter((d) => d.status === 'succeeded').length === 2,
+    15_000, 'two deliveries succeeded');
+  await rx.down();
+  await st.P.session(tenant.id); // its delivery stays pending: the receiver is down
+  await eventually(async () => (await st.hooks.deliveries(ep.id)).some((d) => d.status === 'pending' && d.attempts >= 1),
+    15_000, 'a pending delivery attempted');
+  const [[pendingEvent]] = await psql(st.db.url, `SELECT event_id FROM webhook_deliveries WHERE endpoint_id = :'p1' AND status = 'pending'`, ep.id);
+  // Three days old, all of them; a new event stays young.
+  await psql(st.db.url, `UPDATE webhook_events SET created_at = now() - interval '3 days' WHERE tenant_id = :'p1'`, tenant.id);
+  // A node runs retention on its first turn (then every minute): restart to get one now.
+  await st.kill();
+  await st.restart();
+  await eventually(async () => (await st.hooks.eventIds(tenant.id)).length === 1, 15_000, 'the two delivered old events deleted');
+  assert.deepEqual(await st.hooks.eventIds(tenant.id), [pendingEvent], 'the event with a pending delivery is kept');
+  const [[attempts]] = await psql(st.db.url, `SELECT count(*) FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id
+    WHERE d.endpoint_id = :'p1' AND d.event_id <> :'p2'`, ep.id, pendingEvent);
+  assert.equal(attempts, '0', 'their attempts went with them');
+  assert.equal((await st.hooks.deliveries(ep.id)).length, 1, 'and their deliveries');
+});
