@@ -184,14 +184,31 @@ static int write_attempt(struct db_conn *c, const struct flight *fl, enum outcom
     return rc;
 }
 
-static int endpoint_succeeded(struct db_conn *c, const struct flight *fl)
+/* A success, the common case, in one statement (one round trip, atomic on its own): the attempt's
+ * row, the delivery succeeded under the lease's mark, the endpoint's failure run ended (the
+ * failure paths below take a transaction of four or more round trips). */
+static int record_success(struct db_conn *c, const struct flight *fl)
 {
-    static struct db_stmt q_ok = {"webhook_endpoint_ok",
-                                  "UPDATE webhook_endpoints SET failing_since = NULL "
-                                  "WHERE id = $1 AND failing_since IS NOT NULL",
-                                  0};
-    const char *p[] = {fl->endpoint_id};
-    return dispatch_exec(c, &q_ok, 1, p);
+    static struct db_stmt q_success = {
+        "webhook_success",
+        "WITH a AS (INSERT INTO webhook_attempts (id, delivery_id, status_code, response_excerpt, "
+        "  duration_ms) VALUES (ids_new('wha'), $1, $2::int, $3, $4::int)), "
+        "d AS (UPDATE webhook_deliveries SET status = 'succeeded', locked_until = NULL, "
+        "  last_status = $2::int, last_error = NULL, updated_at = clock_timestamp() "
+        "  WHERE id = $1 AND attempts = $5::int AND status = 'pending') "
+        "UPDATE webhook_endpoints SET failing_since = NULL "
+        "WHERE id = $6 AND failing_since IS NOT NULL",
+        0};
+    const struct fetch_result *r = &fl->res;
+    char status[16], ms[24], attempt[16];
+    snprintf(status, sizeof status, "%ld", r->status);
+    snprintf(ms, sizeof ms, "%ld", r->elapsed_ms);
+    snprintf(attempt, sizeof attempt, "%d", fl->attempt);
+    char *ex = excerpt(r);
+    const char *p[] = {fl->delivery_id, status, ex, ms, attempt, fl->endpoint_id};
+    int rc = dispatch_exec(c, &q_success, 6, p);
+    free(ex);
+    return rc;
 }
 
 /* A finished attempt, recorded in one transaction. On failure the lease expires and the
@@ -200,18 +217,21 @@ static void record(struct dispatcher *d, struct db_conn *c, const struct flight 
 {
     long long next_ms;
     enum outcome o = judge(d, fl, &next_ms);
-    PGresult *b = db_exec_simple(c, "BEGIN");
-    int rc = db_ok(b) ? 0 : -1;
-    PQclear(b);
-    if (rc == 0)
-        rc = write_attempt(c, fl, o, next_ms);
-    if (rc == 0 && o == OUT_SUCCEEDED)
-        rc = endpoint_succeeded(c, fl);
-    else if (rc == 0 && o == OUT_GONE)
-        rc = disable_endpoint(d, c, fl, "gone");
-    else if (rc == 0)
-        rc = endpoint_failed(d, c, fl);
-    PQclear(db_exec_simple(c, rc == 0 ? "COMMIT" : "ROLLBACK"));
+    int rc;
+    if (o == OUT_SUCCEEDED) {
+        rc = record_success(c, fl);
+    } else {
+        PGresult *b = db_exec_simple(c, "BEGIN");
+        rc = db_ok(b) ? 0 : -1;
+        PQclear(b);
+        if (rc == 0)
+            rc = write_attempt(c, fl, o, next_ms);
+        if (rc == 0 && o == OUT_GONE)
+            rc = disable_endpoint(d, c, fl, "gone");
+        else if (rc == 0)
+            rc = endpoint_failed(d, c, fl);
+        PQclear(db_exec_simple(c, rc == 0 ? "COMMIT" : "ROLLBACK"));
+    }
     atomic_fetch_add(&d->attempts, 1);
     if (rc != 0) {
         atomic_fetch_add(&d->errors, 1);
