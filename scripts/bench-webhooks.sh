@@ -13,12 +13,14 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 N="${1:-5000}"
-CONC="${BENCH_CONCURRENCY:-16}"
+CONC="${BENCH_CONCURRENCY:-32}"
 
 ensure_npm
 build "$ROOT/build/release" -DCMAKE_BUILD_TYPE=Release -DCOBROWSE_TESTS=OFF
 BIN="$ROOT/build/release/cobrowsed"
-"$BIN" --help | grep -q -- '--webhook-concurrency' || die "$BIN has no webhook dispatcher (--webhook-concurrency)"
+# Not `--help | grep -q`: grep stops at the first match, cobrowsed gets SIGPIPE, and pipefail fails.
+HELP="$("$BIN" --help)"
+[[ "$HELP" == *--webhook-concurrency* ]] || die "$BIN has no webhook dispatcher (--webhook-concurrency)"
 
 B="$STATE/bench-webhooks"
 pg_stop "$B/pg"; rm -rf "$B"; mkdir -p "$B/data"

@@ -19,7 +19,7 @@
 // Environment: COBROWSE_BASE_URL, COBROWSE_ADMIN_TOKEN, DATABASE_URL, COBROWSE_DATA_DIR (its
 // data.key seals endpoint secrets when the REST API has no webhook routes yet), BENCH_N
 // (default 5000), BENCH_API_SESSIONS (1000), BENCH_API_CONNS (16), BENCH_RATE (100),
-// BENCH_SECONDS (10), BENCH_CONCURRENCY (the server's --webhook-concurrency, 16).
+// BENCH_SECONDS (10), BENCH_CONCURRENCY (the server's --webhook-concurrency, 32).
 // Prints JSON lines: {"step": ..., ...}.
 
 import { execFile } from 'node:child_process';
@@ -41,7 +41,7 @@ const API_SESSIONS = Number(env.BENCH_API_SESSIONS || 1000);
 const API_CONNS = Number(env.BENCH_API_CONNS || 16);
 const RATE = Number(env.BENCH_RATE || 100);
 const SECONDS = Number(env.BENCH_SECONDS || 10);
-const CONCURRENCY = Number(env.BENCH_CONCURRENCY || 16);
+const CONCURRENCY = Number(env.BENCH_CONCURRENCY || 32);
 // fast (default): the receiver checks every signature with node:crypto's native HMAC, exactly as
 // Standard Webhooks defines it, and every 100th request also with npm standardwebhooks (whose
 // pure-JS SHA-256 caps a receiver on this machine); reference: every request with standardwebhooks.
