@@ -601,3 +601,30 @@ test('retention: events older than --webhook-retention-days go with their delive
   assert.equal(attempts, '0', 'their attempts went with them');
   assert.equal((await st.hooks.deliveries(ep.id)).length, 1, 'and their deliveries');
 });
+
+test('tenant and key events: api_key.created and .revoked (never the key), tenant.suspended and .reactivated', { skip, timeout: 90_000 }, async (t) => {
+  const st = await stack(t);
+  const rx = await st.receiver();
+  const tenant = await st.P.tenant();
+  const ep = await st.hooks.create(tenant.id, { url: rx.url, event_types: ['api_key.created', 'api_key.revoked', 'tenant.suspended', 'tenant.reactivated'] });
+  rx.trust('endpoint', ep.secret);
+  const key = expectStatus(await st.P.call('POST', '/v1/api_keys', { tenant: tenant.id, body: { type: 'secret', name: 'ci' } }), 201, 'create key');
+  expectStatus(await st.P.call('POST', `/v1/api_keys/${key.id}/revoke`, { tenant: tenant.id }), 200, 'revoke key');
+  expectStatus(await st.P.call('POST', `/v1/tenants/${tenant.id}/suspend`, {}), 200, 'suspend');
+  expectStatus(await st.P.call('POST', `/v1/tenants/${tenant.id}/reactivate`, {}), 200, 'reactivate');
+  const types = ['api_key.created', 'api_key.revoked', 'tenant.suspended', 'tenant.reactivated'];
+  await rx.waitFor((r) => types.every((ty) => r.envelopes().some((e) => e.type === ty)), 15_000, 'the four events');
+  assertWellFormed(rx, [tenant.id]);
+  const evs = rx.envelopes();
+  assert.deepEqual([...new Set(evs.map((e) => e.type))].sort(), [...types].sort(), 'only the types the endpoint asked for');
+  for (const e of evs) {
+    assert.equal(e.session_id, null, `${e.type}: a tenant event`);
+    assert.equal(e.seq, null, `${e.type}: no session sequence`);
+  }
+  const created = evs.find((e) => e.type === 'api_key.created').data.api_key;
+  assert.equal(created.id, key.id);
+  assert.ok(!JSON.stringify(evs).includes(key.secret ?? key.key ?? '\u0000'), 'the key itself is never in an event');
+  assert.ok(evs.find((e) => e.type === 'api_key.revoked').data.api_key.revoked_at, 'revoked_at');
+  assert.equal(evs.find((e) => e.type === 'tenant.suspended').data.status, 'suspended');
+  assert.equal(evs.find((e) => e.type === 'tenant.reactivated').data.status, 'active');
+});
