@@ -189,6 +189,23 @@ int http_page_params(struct http_ctx *c, const char *id_prefix, int *limit, cons
     return 0;
 }
 
+void http_reply_tenant_page(struct http_ctx *c, struct db_stmt *q, const char *prefix)
+{
+    static const char *const allowed[] = {"limit", "starting_after", NULL};
+    int limit;
+    const char *after;
+    if (http_check_query(c, allowed) != 0 || http_page_params(c, prefix, &limit, &after) != 0)
+        return;
+    char lim[16];
+    snprintf(lim, sizeof(lim), "%d", limit + 1);
+    const char *params[] = {c->tenant_id, after, lim};
+    PGresult *r = http_db(c, q, 3, params);
+    if (r == NULL)
+        return;
+    http_reply_list(c, r, limit);
+    PQclear(r);
+}
+
 void http_reply_list(struct http_ctx *c, PGresult *res, int limit)
 {
     int n = PQntuples(res);

@@ -140,6 +140,10 @@ int http_page_params(struct http_ctx *c, const char *id_prefix, int *limit, cons
 /* Answers 200 with {"object":"list","data":[rows' column 0 JSON],"has_more"} where res holds up
  * to limit+1 rows (the extra row only signals has_more). */
 void http_reply_list(struct http_ctx *c, PGresult *res, int limit);
+/* A list route over the acting tenant's rows of one kind: checks the query (limit and
+ * starting_after, an id with prefix), runs q with $1 the tenant, $2 starting_after (NULL when
+ * absent) and $3 limit + 1, and answers the page. */
+void http_reply_tenant_page(struct http_ctx *c, struct db_stmt *q, const char *prefix);
 /* Rejects query parameters not in allowed (NULL-terminated) and not path parameters of the route.
  * Returns 0, or -1 after answering 400 invalid_parameter. */
 int http_check_query(struct http_ctx *c, const char *const *allowed);

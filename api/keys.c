@@ -94,19 +94,7 @@ void keys_list(struct http_ctx *c)
         "SELECT api_key_json(k)::text FROM api_keys k WHERE k.tenant_id = $1 "
         "AND ($2::text IS NULL OR k.id < $2) ORDER BY k.id DESC LIMIT $3",
         0};
-    static const char *const allowed[] = {"limit", "starting_after", NULL};
-    int limit;
-    const char *after;
-    if (http_check_query(c, allowed) != 0 || http_page_params(c, "key", &limit, &after) != 0)
-        return;
-    char lim[16];
-    snprintf(lim, sizeof(lim), "%d", limit + 1);
-    const char *params[] = {c->tenant_id, after, lim};
-    PGresult *r = http_db(c, &q, 3, params);
-    if (r == NULL)
-        return;
-    http_reply_list(c, r, limit);
-    PQclear(r);
+    http_reply_tenant_page(c, &q, "key");
 }
 
 void keys_get(struct http_ctx *c)

@@ -197,19 +197,7 @@ void webhooks_list(struct http_ctx *c)
         "SELECT webhook_endpoint_json(e)::text FROM webhook_endpoints e WHERE e.tenant_id = $1 "
         "AND e.deleted_at IS NULL AND ($2::text IS NULL OR e.id < $2) ORDER BY e.id DESC LIMIT $3",
         0};
-    static const char *const allowed[] = {"limit", "starting_after", NULL};
-    int limit;
-    const char *after;
-    if (http_check_query(c, allowed) != 0 || http_page_params(c, "whe", &limit, &after) != 0)
-        return;
-    char lim[16];
-    snprintf(lim, sizeof(lim), "%d", limit + 1);
-    const char *params[] = {c->tenant_id, after, lim};
-    PGresult *r = http_db(c, &q, 3, params);
-    if (r == NULL)
-        return;
-    http_reply_list(c, r, limit);
-    PQclear(r);
+    http_reply_tenant_page(c, &q, "whe");
 }
 
 void webhooks_get(struct http_ctx *c)
