@@ -6,7 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <time.h>
+
+#include "core/base/ids.h"
 
 long long schedule_parse_duration(const char *s)
 {
@@ -66,10 +69,15 @@ int schedule_parse(const char *s, struct schedule *out, char *err, size_t err_si
     }
 }
 
+/* From the kernel's random source, not random(): unseeded, random() gives every node the same
+ * sequence, and jitter that is the same on every node spreads nothing. */
 double schedule_rand_default(void *arg)
 {
     (void)arg;
-    return (double)(random() % 1000000) / 1000000.0;
+    uint32_t v;
+    if (ids_random(&v, sizeof v) != 0)
+        return 0.5;
+    return (double)v / 4294967296.0;
 }
 
 /* "Sun, 06 Nov 1994 08:49:37 GMT" (RFC 9110's IMF-fixdate, the form senders must use). */
