@@ -32,7 +32,7 @@ int schedule_parse(const char *s, struct schedule *out, char *err, size_t err_si
 
 /* A uniform draw in [0, 1). */
 typedef double (*schedule_rand_fn)(void *arg);
-/* The process's source (random(3) seeded per thread is not needed: jitter is not a secret). */
+/* The kernel's random source (getrandom), so that nodes draw different jitter. */
 double schedule_rand_default(void *arg);
 
 /* Retry-After's value (delta seconds, or an HTTP date compared with now, unix seconds) in
