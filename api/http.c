@@ -336,6 +336,10 @@ void http_set_retry_after(struct http_ctx *c, double seconds, char out[16])
 void http_ctx_finish(struct http_ctx *c)
 {
     http_set_header(c, "X-Request-Id", c->request_id);
+    /* API answers are never stored by a browser or a proxy: some carry a secret shown once (a new
+     * API key, a webhook secret). The browser files and the proxy set their own. */
+    if (!u_map_has_key_case(c->resp->map_header, "Cache-Control"))
+        http_set_header(c, "Cache-Control", "no-store");
     double elapsed = time_monotonic() - c->started;
     metrics_observe(c->route_index, c->status, elapsed);
     if (c->db != NULL)

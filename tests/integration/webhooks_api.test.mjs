@@ -37,7 +37,9 @@ async function testDelivery(token, endpointId, tenant) {
 }
 
 test('create shows the secret once: never in get or list', async () => {
-  const e = await newEndpoint(F.A.secret, { description: 'billing', event_types: ['session.ended', 'session.created'] });
+  const res = await api('POST', '/v1/webhook_endpoints', { token: F.A.secret, body: { url: hookUrl(), description: 'billing', event_types: ['session.ended', 'session.created'] } });
+  const e = expectStatus(res, 201, 'create endpoint');
+  assert.equal(res.headers.get('cache-control'), 'no-store', 'an answer with a secret is never stored');
   assert.match(e.id, /^whe_[0-9A-Z]{26}$/);
   assert.match(e.secret, SECRET_RE);
   assert.equal(Buffer.from(e.secret.slice(6), 'base64').length, 32);
