@@ -216,23 +216,28 @@ static void test_no_cookies_and_no_proxy_from_the_environment(void **state)
 
 /* ---- webhook requests: POST, redirects returned, Retry-After, body prefix ---- */
 
-static struct fetcher *start_webhook_fetcher(struct netguard **g)
+/* A fetcher with cfg (its guard allowing 127.0.0.0/8, made into *g). */
+static struct fetcher *start_loopback(struct netguard **g, struct fetch_config cfg)
 {
     char err[64];
     assert_int_equal(netguard_new("127.0.0.0/8", g, err, sizeof err), 0);
-    struct fetch_config cfg = {.guard = *g,
-                               .connect_timeout_ms = 2000,
-                               .total_timeout_ms = 5000,
-                               .max_bytes = MAX_BYTES,
-                               .max_redirects = 0,
-                               .max_parallel = 2,
-                               .max_queued = 8,
-                               .user_agent = "cobrowsed-webhooks/1",
-                               .no_redirects = 1,
-                               .keep_prefix = 1};
+    cfg.guard = *g;
     struct fetcher *f = fetcher_start(&cfg);
     assert_non_null(f);
     return f;
+}
+
+static struct fetcher *start_webhook_fetcher(struct netguard **g)
+{
+    return start_loopback(g, (struct fetch_config){.connect_timeout_ms = 2000,
+                                                   .total_timeout_ms = 5000,
+                                                   .max_bytes = MAX_BYTES,
+                                                   .max_redirects = 0,
+                                                   .max_parallel = 2,
+                                                   .max_queued = 8,
+                                                   .user_agent = "cobrowsed-webhooks/1",
+                                                   .no_redirects = 1,
+                                                   .keep_prefix = 1});
 }
 
 static void test_post_sends_its_body_and_header_lines(void **state)
@@ -449,17 +454,12 @@ static void test_queue_bound_and_shutdown_end_every_fetch(void **state)
 {
     (void)state;
     struct netguard *g = NULL;
-    char err[64];
-    assert_int_equal(netguard_new("127.0.0.0/8", &g, err, sizeof err), 0);
-    struct fetch_config cfg = {.guard = g,
-                               .connect_timeout_ms = 2000,
-                               .total_timeout_ms = 60000,
-                               .max_bytes = MAX_BYTES,
-                               .max_redirects = 3,
-                               .max_parallel = 1,
-                               .max_queued = 1};
-    struct fetcher *f = fetcher_start(&cfg);
-    assert_non_null(f);
+    struct fetcher *f = start_loopback(&g, (struct fetch_config){.connect_timeout_ms = 2000,
+                                                                 .total_timeout_ms = 60000,
+                                                                 .max_bytes = MAX_BYTES,
+                                                                 .max_redirects = 3,
+                                                                 .max_parallel = 1,
+                                                                 .max_queued = 1});
     struct counter c = {.calls = 0, .shutdown = 0};
     pthread_mutex_init(&c.mu, NULL);
     struct fetch_request req = {.url = url(L_127_0_0_1, "/drip")};
@@ -483,17 +483,12 @@ static void test_at_most_max_parallel_transfers_at_once(void **state)
 {
     (void)state;
     struct netguard *g = NULL;
-    char err[64];
-    assert_int_equal(netguard_new("127.0.0.0/8", &g, err, sizeof err), 0);
-    struct fetch_config cfg = {.guard = g,
-                               .connect_timeout_ms = 2000,
-                               .total_timeout_ms = 60000,
-                               .max_bytes = MAX_BYTES,
-                               .max_redirects = 3,
-                               .max_parallel = 2,
-                               .max_queued = 8};
-    struct fetcher *f = fetcher_start(&cfg);
-    assert_non_null(f);
+    struct fetcher *f = start_loopback(&g, (struct fetch_config){.connect_timeout_ms = 2000,
+                                                                 .total_timeout_ms = 60000,
+                                                                 .max_bytes = MAX_BYTES,
+                                                                 .max_redirects = 3,
+                                                                 .max_parallel = 2,
+                                                                 .max_queued = 8});
     struct counter c = {.calls = 0, .shutdown = 0};
     pthread_mutex_init(&c.mu, NULL);
     struct fetch_request req = {.url = url(L_127_0_0_1, "/hold")};
