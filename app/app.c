@@ -120,8 +120,8 @@ static char *sweeper_service_metrics(void *self)
     return sweeper_metrics_text(app->sweeper);
 }
 
-/* The webhook dispatcher: its schedule and duration options are parsed here, so a bad value
- * fails the start with the option's name. */
+/* The webhook dispatcher. Its schedule and duration were checked when the options were parsed
+ * (app/options.c); here they become numbers. */
 static int webhook_service_start(void *self)
 {
     struct app *app = self;
@@ -136,15 +136,9 @@ static int webhook_service_start(void *self)
         .disable_after_ms = schedule_parse_duration(cfg->webhook.disable_after),
         .retention_days = cfg->webhook.retention_days,
     };
-    if (schedule_parse(cfg->webhook.retry_schedule, &dc.schedule, err, sizeof err) != 0) {
-        log_msg(LOG_ERROR, "--webhook-retry-schedule \"%s\": %s", cfg->webhook.retry_schedule, err);
-        return -1;
-    }
-    if (dc.disable_after_ms < 1000) {
-        log_msg(LOG_ERROR, "--webhook-disable-after \"%s\": not a duration of at least 1s",
-                cfg->webhook.disable_after);
-        return -1;
-    }
+    if (schedule_parse(cfg->webhook.retry_schedule, &dc.schedule, err, sizeof err) != 0 ||
+        dc.disable_after_ms < 1000)
+        return -1; /* refused by the options' checks already */
     app->webhooks = dispatch_new(&dc);
     if (app->webhooks == NULL || dispatch_start(app->webhooks) != 0) {
         dispatch_free(app->webhooks);

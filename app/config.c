@@ -76,7 +76,10 @@ static void describe(const struct config_option *o, char *out, size_t size)
                  o->size);
         break;
     default:
-        snprintf(out, size, "text of %lld to %zu characters", o->min, o->size - 1);
+        if (o->accepts != NULL)
+            snprintf(out, size, "%s", o->accepts);
+        else
+            snprintf(out, size, "text of %lld to %zu characters", o->min, o->size - 1);
     }
 }
 
@@ -123,7 +126,7 @@ static int set_value(struct config *cfg, const struct config_option *o, const ch
             return -1;
         break;
     case CONFIG_STRING:
-        if ((long long)len < o->min)
+        if ((long long)len < o->min || (o->valid != NULL && !o->valid(val)))
             return -1;
         break;
     }

@@ -63,6 +63,10 @@ struct config_option {
     const char *help;
     size_t offset, size; /* the field of struct config it fills */
     size_t port_offset;  /* CONFIG_HOSTPORT: the port's int */
+    /* CONFIG_STRING: when set, a value must also pass valid (1), and a refusal says it expects
+     * accepts. */
+    int (*valid)(const char *value);
+    const char *accepts;
 };
 
 extern const struct config_option config_options[];

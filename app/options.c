@@ -5,10 +5,26 @@
 
 #include <stddef.h>
 
+#include "core/webhook/schedule.h"
+
 #define FIELD(m) .offset = offsetof(struct config, m), .size = sizeof(((struct config *)0)->m)
 #define KIB      1024LL
 #define MIB      (1024LL * KIB)
 #define GIB      (1024LL * MIB)
+
+/* Checks of values beyond their type, so that a bad one fails at parse time with the option's
+ * name, before anything starts. */
+static int valid_retry_schedule(const char *v)
+{
+    struct schedule s;
+    char err[128];
+    return schedule_parse(v, &s, err, sizeof err) == 0;
+}
+
+static int valid_disable_after(const char *v)
+{
+    return schedule_parse_duration(v) >= 1000;
+}
 
 /* The registry. Defaults are parsed by the same code as given values, so a default out of its
  * own bounds fails every start (and tests/unit/app/config_test.c). */
@@ -211,6 +227,9 @@ const struct config_option config_options[] = {
      .min = 1,
      .help = "delay before each webhook attempt (ms, s, m, h suffixes; up to 32 steps of at most "
              "7d), with up to 20 % jitter",
+     .valid = valid_retry_schedule,
+     .accepts = "a comma-separated list of 1 to 32 durations of at most 7d (digits then ms, s, "
+                "m, h or d)",
      FIELD(webhook.retry_schedule)},
     {.flag = "webhook-disable-after",
      .env = "COBROWSE_WEBHOOK_DISABLE_AFTER",
@@ -220,6 +239,8 @@ const struct config_option config_options[] = {
      .min = 1,
      .help = "disable a webhook endpoint whose attempts all failed for this long (ms, s, m, h, d "
              "suffixes; at least 1s)",
+     .valid = valid_disable_after,
+     .accepts = "a duration of at least 1s (digits then ms, s, m, h or d)",
      FIELD(webhook.disable_after)},
     {.flag = "webhook-retention-days",
      .env = "COBROWSE_WEBHOOK_RETENTION_DAYS",

@@ -56,7 +56,8 @@ static const char *sample(const struct config_option *o, char *buf, size_t size)
         snprintf(buf, size, "%s", strrchr(o->choices, '|') + 1);
         break;
     default:
-        snprintf(buf, size, "/tmp/sample-%s", o->flag);
+        /* A checked string (a duration, a schedule of durations): a value every check takes. */
+        snprintf(buf, size, o->valid != NULL ? "2s" : "/tmp/sample-%s", o->flag);
     }
     return buf;
 }
@@ -125,6 +126,20 @@ static void test_every_option_parsed_from_its_flag(void **state)
         field_text(o, got, sizeof(got));
         assert_string_equal(got, val);
     }
+}
+
+/* A checked string refused at parse time, before anything starts, naming the option and what it
+ * takes. */
+static void test_checked_strings_refused_with_what_they_take(void **state)
+{
+    (void)state;
+    assert_int_equal(parse1("--webhook-retry-schedule", "0,5x"), -1);
+    assert_non_null(strstr(err, "--webhook-retry-schedule"));
+    assert_non_null(strstr(err, "durations"));
+    assert_int_equal(parse1("--webhook-disable-after", "500ms"), -1);
+    assert_non_null(strstr(err, "at least 1s"));
+    assert_int_equal(parse1("--webhook-disable-after", "1s"), 0);
+    assert_int_equal(parse1("--webhook-retry-schedule", "0,300ms,1s"), 0);
 }
 
 static void test_every_option_parsed_from_its_environment_variable(void **state)
@@ -432,6 +447,7 @@ int main(void)
         cmocka_unit_test_setup(test_registry_types_match_their_fields, clear_env),
         cmocka_unit_test_setup(test_every_option_parsed_from_its_flag, clear_env),
         cmocka_unit_test_setup(test_every_option_parsed_from_its_environment_variable, clear_env),
+        cmocka_unit_test_setup(test_checked_strings_refused_with_what_they_take, clear_env),
         cmocka_unit_test_setup(test_flags_fill_their_own_fields, clear_env),
         cmocka_unit_test_setup(test_defaults_and_derived_values, clear_env),
         cmocka_unit_test_setup(test_flag_wins_over_environment, clear_env),
