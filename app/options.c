@@ -3,8 +3,11 @@
  * plus its field in struct config or the struct it fills. */
 #include "app/config.h"
 
+#include <ctype.h>
 #include <stddef.h>
+#include <string.h>
 
+#include "core/cluster/redis_url.h"
 #include "core/webhook/schedule.h"
 
 #define FIELD(m) .offset = offsetof(struct config, m), .size = sizeof(((struct config *)0)->m)
@@ -14,6 +17,24 @@
 
 /* Checks of values beyond their type, so that a bad one fails at parse time with the option's
  * name, before anything starts. */
+static int valid_redis_url(const char *v)
+{
+    struct redis_url u;
+    char err[128];
+    return redis_url_parse(v, &u, err, sizeof(err)) == 0;
+}
+
+static int valid_node_id(const char *v)
+{
+    size_t n = strlen(v);
+    if (n < 1 || n > 64)
+        return 0;
+    for (const char *p = v; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' && *p != ':' && *p != '-')
+            return 0;
+    return 1;
+}
+
 static int valid_retry_schedule(const char *v)
 {
     struct schedule s;
@@ -122,6 +143,27 @@ const struct config_option config_options[] = {
      .max = 600,
      .help = "grace period on SIGTERM before exiting (clients get 1012)",
      FIELD(relay.drain_seconds)},
+    {.flag = "redis-url",
+     .env = "COBROWSE_REDIS_URL",
+     .type = CONFIG_STRING,
+     .arg = "URL",
+     .def_help = "none: one node",
+     .help = "run as one node of a cluster sharing sessions through this Redis "
+             "(redis://[:password@]host[:port][/db] or unix:///path); docs/cluster.md",
+     .valid = valid_redis_url,
+     .accepts = "redis://[[user]:password@]host[:port][/db] or unix://[[user]:password@]/path"
+                "[?db=N]",
+     FIELD(relay.redis_url)},
+    {.flag = "node-id",
+     .env = "COBROWSE_NODE_ID",
+     .type = CONFIG_STRING,
+     .arg = "NAME",
+     .def_help = "the host name and relay port",
+     .help = "this node's name in the cluster, unique among the nodes ([A-Za-z0-9._:-], at most "
+             "64)",
+     .valid = valid_node_id,
+     .accepts = "1 to 64 of A-Z a-z 0-9 . _ : -",
+     FIELD(relay.node_id)},
     {.flag = "proxy-allow-private",
      .env = "COBROWSE_PROXY_ALLOW_PRIVATE",
      .type = CONFIG_STRING,

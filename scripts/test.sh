@@ -8,7 +8,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ensure_apt chromium cppcheck
+ensure_apt chromium cppcheck redis-server haproxy
 ensure_npm
 BUILD="$ROOT/build/asan"
 build "$BUILD" -DCMAKE_BUILD_TYPE=Debug -DCOBROWSE_SANITIZE=ON

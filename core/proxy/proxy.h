@@ -40,6 +40,7 @@ struct proxy_config {
     size_t upload_bytes;         /* --proxy-upload-bytes: every uploaded stylesheet together */
     const unsigned char *secret; /* the platform's signing secret (not owned) */
     size_t secret_len;
+    const char *redis_url; /* uploads in Redis, shared by the nodes; NULL or "": in memory */
 };
 
 enum proxy_policy_verdict {

@@ -28,6 +28,9 @@ struct relay_config {
     const unsigned char *jwt_secret;
     size_t jwt_secret_len;
     const char *database_url;
+    /* Clustering (docs/cluster.md): "" runs one node without Redis. */
+    char redis_url[512]; /* --redis-url: redis://[:password@]host[:port][/db] or unix://path */
+    char node_id[72];    /* --node-id: this node's name in the cluster ("" : host:relay port) */
 };
 
 struct relay;
