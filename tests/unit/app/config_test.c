@@ -56,8 +56,16 @@ static const char *sample(const struct config_option *o, char *buf, size_t size)
         snprintf(buf, size, "%s", strrchr(o->choices, '|') + 1);
         break;
     default:
-        /* A checked string (a duration, a schedule of durations): a value every check takes. */
-        snprintf(buf, size, o->valid != NULL ? "2s" : "/tmp/sample-%s", o->flag);
+        snprintf(buf, size, "/tmp/sample-%s", o->flag);
+        if (o->valid != NULL) { /* a checked string: the first of these its check takes */
+            static const char *const checked[] = {"2s", "redis://:pw@127.0.0.1:6390/2", "node-2"};
+            for (size_t i = 0; i < sizeof(checked) / sizeof(checked[0]); i++) {
+                if (o->valid(checked[i])) {
+                    snprintf(buf, size, "%s", checked[i]);
+                    break;
+                }
+            }
+        }
     }
     return buf;
 }
