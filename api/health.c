@@ -1,4 +1,6 @@
-/* /healthz (process up), /readyz (database reachable), /metrics (Prometheus text). */
+/* /healthz (process up), /readyz (database reachable; Redis too in a cluster), /metrics (Prometheus
+ * text). */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "api/metrics.h"
@@ -20,10 +22,14 @@ void health_readyz(struct http_ctx *c)
         PQclear(r);
         db_release(c->srv->db, conn);
     }
-    if (ok)
-        http_reply_text(c, 200, "{\"status\":\"ready\",\"database\":\"ok\"}");
-    else
-        http_reply_text(c, 503, "{\"status\":\"unavailable\",\"database\":\"unreachable\"}");
+    int redis = c->srv->cluster_state ? c->srv->cluster_state(c->srv->cluster_state_arg) : -1;
+    char body[128];
+    snprintf(body, sizeof(body), "{\"status\":\"%s\",\"database\":\"%s\"%s}",
+             ok && redis != 0 ? "ready" : "unavailable", ok ? "ok" : "unreachable",
+             redis < 0 ? ""
+             : redis   ? ",\"redis\":\"ok\""
+                       : ",\"redis\":\"down\"");
+    http_reply_text(c, ok && redis != 0 ? 200 : 503, body);
 }
 
 /* Answers 401/403 unless metrics_access allows the caller. Returns 0 when allowed, else -1. */

@@ -38,6 +38,10 @@ struct server {
     void *mount_arg;
     char *(*metrics)(void *arg);
     void *metrics_arg;
+    /* The relay's Redis for /readyz (optional; any HTTP worker calls it): -1 no cluster, 1 up,
+     * 0 down (docs/cluster.md). */
+    int (*cluster_state)(void *arg);
+    void *cluster_state_arg;
     struct listener api;            /* the REST API, the viewer's files (api/listen.h) */
     struct listener proxy_listener; /* ROUTE_PROXY_LISTENER routes */
 };

@@ -38,6 +38,19 @@ static char *render_metrics(void *arg)
     return lifecycle_metrics(&app->lifecycle);
 }
 
+static int relay_cluster_of(void *self)
+{
+    struct app *app = self;
+    return relay_cluster_state(app->relay);
+}
+
+/* /readyz: the relay's Redis, while the relay runs (-1 before, after, or on one node). */
+static int cluster_state(void *arg)
+{
+    struct app *app = arg;
+    return lifecycle_query(&app->lifecycle, "relay", relay_cluster_of, -1);
+}
+
 /* The stylesheet proxy (its fetcher thread): started before the REST server, which serves it. */
 static int proxy_service_start(void *self)
 {
@@ -76,6 +89,8 @@ static int api_service_start(void *self)
     app->server.mount_arg = app;
     app->server.metrics = render_metrics;
     app->server.metrics_arg = app;
+    app->server.cluster_state = cluster_state;
+    app->server.cluster_state_arg = app;
     if (server_start(&app->server, &app->cfg->api) != 0) {
         server_stop(&app->server);
         return -1;

@@ -79,6 +79,17 @@ static int append(char **out, size_t *len, char *text)
     return 0;
 }
 
+int lifecycle_query(struct lifecycle *lc, const char *name, int (*fn)(void *self), int otherwise)
+{
+    int result = otherwise;
+    pthread_mutex_lock(&lc->lock);
+    for (int i = 0; i < lc->started; i++)
+        if (strcmp(lc->services[i]->name, name) == 0)
+            result = fn(lc->services[i]->self);
+    pthread_mutex_unlock(&lc->lock);
+    return result;
+}
+
 char *lifecycle_metrics(struct lifecycle *lc)
 {
     size_t len = 0;

@@ -48,6 +48,9 @@ int lifecycle_add(struct lifecycle *lc, const struct service *svc);
 int lifecycle_start(struct lifecycle *lc);
 void lifecycle_drain(struct lifecycle *lc);
 void lifecycle_stop(struct lifecycle *lc);
+/* fn(self) of the service named `name` while it runs (under the lock that start and stop take,
+ * so the service cannot stop meanwhile), else `otherwise`. Any thread. */
+int lifecycle_query(struct lifecycle *lc, const char *name, int (*fn)(void *self), int otherwise);
 /* Every started service's metrics, in start order, in one malloc'd text (caller frees); NULL
  * when out of memory. A service whose metrics fail is skipped (logged). */
 char *lifecycle_metrics(struct lifecycle *lc);

@@ -16,10 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <ctype.h>
+#include <unistd.h>
 
 #include "core/base/ids.h"
 #include "core/base/log.h"
 #include "core/base/timeutil.h"
+#include "core/relay/relay_cluster.h"
 #include "core/relay/relay_ended.h"
 #include "core/relay/relay_local.h"
 #include "core/relay/relay_mask.h"
@@ -165,6 +168,8 @@ static void tick(lws_sorted_usec_list_t *sul)
     struct relay *r = lws_container_of(sul, struct relay, tick_sul);
     double now = time_monotonic();
     rsession_tick(&r->core);
+    if (r->core.cluster != NULL)
+        rcluster_tick(r->core.cluster);
     if (now - r->last_expire > 60) {
         rended_expire(r->ended, time_now());
         r->last_expire = now;
@@ -291,6 +296,32 @@ static int create_context(struct relay *r)
     return -1;
 }
 
+/* With --redis-url: the cluster's client on the relay's loop (docs/cluster.md). */
+static int start_cluster(struct relay *r)
+{
+    if (r->cfg.redis_url[0] == '\0')
+        return 0;
+    if (r->evloop == NULL) {
+        log_json(LOG_ERROR, "clustering needs the relay's libev loop",
+                 json_pack("{s:s}", "hint", "install libwebsockets-evlib-ev (Debian)"));
+        return -1;
+    }
+    char node[80];
+    if (r->cfg.node_id[0] != '\0') {
+        snprintf(node, sizeof(node), "%s", r->cfg.node_id);
+    } else {
+        char host[64] = "node";
+        gethostname(host, sizeof(host) - 1);
+        host[sizeof(host) - 1] = '\0';
+        for (char *p = host; *p; p++) /* the node id's alphabet (--node-id) */
+            if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-' && *p != '_')
+                *p = '-';
+        snprintf(node, sizeof(node), "%s:%d", host, r->cfg.listen_port);
+    }
+    r->core.cluster = rcluster_new(&r->core, r->evloop, r->cfg.redis_url, node);
+    return r->core.cluster != NULL ? 0 : -1;
+}
+
 int relay_start(struct relay *r)
 {
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_log);
@@ -302,7 +333,7 @@ int relay_start(struct relay *r)
         return -1;
     r->core.events = rworker_seam(r->worker);
     inbox_drain(r);
-    if (create_context(r) != 0)
+    if (create_context(r) != 0 || start_cluster(r) != 0)
         return -1;
     lws_sul_schedule(r->ctx, 0, &r->tick_sul, tick, LWS_US_PER_SEC);
     r->mask = rmask_new(mask_bad, r);
@@ -354,7 +385,9 @@ void relay_free(struct relay *r)
     if (r == NULL)
         return;
     relay_stop(r);
-    rsession_tables_free(&r->core);
+    rsession_tables_free(&r->core); /* before the cluster: copies unsubscribe */
+    rcluster_free(r->core.cluster);
+    r->core.cluster = NULL;
     inbox_drain_free(r);
     rlocal_free(r->local);
     rended_free(r->ended);
@@ -365,5 +398,23 @@ void relay_free(struct relay *r)
 
 char *relay_metrics_text(struct relay *r)
 {
-    return rmetrics_text(&r->core.stats, rworker_dropped(r->worker));
+    char *text = rmetrics_text(&r->core.stats, rworker_dropped(r->worker));
+    if (text == NULL || r->core.cluster == NULL)
+        return text;
+    char *cl = rcluster_metrics(r->core.cluster);
+    char *both = NULL;
+    if (cl != NULL && asprintf(&both, "%s%s", text, cl) < 0)
+        both = NULL;
+    free(cl);
+    if (both == NULL)
+        return text;
+    free(text);
+    return both;
+}
+
+int relay_cluster_state(const struct relay *r)
+{
+    if (r == NULL || r->core.cluster == NULL)
+        return -1;
+    return rcluster_is_up(r->core.cluster);
 }

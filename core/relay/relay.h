@@ -49,5 +49,7 @@ void relay_stop(struct relay *r);
 void relay_free(struct relay *r);
 /* The relay's Prometheus metrics as a malloc'd text (caller frees). Any thread. */
 char *relay_metrics_text(struct relay *r);
+/* -1 on one node; with --redis-url 1 when Redis is reachable, else 0. Any thread. */
+int relay_cluster_state(const struct relay *r);
 
 #endif

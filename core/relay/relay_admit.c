@@ -124,7 +124,10 @@ struct rconn *radmit_decide(struct rcore *core, const struct radmit_request *req
     if (check_token(core, req->token, &claims, no) != 0)
         return NULL;
     const struct relay_shared *sh = &core->shared;
-    int agents = sh->session_agents(sh->ctx, claims.sid);
+    /* In a cluster the tenant's budgets and the agents per session are counted in Redis after
+     * the upgrade (core/relay/relay_cluster.c); the node's own budget stays here. */
+    int clustered = core->cluster != NULL;
+    int agents = clustered ? -1 : sh->session_agents(sh->ctx, claims.sid);
     int agents_max = claims.lim.agents_per_session > 0 ? claims.lim.agents_per_session : 1000000;
     if (claims.role == TOKEN_ROLE_AGENT && agents >= agents_max) {
         RSTAT_ADD(st, rej_agent_limit, 1);
@@ -134,7 +137,13 @@ struct rconn *radmit_decide(struct rcore *core, const struct radmit_request *req
     double now = rcore_now(core), node_retry = 0;
     int hps = core->cfg->handshakes_per_second;
     int node_ok = sh->take(sh->ctx, RADMIT_NODE_KEY, hps, hps, now, &node_retry);
-    if (!has_resume && budgets(core, &claims, node_ok, node_retry, agents >= 0, now, no) != 0)
+    if (clustered && !has_resume && !node_ok) {
+        RSTAT_ADD(st, rej_saturated, 1);
+        return refuse(no, 429, "rate_limited", "Too many handshakes",
+                      "this node is busy; retry shortly", retry_seconds(node_retry));
+    }
+    if (!clustered && !has_resume &&
+        budgets(core, &claims, node_ok, node_retry, agents >= 0, now, no) != 0)
         return NULL;
     struct rconn *c = calloc(1, sizeof(*c));
     if (c == NULL)

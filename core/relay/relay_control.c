@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/relay/relay_cluster.h"
 #include "core/relay/relay_control.h"
 
 #define CONTROL_RATE  200.0 /* control messages per second per agent (pointer moves included) */
@@ -215,7 +216,8 @@ static void agent_action(struct rconn *a, json_t *msg)
         why = "remote_control_off";
     else if (act->need == NEED_CONSENT && consent_of(s, a) != RCONSENT_GRANTED)
         why = "no_consent";
-    else if (act->need != NEED_NOTHING && s->visitor == NULL)
+    else if (act->need != NEED_NOTHING && s->visitor == NULL &&
+             !(s->cl != NULL && rcluster_visitor_elsewhere(s)))
         why = "visitor_absent";
     if (why != NULL) {
         json_decref(clean);
@@ -228,19 +230,24 @@ static void agent_action(struct rconn *a, json_t *msg)
     }
     if (strcmp(act->type, "request_control") == 0)
         rcore_post(s->core, REV_CONTROL_REQUESTED, s->id, s->tenant, a->claims.sub, a->claims.name);
-    if (s->visitor != NULL) {
-        json_t *out =
-            json_pack("{s:s, s:{s:s, s:s?}, s:o}", "type", "control", "agent", "id", a->claims.sub,
-                      "name", a->claims.name[0] ? a->claims.name : NULL, "action", clean);
-        char *text = json_dumps(out, JSON_COMPACT);
-        json_decref(out);
-        if (text)
-            rconn_send_text(s->visitor, text);
-        free(text);
-        RSTAT_ADD(&a->core->stats, control_forwarded, 1);
-    } else {
+    if (act->need == NEED_NOTHING && s->visitor == NULL &&
+        !(s->cl != NULL && rcluster_visitor_elsewhere(s))) {
         json_decref(clean);
+        return;
     }
+    json_t *out =
+        json_pack("{s:s, s:{s:s, s:s?}, s:o}", "type", "control", "agent", "id", a->claims.sub,
+                  "name", a->claims.name[0] ? a->claims.name : NULL, "action", clean);
+    char *text = json_dumps(out, JSON_COMPACT);
+    json_decref(out);
+    if (text == NULL)
+        return;
+    if (s->visitor != NULL)
+        rconn_send_text(s->visitor, text);
+    else /* on the node that holds it */
+        rcluster_to_visitor(s, text);
+    free(text);
+    RSTAT_ADD(&a->core->stats, control_forwarded, 1);
 }
 
 /* asset_ready / asset_unavailable: the visitor's answer to an agent's asset_request, for every
@@ -268,8 +275,47 @@ static void visitor_asset(struct rconn *v, json_t *msg, const char *type)
         return;
     for (struct rconn *a = s->agents; a; a = a->next)
         rconn_send_text(a, text);
+    if (s->cl != NULL)
+        rcluster_to_agents(s, text);
     free(text);
     RSTAT_ADD(&v->core->stats, control_forwarded, 1);
+}
+
+static const struct {
+    const char *name;
+    enum rconsent c;
+    enum relay_event_type ev;
+} consent_states[] = {{"granted", RCONSENT_GRANTED, REV_CONTROL_GRANTED},
+                      {"denied", RCONSENT_DENIED, REV_CONTROL_DENIED},
+                      {"revoked", RCONSENT_REVOKED, REV_CONTROL_REVOKED}};
+#define N_CONSENT_STATES (sizeof(consent_states) / sizeof(consent_states[0]))
+
+/* The state a consent message names, or -1. */
+static int consent_parse(json_t *msg, enum rconsent *c, enum relay_event_type *ev)
+{
+    const char *state = json_string_value(json_object_get(msg, "remote_control"));
+    for (size_t i = 0; state && i < N_CONSENT_STATES; i++) {
+        if (strcmp(state, consent_states[i].name) == 0) {
+            *c = consent_states[i].c;
+            *ev = consent_states[i].ev;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* The visitor's decision reaches the agents of this node: recorded on their connections, and
+ * told to those it concerns. Returns how many agents here it reached. */
+static int consent_deliver(struct rsession *s, const char *agent, enum rconsent c)
+{
+    int n = consent_set(s, agent, c);
+    char text[96];
+    snprintf(text, sizeof(text), "{\"type\":\"consent\",\"remote_control\":\"%s\"}",
+             consent_name(c));
+    for (struct rconn *a = s->agents; a; a = a->next)
+        if (agent[0] == '\0' || strcmp(agent, a->claims.sub) == 0)
+            rconn_send_text(a, text);
+    return n;
 }
 
 static void visitor_message(struct rconn *v, json_t *msg)
@@ -282,32 +328,53 @@ static void visitor_message(struct rconn *v, json_t *msg)
     }
     if (type == NULL || strcmp(type, "consent") != 0)
         return; /* unknown visitor messages are ignored: newer SDKs may send more */
-    const char *state = json_string_value(json_object_get(msg, "remote_control"));
     json_t *aid = json_object_get(msg, "agent_id");
     const char *agent = json_is_string(aid) ? json_string_value(aid) : "";
     enum rconsent c;
     enum relay_event_type ev;
-    if (state && strcmp(state, "granted") == 0) {
-        c = RCONSENT_GRANTED;
-        ev = REV_CONTROL_GRANTED;
-    } else if (state && strcmp(state, "denied") == 0) {
-        c = RCONSENT_DENIED;
-        ev = REV_CONTROL_DENIED;
-    } else if (state && strcmp(state, "revoked") == 0) {
-        c = RCONSENT_REVOKED;
-        ev = REV_CONTROL_REVOKED;
-    } else {
+    if (consent_parse(msg, &c, &ev) != 0 || strlen(agent) >= sizeof(v->claims.sub))
         return;
-    }
-    if (consent_set(s, agent, c) == 0 && agent[0] != '\0')
+    int here = consent_deliver(s, agent, c);
+    if (s->cl != NULL) { /* the agent may be on another node; agents joining later read it */
+        json_t *out = json_pack("{s:s, s:s, s:s}", "type", "consent", "remote_control",
+                                consent_name(c), "agent_id", agent);
+        char *text = out ? json_dumps(out, JSON_COMPACT) : NULL;
+        json_decref(out);
+        if (text != NULL)
+            rcluster_to_agents(s, text);
+        free(text);
+        if (agent[0] == '\0')
+            rcluster_consent_all(s, consent_name(c));
+    } else if (here == 0 && agent[0] != '\0') {
         return; /* no such agent connected: nothing to tell or record */
-    char text[96];
-    snprintf(text, sizeof(text), "{\"type\":\"consent\",\"remote_control\":\"%s\"}",
-             consent_name(c));
-    for (struct rconn *a = s->agents; a; a = a->next)
-        if (agent[0] == '\0' || strcmp(agent, a->claims.sub) == 0)
-            rconn_send_text(a, text);
+    }
     rcore_post(s->core, ev, s->id, s->tenant, agent[0] ? agent : NULL, NULL);
+}
+
+void rcontrol_from_visitor_elsewhere(struct rsession *s, const char *text, size_t len)
+{
+    json_t *msg = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+    const char *type = json_string_value(json_object_get(msg, "type"));
+    enum rconsent c;
+    enum relay_event_type ev;
+    if (type != NULL && strcmp(type, "consent") == 0) {
+        const char *agent = json_string_value(json_object_get(msg, "agent_id"));
+        if (agent != NULL && consent_parse(msg, &c, &ev) == 0)
+            consent_deliver(s, agent, c);
+    } else if (type != NULL &&
+               (strcmp(type, "asset_ready") == 0 || strcmp(type, "asset_unavailable") == 0)) {
+        for (struct rconn *a = s->agents; a; a = a->next) /* rebuilt by the visitor's node */
+            rconn_send_text(a, text);
+    }
+    json_decref(msg);
+}
+
+enum rconsent rcontrol_consent_state(const char *name)
+{
+    for (size_t i = 0; name && i < N_CONSENT_STATES; i++)
+        if (strcmp(name, consent_states[i].name) == 0)
+            return consent_states[i].c;
+    return RCONSENT_NONE;
 }
 
 void rcontrol_text(struct rconn *c, const char *text, size_t len)

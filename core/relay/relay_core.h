@@ -63,6 +63,8 @@ enum rconsent { RCONSENT_NONE = 0, RCONSENT_GRANTED, RCONSENT_DENIED, RCONSENT_R
 
 struct rcore;
 struct rsession;
+struct rcluster;
+struct rcsession;
 
 /* A message with room for the WebSocket header before it; shared by reference between the
  * history and every connection's queue, so fan-out never copies the payload. */
@@ -92,6 +94,16 @@ struct rconn {
     int close_sent;        /* lws is doing the closing handshake: hands off */
     int waiting_snapshot;  /* agent joined without a usable page: events wait for a snapshot */
     int has_consent;       /* agent: the visitor decided for this connection's agent id */
+    /* Clustering (core/relay/relay_cluster.h): an id unique on this node, the requests in
+     * flight that hold this connection (it is freed when the last one is answered), and the
+     * state of its admission after the upgrade. */
+    uint64_t id;
+    int async_refs;
+    int gone;            /* the I/O layer let go of it: only the requests in flight still hold it */
+    int admitting;       /* upgraded, reads paused, waiting for the cluster's answers */
+    struct rconn *wnext; /* the session's connections waiting for it to follow the cluster */
+    void *peers;         /* visitor: the agents the cluster listed (json_t *), for its hello */
+    char *member;        /* agent: its entry in the cluster's agents of the session */
     enum rconsent consent;
     char close_reason[124];
     struct rframe **q; /* send queue: a ring of qcap references, qlen of them from qhead */
@@ -130,6 +142,10 @@ struct rsession {
     double paused_at;          /* the visitor's reads are paused since (0: not paused) */
     enum rconsent consent_all; /* the visitor's decision for every agent (agent_id omitted) */
     struct rsession *hnext;    /* hash chain */
+    /* Frames: `have` is every frame applied; `sent` the last one accepted from the visitor (the
+     * same on one node; ahead of have while appends to Redis are in flight). */
+    uint64_t sent;
+    struct rcsession *cl; /* clustering state (core/relay/relay_cluster.c), NULL on one node */
 };
 
 /* Lifecycle events for the database side. */
@@ -193,6 +209,7 @@ struct rcore {
     struct relay_events events;
     struct relay_ended_set ended;
     struct relay_shared shared;
+    struct rcluster *cluster;   /* NULL: one node (core/relay/relay_cluster.h) */
     struct rsession **sessions; /* RSESSION_BUCKETS chains */
     struct rtenant **tenants;   /* RTENANT_BUCKETS chains: live sessions per tenant */
     double last_memory_check;   /* monotonic: the last pass that asked for snapshots */

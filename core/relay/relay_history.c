@@ -4,8 +4,10 @@
 
 #include <jansson.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/base/frame.h"
+#include "core/relay/relay_cluster.h"
 
 static char *reset_text(uint64_t seq, const char *reason)
 {
@@ -53,14 +55,20 @@ void rhistory_resume(struct rconn *a, uint64_t after)
 
 void rhistory_request_snapshot(struct rsession *s, const char *reason)
 {
-    if (s->snapshot_requested || s->visitor == NULL)
+    /* With the visitor on another node, only a joiner here needs what that node does not know
+     * about ("gap"): its own history is the same as this one (history_full, memory). */
+    int elsewhere = s->visitor == NULL && s->cl != NULL && rcluster_visitor_elsewhere(s) &&
+                    strcmp(reason, "gap") == 0;
+    if (s->snapshot_requested || (s->visitor == NULL && !elsewhere))
         return;
     s->snapshot_requested = 1;
     json_t *msg = json_pack("{s:s, s:s}", "type", "snapshot_request", "reason", reason);
     char *text = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
     json_decref(msg);
-    if (text != NULL)
+    if (text != NULL && s->visitor != NULL)
         rconn_send_text(s->visitor, text);
+    else if (text != NULL)
+        rcluster_to_visitor(s, text);
     free(text);
 }
 

@@ -12,6 +12,7 @@
 
 #include "core/base/hash.h"
 #include "core/base/log.h"
+#include "core/relay/relay_cluster.h"
 
 #define SESSION_BUCKETS 4096
 #define TENANT_BUCKETS  1024
@@ -119,6 +120,8 @@ static void session_free(struct rsession *s)
     struct rtenant *t = tenant_slot(core, s->tenant, 0);
     if (t)
         t->n--;
+    if (s->cl != NULL)
+        rcluster_session_free(s);
     rhistory_clear(s);
     free(s->hist);
     RSTAT_SUB(&core->stats, sessions_live, 1);
@@ -170,22 +173,36 @@ static void to_agents(struct rsession *s, json_t *msg)
     free(text);
 }
 
-static json_t *agent_json(const struct rconn *a)
+void rsession_visitor_state(struct rsession *s, int connected)
+{
+    to_agents(s, json_pack("{s:s, s:s}", "type", "visitor", "state",
+                           connected ? "connected" : "disconnected"));
+}
+
+json_t *rsession_agent_json(const struct rconn *a)
 {
     return json_pack("{s:s, s:s?}", "id", a->claims.sub, "name",
                      a->claims.name[0] ? a->claims.name : NULL);
 }
 
+void rsession_fence_visitor(struct rsession *s)
+{
+    if (s->visitor == NULL)
+        return;
+    s->visitor->fenced = 1;
+    rconn_close(s->visitor, 4002, "replaced by a newer connection");
+    s->visitor->s = NULL; /* its later detach is a no-op: count it out here */
+    s->visitor = NULL;
+    s->paused_at = 0;
+    RSTAT_SUB(&s->core->stats, conns_visitor, 1);
+}
+
 /* A visitor joins: it fences the one before it and gets hello; agents learn it is here. */
 static void attach_visitor(struct rsession *s, struct rconn *c)
 {
-    if (s->visitor != NULL) { /* a newer connection takes over; the old one is fenced */
-        s->visitor->fenced = 1;
-        rconn_close(s->visitor, 4002, "replaced by a newer connection");
-        s->visitor->s = NULL; /* its later detach is a no-op: count it out here */
-        RSTAT_SUB(&s->core->stats, conns_visitor, 1);
-    }
+    rsession_fence_visitor(s); /* a newer connection takes over; the old one is fenced */
     s->visitor = c;
+    s->sent = s->have; /* what the old one had in flight to Redis is fenced there */
     s->paused_at = 0;
     s->remote_control = c->claims.remote_control; /* the visitor token carries the session's */
     s->want_from = 0;
@@ -194,9 +211,13 @@ static void attach_visitor(struct rsession *s, struct rconn *c)
     if (c->has_resume)
         RSTAT_ADD(&s->core->stats, resumes_visitor, 1);
     uint64_t base = s->have > c->resume ? s->have : c->resume;
-    json_t *agents = json_array();
-    for (struct rconn *a = s->agents; a; a = a->next)
-        json_array_append_new(agents, agent_json(a));
+    json_t *agents = c->peers; /* in a cluster: the agents on every node */
+    c->peers = NULL;
+    if (agents == NULL) {
+        agents = json_array();
+        for (struct rconn *a = s->agents; a; a = a->next)
+            json_array_append_new(agents, rsession_agent_json(a));
+    }
     rconn_send_json(c, json_pack("{s:s, s:s, s:s, s:I, s:I, s:{s:s}, s:o, s:{s:I, s:i, s:i}}",
                                  "type", "hello", "role", "visitor", "session_id", s->id, "have",
                                  (json_int_t)s->have, "next_seq", (json_int_t)(base + 1),
@@ -232,14 +253,15 @@ static void attach_agent(struct rsession *s, struct rconn *c)
         c->has_resume && rhistory_usable(s) && c->resume >= s->snapshot_seq && c->resume <= s->have;
     const char *rc = s->remote_control && c->claims.remote_control ? "ask" : "off";
     rconn_send_json(
-        c,
-        json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:{s:s}, s:s}", "type", "hello", "role", "agent",
-                  "session_id", s->id, "visitor", s->visitor ? "connected" : "disconnected",
-                  "resume", cont ? "continue" : "reset", "from",
-                  (json_int_t)(cont ? c->resume + 1
-                                    : (rhistory_usable(s) ? s->snapshot_seq : s->have + 1)),
-                  "permissions", "remote_control", rc, "remote_control",
-                  rcontrol_consent(s, c->claims.sub)));
+        c, json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:{s:s}, s:s}", "type", "hello", "role",
+                     "agent", "session_id", s->id, "visitor",
+                     s->visitor || (s->cl && rcluster_visitor_elsewhere(s)) ? "connected"
+                                                                            : "disconnected",
+                     "resume", cont ? "continue" : "reset", "from",
+                     (json_int_t)(cont ? c->resume + 1
+                                       : (rhistory_usable(s) ? s->snapshot_seq : s->have + 1)),
+                     "permissions", "remote_control", rc, "remote_control",
+                     rcontrol_consent(s, c->claims.sub)));
     if (cont) {
         rhistory_resume(c, c->resume);
     } else if (rhistory_usable(s)) {
@@ -251,8 +273,8 @@ static void attach_agent(struct rsession *s, struct rconn *c)
             rhistory_request_snapshot(s, "gap");
     }
     if (s->visitor)
-        rconn_send_json(s->visitor,
-                        json_pack("{s:s, s:o}", "type", "agent_joined", "agent", agent_json(c)));
+        rconn_send_json(s->visitor, json_pack("{s:s, s:o}", "type", "agent_joined", "agent",
+                                              rsession_agent_json(c)));
     rcore_post(s->core, REV_AGENT_JOINED, s->id, s->tenant, c->claims.sub, c->claims.name);
 }
 
@@ -264,6 +286,8 @@ void rsession_attach(struct rsession *s, struct rconn *c)
         attach_visitor(s, c);
     else
         attach_agent(s, c);
+    if (s->cl != NULL)
+        rcluster_attached(c);
 }
 
 void rsession_detach(struct rconn *c)
@@ -289,10 +313,12 @@ void rsession_detach(struct rconn *c)
             c->next->prev = c->prev;
         s->n_agents--;
         if (s->visitor)
-            rconn_send_json(s->visitor,
-                            json_pack("{s:s, s:o}", "type", "agent_left", "agent", agent_json(c)));
+            rconn_send_json(s->visitor, json_pack("{s:s, s:o}", "type", "agent_left", "agent",
+                                                  rsession_agent_json(c)));
         rcore_post(s->core, REV_AGENT_LEFT, s->id, s->tenant, c->claims.sub, c->claims.name);
     }
+    if (s->cl != NULL)
+        rcluster_detached(s, c);
     if (s->visitor == NULL && s->agents == NULL)
         s->idle_since = rcore_now(s->core);
 }
@@ -320,6 +346,13 @@ void rsession_end(struct rsession *s, const char *reason)
     }
     if (s->visitor)
         rsession_detach(s->visitor);
+    if (s->cl != NULL)
+        rcluster_session_end(s);
+    session_free(s);
+}
+
+void rsession_forget(struct rsession *s)
+{
     session_free(s);
 }
 
@@ -334,6 +367,10 @@ static void tick_one(struct rsession *s, void *arg)
             rconn_close(a, 4003, "token expired");
     rstream_tick(s, now);
     if (s->idle_since > 0 && now - s->idle_since >= s->core->cfg->idle_seconds) {
+        if (s->cl != NULL) { /* somebody may be connected on another node */
+            rcluster_idle(s);
+            return;
+        }
         rcore_post(s->core, REV_SESSION_IDLE, s->id, s->tenant, NULL, NULL);
         rsession_end(s, "idle");
     }

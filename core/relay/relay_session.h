@@ -29,6 +29,15 @@ void rsession_detach(struct rconn *c);
 /* Ends a session: it goes into the ended set, every connection gets session_ended and close
  * 4001, the state is freed. */
 void rsession_end(struct rsession *s, const char *reason);
+/* Frees this node's copy of a session nobody here is connected to, without ending it (in a
+ * cluster, others may be). */
+void rsession_forget(struct rsession *s);
+/* Closes the session's visitor with 4002 (a newer one connected, here or on another node). */
+void rsession_fence_visitor(struct rsession *s);
+/* Tells the agents here that the visitor is connected (somewhere) or not. */
+void rsession_visitor_state(struct rsession *s, int connected);
+/* {"id", "name"} of an agent's connection (a new reference). */
+json_t *rsession_agent_json(const struct rconn *a);
 /* Periodic work (once a second): idle and token expiry, pauses, the memory ceiling. */
 void rsession_tick(struct rcore *core);
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/base/frame.h"
+#include "core/relay/relay_cluster.h"
 
 #define SLOW_AGAIN_SECONDS 10.0
 #define PAUSE_MAX_SECONDS  2.0
@@ -131,8 +132,7 @@ static const char *over_budget(struct rsession *s, size_t len, int snapshot, dou
     return NULL;
 }
 
-/* The visitor sent a frame: ack it now or a little later (ACK_* above). */
-static void ack_later(struct rconn *c, size_t bytes, int snapshot)
+void rstream_ack_later(struct rconn *c, size_t bytes, int snapshot)
 {
     c->ack_pending = 1;
     c->unacked_frames++;
@@ -191,7 +191,9 @@ void rstream_visitor_frame(struct rconn *c, struct rframe *f)
         rconn_close(c, 1008, "bad frame header");
         return;
     }
-    if (h.seq == UINT64_MAX) { /* no next seq would exist: the session could never move again */
+    /* UINT64_MAX: no next seq would exist, the session could never move again. In a cluster,
+     * seqs travel through Lua numbers (exact below 2^53). */
+    if (h.seq == UINT64_MAX || (s->cl != NULL && h.seq >= RCLUSTER_SEQ_LIMIT)) {
         rframe_unref(f);
         RSTAT_ADD(&s->core->stats, seq_exhausted, 1);
         rconn_close(c, 1008, "seq out of range");
@@ -201,17 +203,19 @@ void rstream_visitor_frame(struct rconn *c, struct rframe *f)
     f->kind = h.kind;
     RSTAT_ADD(&s->core->stats, frames_in, 1);
     RSTAT_ADD(&s->core->stats, bytes_in, f->len);
-    ack_later(c, f->len, h.kind == FRAME_KIND_SNAPSHOT);
-    if (h.seq <= s->have) { /* a duplicate (a resend of something we hold) */
+    int snapshot = h.kind == FRAME_KIND_SNAPSHOT;
+    /* In a cluster a frame is acked once Redis holds it (core/relay/relay_cluster.c). */
+    if (s->cl == NULL || h.seq <= s->sent)
+        rstream_ack_later(c, f->len, snapshot);
+    if (h.seq <= s->sent) { /* a duplicate (a resend of something we hold) */
         RSTAT_ADD(&s->core->stats, drop_duplicate, 1);
         rframe_unref(f);
         return;
     }
-    int gap = h.seq != s->have + 1;
-    if (gap && h.kind != FRAME_KIND_SNAPSHOT) {
+    if (h.seq != s->sent + 1 && !snapshot) {
         RSTAT_ADD(&s->core->stats, drop_gap, 1);
         if (s->want_from == 0) {
-            s->want_from = s->have + 1;
+            s->want_from = s->sent + 1;
             rconn_send_json(
                 c, json_pack("{s:s, s:I}", "type", "resend", "from", (json_int_t)s->want_from));
         }
@@ -219,16 +223,27 @@ void rstream_visitor_frame(struct rconn *c, struct rframe *f)
         return;
     }
     int retry_ms = 0;
-    const char *why =
-        over_budget(s, f->len, h.kind == FRAME_KIND_SNAPSHOT, rcore_now(s->core), &retry_ms);
+    const char *why = over_budget(s, f->len, snapshot, rcore_now(s->core), &retry_ms);
     if (why != NULL) {
         slow_down(c, h.seq, retry_ms, why);
         rframe_unref(f);
         return;
     }
     s->want_from = 0;
-    s->have = h.seq;
+    s->sent = h.seq;
+    if (s->cl != NULL)
+        rcluster_append(c, f); /* applied when Redis has appended it */
+    else
+        rstream_apply(s, f);
+    rframe_unref(f);
+}
+
+void rstream_apply(struct rsession *s, struct rframe *f)
+{
+    int gap = f->seq != s->have + 1;
+    s->have = f->seq;
+    if (s->sent < s->have)
+        s->sent = s->have;
     rhistory_store(s, f, gap);
     fan_out(s, f);
-    rframe_unref(f);
 }

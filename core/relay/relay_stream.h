@@ -10,6 +10,12 @@
 
 /* A complete binary message from the visitor c (takes ownership of f). */
 void rstream_visitor_frame(struct rconn *c, struct rframe *f);
+/* Applies an accepted frame f (f->seq and kind set; f->seq > s->have, and either the next one or
+ * a snapshot): s->have moves to it, the history stores it, the agents get it. No reference
+ * taken from the caller (the history and queues take their own). */
+void rstream_apply(struct rsession *s, struct rframe *f);
+/* The visitor c sent a frame (of bytes, a snapshot or not): it is acked now or a little later. */
+void rstream_ack_later(struct rconn *c, size_t bytes, int snapshot);
 /* The ack the visitor c is due, as a text frame (a reference for the caller), or NULL when none
  * is due; called by the I/O layer at each writeable. */
 struct rframe *rstream_take_ack(struct rconn *c);

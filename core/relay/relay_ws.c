@@ -15,6 +15,7 @@
 #include <sys/uio.h>
 
 #include "core/relay/relay_admit.h"
+#include "core/relay/relay_cluster.h"
 
 _Static_assert(RELAY_PRE >= LWS_PRE, "RELAY_PRE must leave room for the WebSocket header");
 
@@ -57,8 +58,12 @@ static void conn_free(struct lws *wsi, struct rconn *c)
     rsession_detach(c);
     rconn_clear_queue(c);
     rframe_unref(c->rx);
-    free(c);
+    c->rx = NULL;
     lws_set_opaque_user_data(wsi, NULL);
+    if (c->core->cluster != NULL)
+        rcluster_conn_release(c); /* requests in flight may still hold it */
+    else
+        free(c);
 }
 
 static int on_receive(struct lws *wsi, struct rconn *c, const void *in, size_t len)
@@ -318,6 +323,10 @@ static int on_established(struct rws *w, struct lws *wsi, struct rconn *c)
     c->established = 1;
     c->fd = lws_get_socket_fd(wsi);
     rmask_watch(w->mask, c->fd, c);
+    if (c->core->cluster != NULL) { /* joins once the cluster has admitted it */
+        rcluster_admit(c->core->cluster, c);
+        return 0;
+    }
     int created;
     struct rsession *s = rsession_get(c->core, &c->claims, &created);
     if (s == NULL)

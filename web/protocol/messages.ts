@@ -79,11 +79,41 @@ export const CLOSE = {
   REPLACED: 4002,
   TOKEN_EXPIRED: 4003,
   TOO_SLOW: 4008,
+  /* Refused after the upgrade by a node of a cluster (docs/cluster.md): the reason is JSON with
+   * `code` and, except for AGENT_LIMIT, `retry_ms`. */
+  RATE_LIMITED: 4029,
+  SESSION_LIMIT: 4030,
+  AGENT_LIMIT: 4031,
+  CLUSTER_UNAVAILABLE: 4503,
 } as const;
+
+/** Close codes whose JSON reason says how long to wait before reconnecting (retry_ms). */
+export function retryAfterClose(code: number, reason: string): number {
+  if (
+    code !== CLOSE.RESTARTING &&
+    code !== CLOSE.RATE_LIMITED &&
+    code !== CLOSE.SESSION_LIMIT &&
+    code !== CLOSE.CLUSTER_UNAVAILABLE
+  )
+    return 0;
+  try {
+    const ms = Number(JSON.parse(reason).retry_ms);
+    return Number.isFinite(ms) && ms > 0 ? Math.min(ms, 300_000) : 0;
+  } catch {
+    return 0; // no retry_ms: plain backoff
+  }
+}
 
 /** Close codes after which a client must not reconnect. */
 export function isFinalClose(code: number): boolean {
-  return code === CLOSE.SESSION_ENDED || code === CLOSE.REPLACED || code === 1007 || code === 1008 || code === 1009;
+  return (
+    code === CLOSE.SESSION_ENDED ||
+    code === CLOSE.REPLACED ||
+    code === CLOSE.AGENT_LIMIT ||
+    code === 1007 ||
+    code === 1008 ||
+    code === 1009
+  );
 }
 
 /** Subprotocols (docs/protocol.md, "Connecting"). */

@@ -1,6 +1,6 @@
 // The visitor's WebSocket to the relay: connect with the visitor token, resume with the last seq
 // sent, reconnect with backoff and jitter (docs/protocol.md), stop on a final close code.
-import { Backoff, CLOSE, SUBPROTOCOL_VISITOR, isFinalClose, parseMessage, relayUrl } from '../protocol';
+import { Backoff, CLOSE, SUBPROTOCOL_VISITOR, isFinalClose, parseMessage, relayUrl, retryAfterClose } from '../protocol';
 import type { ToVisitor } from '../protocol';
 
 export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
@@ -92,14 +92,7 @@ export class Connection {
         return;
       }
       this.hooks.state('reconnecting');
-      let minMs = 0;
-      if (ev.code === CLOSE.RESTARTING) {
-        try {
-          minMs = Number(JSON.parse(ev.reason).retry_ms) || 0;
-        } catch {
-          /* no retry_ms: plain backoff */
-        }
-      }
+      const minMs = retryAfterClose(ev.code, ev.reason);
       const delay = helloSeen && minMs === 0 ? this.backoff.next(0) * 0.2 : this.backoff.next(minMs);
       this.timer = setTimeout(async () => {
         this.timer = null;

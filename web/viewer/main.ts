@@ -281,6 +281,8 @@ class Viewer {
     if (this.ended) return;
     if (code === CLOSE.TOKEN_EXPIRED) this.finish('expired', 'Your access to this session expired. Open it again from your console.');
     else if (code === CLOSE.SESSION_ENDED || code === CLOSE.NORMAL) this.finish('ended', 'This session has ended.', reason);
+    else if (code === CLOSE.AGENT_LIMIT)
+      this.finish('error', 'This session already has all the agents it may have. Try again when one leaves.', 'agent_limit');
     else this.finish('error', 'The connection was closed by the server.', String(code));
   }
 

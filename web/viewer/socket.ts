@@ -1,6 +1,6 @@
 // The agent's relay connection: connect, hand binary frames and text messages to the owner,
 // reconnect with backoff and `resume=<last seq applied>` after a drop, stop on final close codes.
-import { Backoff, CLOSE, SUBPROTOCOL_AGENT, isFinalClose, parseMessage, relayUrl } from '../protocol';
+import { Backoff, CLOSE, SUBPROTOCOL_AGENT, isFinalClose, parseMessage, relayUrl, retryAfterClose } from '../protocol';
 import type { ControlAction, ToAgent } from '../protocol';
 
 export type SocketState = 'connecting' | 'open' | 'reconnecting' | 'closed';
@@ -123,16 +123,7 @@ export class RelaySocket {
         return;
       }
       if (!this.opened) this.failures++;
-      let minMs = 0;
-      if (ev.code === CLOSE.RESTARTING) {
-        try {
-          const r = JSON.parse(ev.reason);
-          if (r && typeof r.retry_ms === 'number') minMs = r.retry_ms;
-        } catch {
-          /* no reason */
-        }
-      }
-      this.schedule(minMs);
+      this.schedule(retryAfterClose(ev.code, ev.reason));
     };
     ws.onerror = () => {
       /* onclose follows */

@@ -1,0 +1,468 @@
+/* The relay's sessions across nodes (core/relay/relay_cluster.h): admission, presence, the
+ * visitor's appends, idle and the lifecycle. Following a session's channel and history is
+ * core/relay/relay_follow.c. Relay thread only. */
+#include "core/relay/relay_cluster.h"
+
+#include <jansson.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/base/frame.h"
+#include "core/base/ids.h"
+#include "core/base/log.h"
+#include "core/cluster/cluster.h"
+#include "core/relay/relay_follow.h"
+
+#define TOUCH_SECONDS      10.0
+#define KEY_TTL_SECONDS    86400 /* a session's keys outlive any token */
+#define IDLE_RETRY_SECONDS 5     /* Redis did not answer whether the session is idle */
+
+/* ---- connections held by requests in flight ---- */
+
+void rcluster_conn_hold(struct rconn *c)
+{
+    c->async_refs++;
+}
+
+/* Drops a hold; 1 when c is gone (freed now, or still held by others): the caller stops. */
+int rcluster_conn_drop(struct rconn *c)
+{
+    c->async_refs--;
+    if (!c->gone)
+        return 0;
+    if (c->async_refs == 0) {
+        json_decref(c->peers);
+        free(c->member);
+        free(c);
+    }
+    return 1;
+}
+
+void rcluster_conn_release(struct rconn *c)
+{
+    c->gone = 1;
+    c->wsi = NULL;
+    c->established = 0;
+    c->async_refs++;
+    rcluster_conn_drop(c);
+}
+
+/* ---- the instance ---- */
+
+static void on_state(void *ctx, int up)
+{
+    struct rcluster *rc = ctx;
+    atomic_store(&rc->up, up);
+    log_json(up ? LOG_INFO : LOG_WARN, up ? "cluster up" : "cluster down",
+             json_pack("{s:s, s:s}", "node", rc->node, "hint",
+                       up ? "sessions follow the cluster again"
+                          : "sessions on this node go on locally; joins from other nodes are "
+                            "refused (4503) until Redis is back"));
+    if (up)
+        rfollow_resume_all(rc);
+}
+
+static void on_message(void *ctx, const char *sid, const unsigned char *data, size_t len)
+{
+    rfollow_message(ctx, sid, data, len);
+}
+
+struct rcluster *rcluster_new(struct rcore *core, struct ev_loop *loop, const char *url,
+                              const char *node_id)
+{
+    struct rcluster *rc = calloc(1, sizeof(*rc));
+    if (rc == NULL)
+        return NULL;
+    rc->core = core;
+    snprintf(rc->node, sizeof(rc->node), "%s", node_id);
+    struct cluster_config cfg = {url, rc->node, KEY_TTL_SECONDS};
+    rc->cl = cluster_new(loop, &cfg, (struct cluster_hooks){rc, on_state, on_message});
+    if (rc->cl == NULL) {
+        free(rc);
+        return NULL;
+    }
+    return rc;
+}
+
+void rcluster_free(struct rcluster *rc)
+{
+    if (rc == NULL)
+        return;
+    rc->closing = 1; /* the answers below only release what they hold */
+    cluster_free(rc->cl);
+    free(rc);
+}
+
+int rcluster_is_up(const struct rcluster *rc)
+{
+    return rc != NULL && atomic_load(&rc->up);
+}
+
+/* ---- admission ---- */
+
+static void refuse(struct rconn *c, int code, const char *name, int retry_ms)
+{
+    char reason[96];
+    if (retry_ms > 0)
+        snprintf(reason, sizeof(reason), "{\"code\":\"%s\",\"retry_ms\":%d}", name, retry_ms);
+    else
+        snprintf(reason, sizeof(reason), "{\"code\":\"%s\"}", name);
+    c->admitting = 0;
+    rconn_close(c, code, reason);
+}
+
+/* Admitted (or Redis is down and the session is here): the connection joins the session. */
+static void join(struct rcluster *rc, struct rconn *c)
+{
+    int created;
+    struct rsession *s = rsession_get(rc->core, &c->claims, &created);
+    if (s != NULL && s->cl == NULL && rfollow_session_new(rc, s) != 0) {
+        rsession_forget(s); /* never a session here that does not follow the cluster */
+        s = NULL;
+    }
+    if (s == NULL) {
+        refuse(c, 1011, "out_of_memory", 1000);
+        return;
+    }
+    rfollow_join(s, c);
+}
+
+static void on_admit(void *arg, int status, const struct cluster_admit_reply *r)
+{
+    struct rconn *c = arg;
+    struct rcluster *rc = c->core->cluster;
+    if (rcluster_conn_drop(c) || rc == NULL || rc->closing)
+        return;
+    if (status != CLUSTER_OK) {
+        if (rsession_find(rc->core, c->claims.sid) != NULL) {
+            join(rc, c); /* the session is here: it goes on locally */
+            return;
+        }
+        RSTAT_ADD(&rc->core->stats, rej_unavailable, 1);
+        refuse(c, 4503, "cluster_unavailable", 1000);
+        return;
+    }
+    if (r->refused == NULL) {
+        join(rc, c);
+    } else if (strcmp(r->refused, "session_limit") == 0) {
+        RSTAT_ADD(&rc->core->stats, rej_session_limit, 1);
+        refuse(c, 4030, "session_limit", r->retry_ms);
+    } else if (strcmp(r->refused, "agent_limit") == 0) {
+        RSTAT_ADD(&rc->core->stats, rej_agent_limit, 1);
+        refuse(c, 4031, "agent_limit", 0);
+    } else {
+        RSTAT_ADD(&rc->core->stats, rej_rate, 1);
+        refuse(c, 4029, "rate_limited", r->retry_ms);
+    }
+}
+
+/* "<node>/<conn id> <agent json>": unique per connection, and what a visitor's hello lists. */
+static char *agent_member(struct rcluster *rc, struct rconn *c)
+{
+    json_t *a = rsession_agent_json(c);
+    char *json = a ? json_dumps(a, JSON_COMPACT) : NULL;
+    json_decref(a);
+    if (json == NULL)
+        return NULL;
+    size_t n = strlen(rc->node) + strlen(json) + 32;
+    char *m = malloc(n);
+    if (m != NULL)
+        snprintf(m, n, "%s/%llu %s", rc->node, (unsigned long long)c->id, json);
+    free(json);
+    return m;
+}
+
+void rcluster_admit(struct rcluster *rc, struct rconn *c)
+{
+    c->id = ++rc->next_conn;
+    c->admitting = 1;
+    rcore_pause(c, 1); /* nothing is read before the connection has joined */
+    if (c->role == RROLE_AGENT && (c->member = agent_member(rc, c)) == NULL) {
+        refuse(c, 1011, "out_of_memory", 1000);
+        return;
+    }
+    const struct token_limits *lim = &c->claims.lim;
+    struct cluster_admit req = {
+        .tenant = c->claims.tid,
+        .session = c->claims.sid,
+        .agent = c->role == RROLE_AGENT,
+        .resume = c->has_resume,
+        .member = c->member,
+        .concurrent_sessions = lim->concurrent_sessions,
+        .sessions_per_minute = lim->sessions_per_minute,
+        .agents_per_session = lim->agents_per_session,
+        .presence_ttl_ms = RCLUSTER_PRESENCE_TTL_MS,
+    };
+    rcluster_conn_hold(c);
+    cluster_admit(rc->cl, &req, on_admit, c);
+}
+
+/* ---- presence ---- */
+
+static void publish_json(struct rsession *s, char type, json_t *msg)
+{
+    struct rcluster *rc = s->core->cluster;
+    char *json = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
+    json_decref(msg);
+    if (json == NULL)
+        return;
+    rfollow_publish(rc, s, type, json);
+    free(json);
+}
+
+void rcluster_attached(struct rconn *c)
+{
+    if (c->role == RROLE_AGENT)
+        publish_json(c->s, 'C',
+                     json_pack("{s:s, s:s, s:o}", "t", "agent", "state", "joined", "agent",
+                               rsession_agent_json(c)));
+}
+
+void rcluster_detached(struct rsession *s, struct rconn *c)
+{
+    struct rcluster *rc = s->core->cluster;
+    if (c->role == RROLE_AGENT) {
+        cluster_left(rc->cl, s->id, c->member, 0, NULL, NULL);
+        publish_json(s, 'C',
+                     json_pack("{s:s, s:s, s:o}", "t", "agent", "state", "left", "agent",
+                               rsession_agent_json(c)));
+        return;
+    }
+    uint64_t gen = rfollow_visitor_gen(s);
+    if (gen == 0)
+        return; /* it never got its generation (Redis was down): nobody elsewhere knows it */
+    cluster_left(rc->cl, s->id, NULL, gen, NULL, NULL);
+    publish_json(s, 'C',
+                 json_pack("{s:s, s:s, s:I}", "t", "visitor", "state", "disconnected", "gen",
+                           (json_int_t)gen));
+    rfollow_visitor_left(s);
+}
+
+void rcluster_to_visitor(struct rsession *s, const char *text)
+{
+    rfollow_publish(s->core->cluster, s, 'U', text);
+}
+
+void rcluster_to_agents(struct rsession *s, const char *text)
+{
+    rfollow_publish(s->core->cluster, s, 'D', text);
+}
+
+void rcluster_consent_all(struct rsession *s, const char *state)
+{
+    cluster_consent(s->core->cluster->cl, s->id, state, NULL, NULL);
+}
+
+struct touch {
+    struct rcluster *rc;
+    const char *members[64];
+};
+
+static void touch_one(struct rsession *s, void *arg)
+{
+    struct touch *t = arg;
+    if (s->cl == NULL || (s->visitor == NULL && s->agents == NULL))
+        return;
+    size_t n = 0;
+    for (struct rconn *a = s->agents; a && n < 64; a = a->next)
+        if (a->member != NULL)
+            t->members[n++] = a->member;
+    uint64_t gen = s->visitor ? rfollow_visitor_gen(s) : 0;
+    cluster_touch(t->rc->cl, s->tenant, s->id, gen, t->members, n, RCLUSTER_PRESENCE_TTL_MS, NULL,
+                  NULL);
+}
+
+void rcluster_tick(struct rcluster *rc)
+{
+    double now = rcore_now(rc->core);
+    if (now - rc->last_touch < TOUCH_SECONDS || !rcluster_is_up(rc))
+        return;
+    rc->last_touch = now;
+    struct touch t = {.rc = rc};
+    rsession_foreach(rc->core, touch_one, &t);
+}
+
+/* ---- appends ---- */
+
+struct append_req {
+    struct rconn *c;
+    struct rframe *f;
+    struct rfollow_ref ref;
+};
+
+/* Redis lost the session's keys (restarted empty, failed over): this node claims the visitor
+ * again with what it has, and asks it for a page so that the history is whole again. */
+static void relost(struct rsession *s)
+{
+    rfollow_reclaim(s);
+}
+
+static void append_result(struct rsession *s, struct rconn *c, struct rframe *f, int status,
+                          enum cluster_append_result res, uint64_t last)
+{
+    struct rcluster *rc = s->core->cluster;
+    int mine = c->s == s && s->visitor == c && !c->gone;
+    if (status != CLUSTER_OK) { /* Redis down: the session goes on here; history rewritten later */
+        atomic_fetch_add_explicit(&rc->st.append_down, 1, memory_order_relaxed);
+        rfollow_degraded(s, f);
+        if (mine)
+            rstream_ack_later(c, f->len, f->kind == FRAME_KIND_SNAPSHOT);
+        return;
+    }
+    switch (res) {
+    case CLUSTER_APPEND_OK:
+        atomic_fetch_add_explicit(&rc->st.appends, 1, memory_order_relaxed);
+        rfollow_frame(s, f); /* unless the channel brought it first */
+        /* fall through */
+    case CLUSTER_APPEND_DUPLICATE:
+        if (mine)
+            rstream_ack_later(c, f->len, f->kind == FRAME_KIND_SNAPSHOT);
+        return;
+    case CLUSTER_APPEND_GAP: /* Redis is behind what this node accepted: resend from there */
+        atomic_fetch_add_explicit(&rc->st.append_gap, 1, memory_order_relaxed);
+        if (mine && s->want_from == 0) {
+            s->sent = last < s->sent ? last : s->sent;
+            s->want_from = s->sent + 1;
+            rconn_send_json(
+                c, json_pack("{s:s, s:I}", "type", "resend", "from", (json_int_t)s->want_from));
+        }
+        return;
+    case CLUSTER_APPEND_FENCED: /* a newer visitor connected on another node */
+        atomic_fetch_add_explicit(&rc->st.append_fenced, 1, memory_order_relaxed);
+        if (mine)
+            rsession_fence_visitor(s);
+        return;
+    case CLUSTER_APPEND_LOST:
+        atomic_fetch_add_explicit(&rc->st.append_lost, 1, memory_order_relaxed);
+        if (mine)
+            relost(s);
+        return;
+    }
+}
+
+static void on_append(void *arg, int status, enum cluster_append_result res, uint64_t last)
+{
+    struct append_req *q = arg;
+    struct rcluster *rc = q->ref.rc;
+    struct rsession *s = rc->closing ? NULL : rfollow_find(&q->ref);
+    if (s != NULL)
+        append_result(s, q->c, q->f, status, res, last);
+    rcluster_conn_drop(q->c);
+    rframe_unref(q->f);
+    free(q);
+}
+
+void rcluster_append(struct rconn *c, struct rframe *f)
+{
+    struct rsession *s = c->s;
+    struct rcluster *rc = s->core->cluster;
+    struct append_req *q = calloc(1, sizeof(*q));
+    if (q == NULL) { /* the visitor resends what is not acked */
+        rconn_close(c, 1011, "out of memory");
+        return;
+    }
+    q->c = c;
+    q->f = f;
+    rfollow_ref(s, &q->ref);
+    rcluster_conn_hold(c);
+    rframe_ref(f);
+    cluster_append(rc->cl, s->id, rfollow_visitor_gen(s), f->seq, f->kind == FRAME_KIND_SNAPSHOT,
+                   f->buf + RELAY_PRE, f->len, on_append, q);
+}
+
+/* ---- idle and the end ---- */
+
+static void on_idle(void *arg, int status, int idle, int wait_ms)
+{
+    struct rfollow_ref *q = arg;
+    struct rsession *s = q->rc->closing ? NULL : rfollow_find(q);
+    free(q);
+    if (s == NULL)
+        return;
+    rfollow_idle_answered(s);
+    if (s->idle_since == 0)
+        return; /* somebody came back meanwhile */
+    if (status != CLUSTER_OK) {
+        s->idle_since += IDLE_RETRY_SECONDS; /* ask again a little later */
+        return;
+    }
+    if (idle) {
+        rcore_post(s->core, REV_SESSION_IDLE, s->id, s->tenant, NULL, NULL);
+        rsession_end(s, "idle");
+    } else if (!rfollow_busy(s)) {
+        (void)wait_ms;
+        rsession_forget(s); /* clients elsewhere: their node decides when it is idle */
+    }
+}
+
+void rcluster_idle(struct rsession *s)
+{
+    if (rfollow_idle_asking(s))
+        return;
+    struct rfollow_ref *q = malloc(sizeof(*q));
+    if (q == NULL)
+        return;
+    rfollow_ref(s, q);
+    cluster_idle(s->core->cluster->cl, s->id, s->core->cfg->idle_seconds * 1000, on_idle, q);
+}
+
+int rcluster_visitor_elsewhere(const struct rsession *s)
+{
+    return rfollow_visitor_elsewhere(s);
+}
+
+void rcluster_session_free(struct rsession *s)
+{
+    rfollow_session_free(s);
+}
+
+void rcluster_session_end(struct rsession *s)
+{
+    cluster_end(s->core->cluster->cl, s->tenant, s->id, NULL, NULL);
+}
+
+/* ---- metrics ---- */
+
+char *rcluster_metrics(const struct rcluster *rc)
+{
+    struct cluster_stats cs;
+    cluster_stats(rc->cl, &cs);
+#define L(x) atomic_load_explicit(&rc->st.x, memory_order_relaxed)
+    char *out = NULL;
+    if (asprintf(&out,
+                 "# TYPE cobrowse_relay_cluster_up gauge\ncobrowse_relay_cluster_up %d\n"
+                 "# TYPE cobrowse_relay_cluster_appends_total counter\n"
+                 "cobrowse_relay_cluster_appends_total{result=\"ok\"} %llu\n"
+                 "cobrowse_relay_cluster_appends_total{result=\"gap\"} %llu\n"
+                 "cobrowse_relay_cluster_appends_total{result=\"fenced\"} %llu\n"
+                 "cobrowse_relay_cluster_appends_total{result=\"lost\"} %llu\n"
+                 "cobrowse_relay_cluster_appends_total{result=\"down\"} %llu\n"
+                 "# TYPE cobrowse_relay_cluster_follows_total counter\n"
+                 "cobrowse_relay_cluster_follows_total %llu\n"
+                 "# TYPE cobrowse_relay_cluster_catchups_total counter\n"
+                 "cobrowse_relay_cluster_catchups_total %llu\n"
+                 "# TYPE cobrowse_relay_cluster_resets_total counter\n"
+                 "cobrowse_relay_cluster_resets_total %llu\n"
+                 "# TYPE cobrowse_relay_cluster_requests_total counter\n"
+                 "cobrowse_relay_cluster_requests_total %llu\n"
+                 "# TYPE cobrowse_relay_cluster_errors_total counter\n"
+                 "cobrowse_relay_cluster_errors_total %llu\n"
+                 "# TYPE cobrowse_relay_cluster_reconnects_total counter\n"
+                 "cobrowse_relay_cluster_reconnects_total %llu\n"
+                 "# TYPE cobrowse_relay_cluster_messages_total counter\n"
+                 "cobrowse_relay_cluster_messages_total %llu\n"
+                 "# TYPE cobrowse_relay_cluster_subscriptions gauge\n"
+                 "cobrowse_relay_cluster_subscriptions %llu\n",
+                 rcluster_is_up(rc), (unsigned long long)L(appends),
+                 (unsigned long long)L(append_gap), (unsigned long long)L(append_fenced),
+                 (unsigned long long)L(append_lost), (unsigned long long)L(append_down),
+                 (unsigned long long)L(follows), (unsigned long long)L(catchups),
+                 (unsigned long long)L(resets), (unsigned long long)cs.requests,
+                 (unsigned long long)cs.errors, (unsigned long long)cs.reconnects,
+                 (unsigned long long)cs.messages_in, (unsigned long long)cs.subscriptions) < 0)
+        return NULL;
+#undef L
+    return out;
+}

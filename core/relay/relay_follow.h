@@ -1,0 +1,83 @@
+/* Following a session across nodes (docs/cluster.md, "Agents on another node"): this node's copy
+ * of a session (struct rcsession) subscribes to the session's channel and reads its history
+ * from Redis, so that its frames, `have` and history are the visitor's node's; frames are applied
+ * in seq order, and a hole is filled from the history (or, where the history no longer has it,
+ * the agents here wait for the next page). Also the connections waiting for that copy, the
+ * visitor's generation, and the other nodes' messages (visitor and agents elsewhere, control
+ * messages for the visitor, the visitor's answers for the agents).
+ *
+ * Internal to core/relay/: the other half of core/relay/relay_cluster.c (admission, presence,
+ * appends, idle), which shares struct rcluster with it. Relay thread only (the counters in st
+ * are read by any thread, relaxed). */
+#ifndef COBROWSE_CORE_RELAY_FOLLOW_H
+#define COBROWSE_CORE_RELAY_FOLLOW_H
+
+#include <stdatomic.h>
+
+#include "core/relay/relay_session.h"
+
+struct cluster;
+
+#define RCLUSTER_PRESENCE_TTL_MS 30000 /* a member counts this long without a touch (10 s) */
+
+struct rcluster {
+    struct rcore *core;
+    struct cluster *cl;
+    char node[72];
+    atomic_int up;
+    int closing; /* rcluster_free: answers only release what they hold */
+    uint64_t next_conn, next_inc;
+    double last_touch;
+    struct {
+        _Atomic uint64_t appends, append_gap, append_fenced, append_lost, append_down, follows,
+            catchups, resets;
+    } st;
+};
+
+/* Names a session across an asynchronous request: its id and this copy's incarnation, so that
+ * an answer for a copy that was freed (and perhaps created again) finds nothing. */
+struct rfollow_ref {
+    struct rcluster *rc;
+    char sid[48];
+    uint64_t inc;
+};
+void rfollow_ref(struct rsession *s, struct rfollow_ref *ref);
+struct rsession *rfollow_find(const struct rfollow_ref *ref); /* NULL: gone */
+
+/* A request in flight holds c (relay_cluster.c); drop returns 1 when c is gone (freed when the
+ * last hold went): the caller must not touch it. */
+void rcluster_conn_hold(struct rconn *c);
+int rcluster_conn_drop(struct rconn *c);
+
+/* s's copy state (s->cl); 0 or -1 (out of memory). Freed by rfollow_session_free. */
+int rfollow_session_new(struct rcluster *rc, struct rsession *s);
+void rfollow_session_free(struct rsession *s);
+/* An admitted connection joins s: once this node follows the session (at once if it already
+ * does), a visitor claims the session (its generation, the agents everywhere) and then each one
+ * attaches (hello) and its reads resume. */
+void rfollow_join(struct rsession *s, struct rconn *c);
+/* A message on a session's channel (cluster hook). */
+void rfollow_message(struct rcluster *rc, const char *sid, const unsigned char *data, size_t len);
+/* Redis is back: every copy catches up, and a visitor whose frames were not appended meanwhile
+ * claims its session again and is asked for a page. */
+void rfollow_resume_all(struct rcluster *rc);
+/* Publishes "<type><node> <json>" on s's channel. */
+void rfollow_publish(struct rcluster *rc, struct rsession *s, char type, const char *json);
+
+/* A frame Redis has appended (from this node's append or the channel): applied in seq order. */
+void rfollow_frame(struct rsession *s, struct rframe *f);
+/* A frame of the visitor here that Redis could not take (down): applied here only. */
+void rfollow_degraded(struct rsession *s, struct rframe *f);
+/* Redis lost the session: the visitor here claims it again and is asked for a page. */
+void rfollow_reclaim(struct rsession *s);
+
+uint64_t rfollow_visitor_gen(const struct rsession *s); /* 0: no visitor here with a gen */
+void rfollow_visitor_left(struct rsession *s);
+int rfollow_visitor_elsewhere(const struct rsession *s);
+/* Idle questions in flight: asking returns 1 if one already is (else marks one). */
+int rfollow_idle_asking(struct rsession *s);
+void rfollow_idle_answered(struct rsession *s);
+/* 1 while connections wait for the copy (it must not be forgotten). */
+int rfollow_busy(const struct rsession *s);
+
+#endif
