@@ -87,11 +87,13 @@ void cluster_admit(struct cluster *cl, const struct cluster_admit *req, cluster_
 
 /* ---- the visitor: cb:{S}:meta ----
  * Claims the session's visitor for this node: if meta does not exist it is created with
- * epoch = `epoch` (the caller's random 32 hex digits), last = `have`, snap = 0. Then gen is
- * incremented, vnode = this node, vexp = now + presence_ttl, and the channel gets the message
- *   C<node> {"t":"visitor","state":"connected","gen":<gen>}
- * The reply carries the new gen, meta's last, snap and epoch, and the members of cb:{S}:agents
- * that have not expired (each "<node>/<conn> <agent json>"). */
+ * epoch = `epoch` (the caller's random 32 hex digits), last = `have`, snap = 0; if it does,
+ * last = max(last, have) (frames this node applied while Redis was down: the followers see the
+ * hole and wait for the next page). Then gen is incremented, vnode = this node, vexp = now +
+ * presence_ttl, and the channel gets the message C<node>
+ * {"t":"visitor","state":"connected","gen":<gen>} The reply carries the new gen, meta's last, snap
+ * and epoch, and the members of cb:{S}:agents that have not expired (each "<node>/<conn> <agent
+ * json>"). */
 struct cluster_claim_reply {
     uint64_t gen, last, snap;
     char epoch[33];

@@ -292,13 +292,6 @@ struct append_req {
     struct rfollow_ref ref;
 };
 
-/* Redis lost the session's keys (restarted empty, failed over): this node claims the visitor
- * again with what it has, and asks it for a page so that the history is whole again. */
-static void relost(struct rsession *s)
-{
-    rfollow_reclaim(s);
-}
-
 static void append_result(struct rsession *s, struct rconn *c, struct rframe *f, int status,
                           enum cluster_append_result res, uint64_t last)
 {
@@ -320,9 +313,13 @@ static void append_result(struct rsession *s, struct rconn *c, struct rframe *f,
         if (mine)
             rstream_ack_later(c, f->len, f->kind == FRAME_KIND_SNAPSHOT);
         return;
-    case CLUSTER_APPEND_GAP: /* Redis is behind what this node accepted: resend from there */
+    case CLUSTER_APPEND_GAP: /* Redis is behind what this node accepted */
         atomic_fetch_add_explicit(&rc->st.append_gap, 1, memory_order_relaxed);
-        if (mine && s->want_from == 0) {
+        if (!mine)
+            return;
+        if (rfollow_dirty(s)) { /* frames applied while Redis was down: claim again */
+            rfollow_reclaim(s);
+        } else if (s->want_from == 0) { /* frames lost on the way (not acked): resend them */
             s->sent = last < s->sent ? last : s->sent;
             s->want_from = s->sent + 1;
             rconn_send_json(
@@ -336,8 +333,8 @@ static void append_result(struct rsession *s, struct rconn *c, struct rframe *f,
         return;
     case CLUSTER_APPEND_LOST:
         atomic_fetch_add_explicit(&rc->st.append_lost, 1, memory_order_relaxed);
-        if (mine)
-            relost(s);
+        if (mine) /* Redis restarted empty or failed over: claim again, ask for a page */
+            rfollow_reclaim(s);
         return;
     }
 }

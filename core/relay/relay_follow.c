@@ -462,6 +462,11 @@ void rfollow_reclaim(struct rsession *s)
     claim(s, NULL);
 }
 
+int rfollow_dirty(const struct rsession *s)
+{
+    return s->cl->dirty;
+}
+
 uint64_t rfollow_visitor_gen(const struct rsession *s)
 {
     return s->cl ? s->cl->gen : 0;

@@ -68,8 +68,11 @@ void rfollow_publish(struct rcluster *rc, struct rsession *s, char type, const c
 void rfollow_frame(struct rsession *s, struct rframe *f);
 /* A frame of the visitor here that Redis could not take (down): applied here only. */
 void rfollow_degraded(struct rsession *s, struct rframe *f);
-/* Redis lost the session: the visitor here claims it again and is asked for a page. */
+/* Redis lost the session, or frames were applied here while it was down (dirty): the visitor
+ * here claims the session again (Redis's last becomes at least this node's have), resends what
+ * was not acked and is asked for a page. */
 void rfollow_reclaim(struct rsession *s);
+int rfollow_dirty(const struct rsession *s);
 
 uint64_t rfollow_visitor_gen(const struct rsession *s); /* 0: no visitor here with a gen */
 void rfollow_visitor_left(struct rsession *s);
