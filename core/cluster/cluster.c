@@ -113,6 +113,7 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 }
 
 /* AUTH, SELECT and SCRIPT LOAD replies. */
+// cppcheck-suppress constParameter ; the signature is hiredis's redisCallbackFn
 static void on_handshake(redisAsyncContext *ac, void *reply, void *privdata)
 {
     struct cconn *cc = privdata;
@@ -226,6 +227,7 @@ static int channel_sid(const redisReply *ch, char *out, size_t size)
 }
 
 /* Every SUBSCRIBE's callback: confirmations, messages and unsubscriptions of every channel. */
+// cppcheck-suppress constParameter ; the signature is hiredis's redisCallbackFn
 static void on_sub_reply(redisAsyncContext *ac, void *reply, void *privdata)
 {
     struct cluster *cl = privdata;
@@ -265,6 +267,7 @@ int cluster_sub_send(struct cluster *cl, const char *verb, const char *sid)
     return redisAsyncCommand(cl->sub.ac, on_sub_reply, cl, "%s %s", verb, ch) == REDIS_OK ? 0 : -1;
 }
 
+// cppcheck-suppress constParameter ; the signature is hiredis's redisCallbackFn
 static void on_ping(redisAsyncContext *ac, void *reply, void *privdata)
 {
     struct cconn *cc = privdata;

@@ -47,8 +47,9 @@ struct cluster_waiter {
     struct cluster_waiter *next;
 };
 
-/* SUBSCRIBE and UNSUBSCRIBE are never both in flight for one channel: hiredis 0.14 drops a
- * channel's callback when an UNSUBSCRIBE reply arrives, even if a SUBSCRIBE followed it. */
+/* SUBSCRIBE and UNSUBSCRIBE are never both in flight for one channel, so the replies need no
+ * counting here (hiredis 0.14.0 even dropped a channel's callback at an UNSUBSCRIBE reply when a
+ * SUBSCRIBE followed it; 0.14.1 counts them). */
 enum sub_state { SUB_IDLE, SUB_SUBSCRIBING, SUB_SUBSCRIBED, SUB_UNSUBSCRIBING };
 
 struct cluster_sub {
