@@ -14,6 +14,7 @@
 
 #include <ev.h>
 #include <hiredis/hiredis.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -873,6 +874,52 @@ static void test_free_answers_each_request_in_flight_once(void **state)
     assert_int_equal(sub.status, CLUSTER_DOWN);
 }
 
+static int both_refused(const void *cl)
+{
+    struct cluster_stats st;
+    cluster_stats(cl, &st);
+    return st.reconnects >= 2; /* each connection lost once, at its AUTH */
+}
+
+static void test_auth_and_db_from_the_url_on_both_connections(void **state)
+{
+    (void)state;
+    freeReplyObject(cmd("ACL SETUSER app on >p@ss:w ~* &* +@all"));
+    char url[300];
+    snprintf(url, sizeof url, "unix://app:p%%40ss%%3Aw@%s/redis.sock?db=3", T.rf.dir);
+    struct cluster *main_cl = T.cl;
+    T.cl = new_cluster(url, "node-b");
+    assert_non_null(T.cl);
+    wait_up();
+    admit("t9", "s9", 0, 0, NULL, 0, 0, 0, 30000);
+    freeReplyObject(cmd("SELECT 3"));
+    assert_int_equal(cmd_int("ZCARD %s", "cb:t:{t9}:live"), 1);
+    freeReplyObject(cmd("SELECT 0"));
+    assert_int_equal(cmd_int("EXISTS %s", "cb:t:{t9}:live"), 0);
+    subscribe("s9"); /* the subscribe connection authenticated too */
+    cluster_free(T.cl);
+    /* a wrong password never comes up */
+    snprintf(url, sizeof url, "unix://app:wrong@%s/redis.sock", T.rf.dir);
+    T.cl = new_cluster(url, "node-c");
+    assert_non_null(T.cl);
+    wait_pred(both_refused, T.cl);
+    assert_int_equal(cluster_is_up(T.cl), 0);
+    cluster_free(T.cl);
+    T.cl = main_cl;
+}
+
+static void test_a_hung_redis_is_dropped_and_reconnected(void **state)
+{
+    (void)state;
+    kill(T.rf.pid, SIGSTOP); /* answers nothing, closes nothing: only the pings can tell */
+    wait_pred(is_down, T.cl);
+    kill(T.rf.pid, SIGCONT);
+    wait_up();
+    assert_int_equal(T.n_states, 3);
+    assert_int_equal(T.states[1], 0);
+    assert_int_equal(T.states[2], 1);
+}
+
 static int rtt_known(const void *cl)
 {
     return cluster_rtt_ms(cl) >= 0;
@@ -915,6 +962,8 @@ int main(void)
         T_(test_noscript_after_script_flush_is_retried_once),
         T_(test_free_answers_each_request_in_flight_once),
         T_(test_rtt_is_measured),
+        T_(test_auth_and_db_from_the_url_on_both_connections),
+        T_(test_a_hung_redis_is_dropped_and_reconnected),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
