@@ -113,6 +113,37 @@ pg_stop() {
   pg_run "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
 }
 
+# redis_start DIR: starts (if not running) a private redis-server listening only on the Unix
+# socket DIR/redis.sock (no TCP port, no persistence) and prints its URL on stdout.
+redis_start() {
+  local dir="$1" i
+  command -v redis-server >/dev/null || die "redis-server not found (package redis-server)"
+  mkdir -p "$dir"
+  dir="$(cd "$dir" && pwd)"
+  if ! redis-cli -s "$dir/redis.sock" ping >/dev/null 2>&1; then
+    rm -f "$dir/redis.sock"
+    redis-server --port 0 --unixsocket "$dir/redis.sock" --unixsocketperm 700 --dir "$dir" \
+      --save "" --appendonly no --daemonize yes --pidfile "$dir/redis.pid" \
+      --logfile "$dir/redis.log" >/dev/null || die "redis-server did not start"
+    for i in $(seq 100); do
+      redis-cli -s "$dir/redis.sock" ping >/dev/null 2>&1 && break
+      [ "$i" -lt 100 ] || { tail -n 20 "$dir/redis.log" >&2; die "redis-server did not answer"; }
+      sleep 0.05
+    done
+  fi
+  echo "unix://$dir/redis.sock"
+}
+
+# redis_stop DIR: stops the redis-server of redis_start DIR (nothing if none runs).
+redis_stop() {
+  local dir="$1" pid
+  [ -f "$dir/redis.pid" ] || return 0
+  pid="$(cat "$dir/redis.pid")"
+  redis-cli -s "$dir/redis.sock" shutdown nosave >/dev/null 2>&1 || kill "$pid" 2>/dev/null || true
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+  rm -f "$dir/redis.pid" "$dir/redis.sock"
+}
+
 # free_port: prints a TCP port nobody listens on.
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null ||

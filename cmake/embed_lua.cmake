@@ -1,0 +1,17 @@
+# Writes OUT: a C file with every core/cluster/lua/*.lua in DIR (sorted by name) as a byte array
+# and a table (core/cluster/cluster_lua.h), so that a node never depends on its working directory.
+file(GLOB FILES ${DIR}/*.lua)
+list(SORT FILES)
+set(body "/* Generated from core/cluster/lua by cmake/embed_lua.cmake. Do not edit. */\n#include \"core/cluster/cluster_lua.h\"\n\n")
+set(table "const struct cluster_lua cluster_lua_files[] = {\n")
+set(i 0)
+foreach(f ${FILES})
+  get_filename_component(name ${f} NAME_WE)
+  file(READ ${f} hex HEX)
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
+  string(APPEND body "static const char l${i}[] = {${bytes}0x00};\n")
+  string(APPEND table "  {\"${name}\", l${i}},\n")
+  math(EXPR i "${i} + 1")
+endforeach()
+string(APPEND table "};\nconst int cluster_lua_count = ${i};\n")
+file(WRITE ${OUT} "${body}\n${table}")
