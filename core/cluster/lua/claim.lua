@@ -9,6 +9,9 @@ if redis.call('EXISTS', meta) == 0 then
   -- A new history: whatever stream outlived its meta belongs to an older epoch.
   redis.call('DEL', h)
   redis.call('HSET', meta, 'epoch', epoch, 'last', have, 'snap', '0', 'gen', '0')
+elseif tonumber(redis.call('HGET', meta, 'last') or '0') < tonumber(have) then
+  -- Frames the claiming node applied while Redis was down: the followers see the hole.
+  redis.call('HSET', meta, 'last', have)
 end
 local gen = redis.call('HINCRBY', meta, 'gen', 1)
 redis.call('HSET', meta, 'vnode', node, 'vexp', int(now + ttl))

@@ -472,12 +472,15 @@ static void test_claim_creates_meta_increments_gen_publishes_and_lists_live_agen
     assert_int_equal(c.n_agents, 1);
     assert_string_equal(c.agents[0], "n/7 {\"id\":\"a\"}");
     assert_string_equal(hget("cb:{s1}:meta", "vnode"), "node-a");
-    /* a second claim keeps the history (its epoch and last) and fences the first */
+    /* a second claim keeps the history (its epoch), fences the first, and raises last to the
+     * claiming node's have (frames it applied while Redis was down) */
     struct claim_rec c2 = {0};
     cluster_claim(T.cl, "s1", 99, "ffffffffffffffffffffffffffffffff", 30000, on_claim, &c2);
     wait_for(&c2.fired);
     assert_int_equal(c2.gen, 2);
-    assert_int_equal(c2.last, 41);
+    assert_int_equal(c2.last, 99);
+    struct claim_rec c3 = claim("s1", 7); /* never lowered */
+    assert_int_equal(c3.last, 99);
     assert_string_equal(c2.epoch, EPOCH);
     flush_messages();
     const char *m1 = "Cnode-a {\"t\":\"visitor\",\"state\":\"connected\",\"gen\":1}";
