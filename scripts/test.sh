@@ -102,6 +102,11 @@ wait_http "$COBROWSE_BASE_URL/healthz" 60 || { cat "$T/server.log" >&2; die "ser
 
 step "integration tests (node --test)" node --test --test-concurrency=4 "$ROOT"/tests/integration/*.test.mjs
 step "relay tests (node --test, real WebSockets)" node --test "$ROOT"/tests/relay/*.test.mjs
+# Several nodes of one platform (docs/cluster.md): each file starts a private redis-server on a free
+# loopback port (never the system's), three nodes on this run's database and, for the failover,
+# HAProxy in front of them (tests/cluster/lib/). One file at a time: three ASan nodes and up to
+# 1,000 WebSockets fill both cores.
+step "cluster tests (redis-server, 3 nodes, HAProxy)" node --test --test-concurrency=1 "$ROOT"/tests/cluster/*.test.mjs
 # The relay's threads (libev loop, worker, listener) and the REST threads under ThreadSanitizer:
 # these files start servers of their own from the TSan build (COBROWSED), each checked for a
 # clean exit (a TSan report exits 66). Known races: .ci/tsan.supp.

@@ -7,6 +7,10 @@
 // A server killed (srv.child.kill('SIGKILL')) can be started again on the same data dir, secrets
 // and admin token: startServer({ reuse: srv, flags }) (new ports; the database is the same).
 //
+// Nodes of one cluster (tests/cluster/lib/cluster.mjs): startServer({ peer: first, redisUrl,
+// nodeId }) shares the first server's JWT and key-hash secrets, data key and admin token (a data
+// dir of its own), and adds --redis-url and --node-id.
+//
 // Every server gets free ports, a temp data dir and secrets of its own (COBROWSE_JWT_SECRET and
 // COBROWSE_KEY_HASH_SECRET are generated here and given to both `create-admin-token` and `serve`,
 // so the test knows the JWT secret and can sign tokens the relay must refuse for other reasons
@@ -15,7 +19,7 @@
 // Environment: COBROWSED (binary; default build/cobrowsed of this checkout), DATABASE_URL.
 
 import { spawn, execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, existsSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import net from 'node:net';
@@ -74,8 +78,14 @@ export function sanitizerErrors(log) {
  * env:   extra environment for the server (e.g. ASAN_OPTIONS).
  * reuse: a previous startServer() result whose process has exited: its data dir, secrets and
  *        admin token are used again (its data dir then belongs to the new server's stop()).
+ * peer:  a running startServer() result: its secrets, data key and admin token are shared (the
+ *        new server is another node of the same platform; its data dir is its own).
+ * redisUrl, nodeId: --redis-url and --node-id (docs/cluster.md).
  */
-export async function startServer({ flags = {}, env: extraEnv = {}, name = 'relay-test', reuse = null } = {}) {
+export async function startServer({
+  flags = {}, env: extraEnv = {}, name = 'relay-test', reuse = null, peer = null, redisUrl = null, nodeId = null,
+} = {}) {
+  const same = reuse || peer;
   if (!process.env.DATABASE_URL) throw new Error('DATABASE_URL must be set (scripts/test.sh sets it)');
   if (!existsSync(COBROWSED)) throw new Error(`cobrowsed binary not found at ${COBROWSED} (set COBROWSED)`);
   const port = await freePort();
@@ -84,8 +94,8 @@ export async function startServer({ flags = {}, env: extraEnv = {}, name = 'rela
   let proxyPort = await freePort();
   while (proxyPort === port || proxyPort === relayPort) proxyPort = await freePort();
   const dataDir = reuse ? reuse.dataDir : mkdtempSync(path.join(tmpdir(), `cobrowse-${name}-`));
-  const jwtSecretHex = reuse ? reuse.jwtSecret.toString('hex') : randomBytes(32).toString('hex');
-  const keyHashSecretHex = reuse ? reuse.keyHashSecretHex : randomBytes(32).toString('hex');
+  const jwtSecretHex = same ? same.jwtSecret.toString('hex') : randomBytes(32).toString('hex');
+  const keyHashSecretHex = same ? same.keyHashSecretHex : randomBytes(32).toString('hex');
   const env = {
     ...process.env,
     COBROWSE_DATA_DIR: dataDir,
@@ -94,10 +104,16 @@ export async function startServer({ flags = {}, env: extraEnv = {}, name = 'rela
     COBROWSE_LOG_LEVEL: process.env.COBROWSE_LOG_LEVEL || 'warn',
     ...extraEnv,
   };
+  // The data key seals the secrets the database keeps: the nodes of one platform share it.
+  if (peer && !extraEnv.COBROWSE_DATA_KEY) {
+    env.COBROWSE_DATA_KEY = peer.dataKeyHex || readFileSync(path.join(peer.dataDir, 'data.key'), 'utf8').trim();
+  } else if (reuse && reuse.dataKeyHex && !extraEnv.COBROWSE_DATA_KEY) {
+    env.COBROWSE_DATA_KEY = reuse.dataKeyHex;
+  }
   const baseUrl = `http://127.0.0.1:${port}`;
   const relayUrl = `ws://127.0.0.1:${relayPort}/v1/relay`;
 
-  let adminToken = reuse && reuse.adminToken;
+  let adminToken = same && same.adminToken;
   if (!adminToken) {
     const { stdout } = await run(COBROWSED, ['create-admin-token', '--name', name], env);
     adminToken = stdout.trim();
@@ -107,6 +123,8 @@ export async function startServer({ flags = {}, env: extraEnv = {}, name = 'rela
   const proxyUrl = `http://127.0.0.1:${proxyPort}`;
   const args = ['serve', '--listen', `127.0.0.1:${port}`, '--relay-listen', `127.0.0.1:${relayPort}`,
     '--relay-url', relayUrl, '--proxy-listen', `127.0.0.1:${proxyPort}`];
+  if (redisUrl) args.push('--redis-url', redisUrl);
+  if (nodeId) args.push('--node-id', nodeId);
   for (const [k, v] of Object.entries(flags)) {
     if (v === false || v === null || v === undefined) continue;
     args.push(`--${k}`);
@@ -156,7 +174,8 @@ export async function startServer({ flags = {}, env: extraEnv = {}, name = 'rela
 
   return {
     baseUrl, relayUrl, proxyUrl, adminToken, port, relayPort, proxyPort, dataDir,
-    jwtSecret: Buffer.from(jwtSecretHex, 'hex'), keyHashSecretHex,
+    jwtSecret: Buffer.from(jwtSecretHex, 'hex'), keyHashSecretHex, dataKeyHex: env.COBROWSE_DATA_KEY || null,
+    redisUrl, nodeId,
     pid: child.pid, child, exited,
     log: () => log,
     stop,
