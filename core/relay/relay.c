@@ -372,6 +372,11 @@ void relay_stop(struct relay *r)
     if (r->ctx != NULL) /* WSI_DESTROY for every connection: they detach, events are posted */
         lws_context_destroy(r->ctx);
     r->ctx = NULL;
+    if (r->core.cluster != NULL) { /* on the loop, so before it goes; copies unsubscribe first */
+        rsession_tables_free(&r->core);
+        rcluster_free(r->core.cluster);
+        r->core.cluster = NULL;
+    }
     rworker_stop(r->worker); /* records what is queued, those events included */
     r->worker = NULL;
     r->core.events = (struct relay_events){NULL, drop_event};
@@ -385,9 +390,7 @@ void relay_free(struct relay *r)
     if (r == NULL)
         return;
     relay_stop(r);
-    rsession_tables_free(&r->core); /* before the cluster: copies unsubscribe */
-    rcluster_free(r->core.cluster);
-    r->core.cluster = NULL;
+    rsession_tables_free(&r->core);
     inbox_drain_free(r);
     rlocal_free(r->local);
     rended_free(r->ended);
