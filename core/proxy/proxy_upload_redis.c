@@ -25,24 +25,29 @@
 
 /* KEYS[1] the session's set (member: sha256(url), score: upload order), KEYS[2] the sheet.
  * ARGV: sha, text, ttl, max sheets, max bytes, the prefix of the session's sheet keys.
- * Drops the sheet being replaced and members whose key expired, then the oldest sheets while
- * the session would hold more than max sheets or max bytes, then stores the sheet.
- * Returns {sheets evicted, sheets held, bytes held}. O(sheets of the session) <= 64. */
+ * Stores the sheet, forgets members whose key expired, then drops the session's oldest sheets
+ * while it holds more than max sheets or max bytes (the sheet being replaced does not count).
+ * The SET is the first write on purpose: at maxmemory with noeviction Redis refuses a script's
+ * first denyoom write, but lets a script that already wrote go on, so a ZREM first would let
+ * uploads past maxmemory. Returns {sheets evicted, sheets held, bytes held}. O(sheets of the
+ * session) <= 64 (+1). */
 static const char PUT_SCRIPT[] =
     "local idx, key, sha, text = KEYS[1], KEYS[2], ARGV[1], ARGV[2]\n"
     "local ttl, max_sheets, max_bytes = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])\n"
-    "redis.call('ZREM', idx, sha)\n"
-    "local live, sizes, total = {}, {}, 0\n"
+    "local live, sizes, total, gone = {}, {}, 0, {}\n"
     "for _, m in ipairs(redis.call('ZRANGE', idx, 0, -1)) do\n"
     "  local k = ARGV[6] .. m\n"
-    "  if redis.call('EXISTS', k) == 1 then\n"
+    "  if m == sha then\n"
+    "  elseif redis.call('EXISTS', k) == 1 then\n"
     "    live[#live + 1] = m\n"
     "    sizes[#live] = redis.call('STRLEN', k)\n"
     "    total = total + sizes[#live]\n"
     "  else\n"
-    "    redis.call('ZREM', idx, m)\n"
+    "    gone[#gone + 1] = m\n"
     "  end\n"
     "end\n"
+    "redis.call('SET', key, text, 'EX', ttl)\n"
+    "for _, m in ipairs(gone) do redis.call('ZREM', idx, m) end\n"
     "local i = 1\n"
     "while i <= #live and (#live - i + 1 >= max_sheets or total + #text > max_bytes) do\n"
     "  redis.call('DEL', ARGV[6] .. live[i])\n"
@@ -53,7 +58,6 @@ static const char PUT_SCRIPT[] =
     "local last = redis.call('ZRANGE', idx, -1, -1, 'WITHSCORES')\n"
     "local order = 1\n"
     "if #last == 2 then order = tonumber(last[2]) + 1 end\n"
-    "redis.call('SET', key, text, 'EX', ttl)\n"
     "redis.call('ZADD', idx, order, sha)\n"
     "redis.call('EXPIRE', idx, ttl)\n"
     "return {i - 1, #live - i + 2, total + #text}\n";
