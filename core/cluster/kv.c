@@ -137,9 +137,9 @@ static int handshake(struct kv *kv, redisContext *c, char *why, size_t size)
     char db[16];
     const char *argv[3];
     size_t lens[3];
-    int argc = 0, rc = 0;
+    int rc = 0;
     for (int step = 0; step < 2 && rc == 0; step++) {
-        argc = 0;
+        int argc = 0;
         if (step == 0 && kv->url.password[0] != '\0') {
             argv[argc++] = "AUTH";
             if (kv->url.user[0] != '\0')
