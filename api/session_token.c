@@ -284,9 +284,16 @@ void sessions_token_stylesheets(struct http_ctx *c)
         return;
     }
     int rc = proxy_upload(c->srv->proxy, tc->tid, tc->sid, url, text, len);
-    if (rc != 0) {
-        http_problem(c, rc > 0 ? 413 : 500, rc > 0 ? "body_too_large" : "internal_error", NULL,
-                     rc > 0 ? "The stylesheet is larger than the store takes." : "Out of memory.");
+    if (rc > 0) {
+        http_problem(c, 413, "body_too_large", NULL,
+                     "The stylesheet is larger than the store takes.");
+        return;
+    }
+    if (rc < 0) { /* out of memory, or Redis (--redis-url) unreachable or full: logged there */
+        char v[16];
+        http_set_retry_after(c, 1, v);
+        http_problem(c, 503, "proxy_unavailable", NULL,
+                     "The stylesheet store is unavailable. Retry shortly.");
         return;
     }
     ulfius_set_empty_body_response(c->resp, 204);

@@ -58,6 +58,7 @@ static int proxy_service_start(void *self)
     struct config *cfg = app->cfg;
     cfg->proxy.secret = cfg->api.jwt_secret;
     cfg->proxy.secret_len = sizeof(cfg->api.jwt_secret);
+    cfg->proxy.redis_url = cfg->relay.redis_url;
     app->proxy = proxy_new(&cfg->proxy);
     if (app->proxy == NULL || proxy_start(app->proxy) != 0) {
         proxy_free(app->proxy);

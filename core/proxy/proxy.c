@@ -47,7 +47,9 @@ struct proxy *proxy_new(const struct proxy_config *cfg)
     if (cfg->secret == NULL || proxy_key_derive(cfg->secret, cfg->secret_len, p->key) != 0)
         goto fail;
     p->cache = pcache_new(cfg->cache_bytes);
-    p->uploads = proxy_uploads_new(cfg->upload_bytes);
+    p->uploads = cfg->redis_url != NULL && cfg->redis_url[0] != '\0'
+                     ? proxy_uploads_new_redis(cfg->redis_url)
+                     : proxy_uploads_new(cfg->upload_bytes);
     if (p->cache == NULL || p->uploads == NULL)
         goto fail;
     return p;
@@ -342,7 +344,13 @@ char *proxy_metrics_text(struct proxy *p)
         cs.evictions);
     PUT("# TYPE cobrowse_proxy_uploads_total counter\ncobrowse_proxy_uploads_total %llu\n",
         us.stored);
-    PUT("# TYPE cobrowse_proxy_upload_bytes gauge\ncobrowse_proxy_upload_bytes %zu\n", us.bytes);
+    /* In Redis the store is every node's: no cheap size (proxy_upload.h), so no gauge. */
+    if (!us.shared)
+        PUT("# TYPE cobrowse_proxy_upload_bytes gauge\ncobrowse_proxy_upload_bytes %zu\n",
+            us.bytes);
+    PUT("# TYPE cobrowse_proxy_upload_errors_total counter\n"
+        "cobrowse_proxy_upload_errors_total %llu\n",
+        us.errors);
 #undef PUT
     if (n >= cap) {
         free(out);

@@ -1,9 +1,12 @@
-/* The visitors' uploaded stylesheets (core/proxy/proxy_upload.h): a list, newest first. */
+/* The visitors' uploaded stylesheets (core/proxy/proxy_upload.h): in memory, a list, newest
+ * first; in Redis, core/proxy/proxy_upload_redis.c, chosen here. */
 #include "core/proxy/proxy_upload.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "core/proxy/proxy_upload_redis.h"
 
 struct sheet {
     struct sheet *next;
@@ -14,6 +17,7 @@ struct sheet {
 };
 
 struct proxy_uploads {
+    struct upload_redis *redis; /* the Redis store, or NULL: the rest is the memory store */
     pthread_mutex_t lock;
     struct sheet *head; /* newest first */
     size_t bytes, sheets, max_bytes;
@@ -30,6 +34,16 @@ struct proxy_uploads *proxy_uploads_new(size_t max_bytes)
     return u;
 }
 
+struct proxy_uploads *proxy_uploads_new_redis(const char *url)
+{
+    struct proxy_uploads *u = proxy_uploads_new(0);
+    if (u != NULL && (u->redis = upload_redis_new(url)) == NULL) {
+        proxy_uploads_free(u);
+        return NULL;
+    }
+    return u;
+}
+
 static void sheet_free(struct sheet *s)
 {
     free(s->tenant);
@@ -43,6 +57,7 @@ void proxy_uploads_free(struct proxy_uploads *u)
 {
     if (u == NULL)
         return;
+    upload_redis_free(u->redis);
     for (struct sheet *s = u->head, *next; s != NULL; s = next) {
         next = s->next;
         sheet_free(s);
@@ -111,6 +126,8 @@ static void make_room(struct proxy_uploads *u, const char *tenant, const char *s
 int proxy_uploads_put(struct proxy_uploads *u, const char *tenant, const char *session,
                       const char *url, const char *text, size_t len, time_t now)
 {
+    if (u->redis != NULL)
+        return upload_redis_put(u->redis, tenant, session, url, text, len);
     if (len > PROXY_UPLOAD_MAX_BYTES || len > u->max_bytes || len > PROXY_UPLOAD_SESSION_BYTES)
         return 1;
     struct sheet *s = calloc(1, sizeof(*s));
@@ -143,6 +160,8 @@ char *proxy_uploads_get(struct proxy_uploads *u, const char *tenant, const char 
                         const char *url, time_t now, size_t *len)
 {
     char *copy = NULL;
+    if (u->redis != NULL)
+        return upload_redis_get(u->redis, tenant, session, url, len);
     pthread_mutex_lock(&u->lock);
     for (struct sheet *s = u->head; s != NULL; s = s->next) {
         if (same_session(s, tenant, session) && strcmp(s->url, url) == 0) {
@@ -159,7 +178,13 @@ char *proxy_uploads_get(struct proxy_uploads *u, const char *tenant, const char 
 
 void proxy_uploads_stats(struct proxy_uploads *u, struct proxy_uploads_stats *out)
 {
+    if (u->redis != NULL) {
+        upload_redis_stats(u->redis, out);
+        return;
+    }
     pthread_mutex_lock(&u->lock);
+    out->errors = 0;
+    out->shared = 0;
     out->bytes = u->bytes;
     out->sheets = u->sheets;
     out->stored = u->stored;
