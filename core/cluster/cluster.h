@@ -11,7 +11,9 @@
  * CLUSTER_DOWN (not connected, connection lost before the reply, or cluster_free) or
  * CLUSTER_ERROR (Redis answered an error; logged here). So `arg` may be a record the callback
  * frees. Pointers in a reply are valid only during the callback. A request made while down is
- * answered CLUSTER_DOWN at once, inside the call.
+ * answered CLUSTER_DOWN at once, inside the call; one with a bad id (session and tenant ids:
+ * 1-64 bytes, no braces or spaces) CLUSTER_ERROR at once. cluster_free must not be called from
+ * inside one of these callbacks or hooks.
  *
  * Keys (`S` a session id, `T` a tenant id; docs/cluster.md lists what each holds):
  *   cb:{S}:meta  cb:{S}:h  cb:{S}:agents  cb:{S}:m (the channel)  cb:t:{T}:live  cb:t:{T}:new
@@ -68,7 +70,8 @@ double cluster_rtt_ms(const struct cluster *cl);
  *     agents_per_session > 0, `member` is not in it and ZCARD >= agents_per_session; else
  *     ZADD agents (now + presence_ttl) member.
  *  4. ZADD live (now + presence_ttl) S. PEXPIRE on what it wrote (key_ttl).
- * Limits <= 0 mean none. */
+ * Limits <= 0 mean none. Nothing is written unless the connection is admitted (a refused agent
+ * spends no new-session budget). */
 struct cluster_admit {
     const char *tenant, *session;
     int agent;          /* 1 agent, 0 visitor */
@@ -181,7 +184,8 @@ void cluster_publish(struct cluster *cl, const char *session, const unsigned cha
                      cluster_done_fn fn, void *arg);
 /* Subscribes to the session's channel; fn is called once Redis confirmed (status OK) or with
  * CLUSTER_DOWN. Messages may arrive only after that. Subscribing twice is a no-op answered OK.
- * The subscription is kept across reconnects until cluster_unsubscribe. */
+ * The subscription is kept across reconnects until cluster_unsubscribe; one answered
+ * CLUSTER_DOWN is not kept. cluster_unsubscribe answers a pending subscribe CLUSTER_DOWN. */
 void cluster_subscribe(struct cluster *cl, const char *session, cluster_done_fn fn, void *arg);
 void cluster_unsubscribe(struct cluster *cl, const char *session);
 
