@@ -22,14 +22,17 @@ void health_readyz(struct http_ctx *c)
         PQclear(r);
         db_release(c->srv->db, conn);
     }
-    int redis = c->srv->cluster_state ? c->srv->cluster_state(c->srv->cluster_state_arg) : -1;
-    char body[128];
-    snprintf(body, sizeof(body), "{\"status\":\"%s\",\"database\":\"%s\"%s}",
-             ok && redis != 0 ? "ready" : "unavailable", ok ? "ok" : "unreachable",
+    int redis = -1;
+    int draining = c->srv->relay_state ? c->srv->relay_state(c->srv->relay_state_arg, &redis) : 0;
+    int ready = ok && redis != 0 && draining != 1;
+    char body[160];
+    snprintf(body, sizeof(body), "{\"status\":\"%s\",\"database\":\"%s\"%s%s}",
+             ready ? "ready" : "unavailable", ok ? "ok" : "unreachable",
              redis < 0 ? ""
              : redis   ? ",\"redis\":\"ok\""
-                       : ",\"redis\":\"down\"");
-    http_reply_text(c, ok && redis != 0 ? 200 : 503, body);
+                       : ",\"redis\":\"down\"",
+             draining == 1 ? ",\"relay\":\"draining\"" : "");
+    http_reply_text(c, ready ? 200 : 503, body);
 }
 
 /* Answers 401/403 unless metrics_access allows the caller. Returns 0 when allowed, else -1. */

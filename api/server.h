@@ -38,10 +38,11 @@ struct server {
     void *mount_arg;
     char *(*metrics)(void *arg);
     void *metrics_arg;
-    /* The relay's Redis for /readyz (optional; any HTTP worker calls it): -1 no cluster, 1 up,
-     * 0 down (docs/cluster.md). */
-    int (*cluster_state)(void *arg);
-    void *cluster_state_arg;
+    /* The relay's state for /readyz (optional; any HTTP worker calls it): 1 while it drains,
+     * else 0 (-1: not running), with *redis set to -1 (one node), 1 (Redis reachable) or 0
+     * (docs/cluster.md). */
+    int (*relay_state)(void *arg, int *redis);
+    void *relay_state_arg;
     struct listener api;            /* the REST API, the viewer's files (api/listen.h) */
     struct listener proxy_listener; /* ROUTE_PROXY_LISTENER routes */
 };

@@ -38,17 +38,24 @@ static char *render_metrics(void *arg)
     return lifecycle_metrics(&app->lifecycle);
 }
 
-static int relay_cluster_of(void *self)
+static int relay_state_of(void *self)
+{
+    struct app *app = self;
+    return relay_draining(app->relay);
+}
+
+static int relay_redis_of(void *self)
 {
     struct app *app = self;
     return relay_cluster_state(app->relay);
 }
 
-/* /readyz: the relay's Redis, while the relay runs (-1 before, after, or on one node). */
-static int cluster_state(void *arg)
+/* /readyz: the relay, while it runs (draining, and its Redis with --redis-url). */
+static int relay_state(void *arg, int *redis)
 {
     struct app *app = arg;
-    return lifecycle_query(&app->lifecycle, "relay", relay_cluster_of, -1);
+    *redis = lifecycle_query(&app->lifecycle, "relay", relay_redis_of, -1);
+    return lifecycle_query(&app->lifecycle, "relay", relay_state_of, -1);
 }
 
 /* The stylesheet proxy (its fetcher thread): started before the REST server, which serves it. */
@@ -90,8 +97,8 @@ static int api_service_start(void *self)
     app->server.mount_arg = app;
     app->server.metrics = render_metrics;
     app->server.metrics_arg = app;
-    app->server.cluster_state = cluster_state;
-    app->server.cluster_state_arg = app;
+    app->server.relay_state = relay_state;
+    app->server.relay_state_arg = app;
     if (server_start(&app->server, &app->cfg->api) != 0) {
         server_stop(&app->server);
         return -1;

@@ -415,6 +415,11 @@ char *relay_metrics_text(struct relay *r)
     return both;
 }
 
+int relay_draining(const struct relay *r)
+{
+    return r != NULL && atomic_load(&r->ws.draining);
+}
+
 int relay_cluster_state(const struct relay *r)
 {
     if (r == NULL || r->core.cluster == NULL)

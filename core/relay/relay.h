@@ -51,5 +51,7 @@ void relay_free(struct relay *r);
 char *relay_metrics_text(struct relay *r);
 /* -1 on one node; with --redis-url 1 when Redis is reachable, else 0. Any thread. */
 int relay_cluster_state(const struct relay *r);
+/* 1 once relay_drain has begun (new handshakes get 503), else 0. Any thread. */
+int relay_draining(const struct relay *r);
 
 #endif

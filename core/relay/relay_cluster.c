@@ -233,11 +233,16 @@ void rcluster_detached(struct rsession *s, struct rconn *c)
     uint64_t gen = rfollow_visitor_gen(s);
     if (gen == 0)
         return; /* it never got its generation (Redis was down): nobody elsewhere knows it */
-    cluster_left(rc->cl, s->id, NULL, gen, NULL, NULL);
+    rcluster_visitor_gone(s, gen);
+    rfollow_visitor_left(s);
+}
+
+void rcluster_visitor_gone(struct rsession *s, uint64_t gen)
+{
+    cluster_left(s->core->cluster->cl, s->id, NULL, gen, NULL, NULL);
     publish_json(s, 'C',
                  json_pack("{s:s, s:s, s:I}", "t", "visitor", "state", "disconnected", "gen",
                            (json_int_t)gen));
-    rfollow_visitor_left(s);
 }
 
 void rcluster_to_visitor(struct rsession *s, const char *text)
@@ -255,23 +260,30 @@ void rcluster_consent_all(struct rsession *s, const char *state)
     cluster_consent(s->core->cluster->cl, s->id, state, NULL, NULL);
 }
 
+#define TOUCH_BATCH 64 /* agents per touch */
+
 struct touch {
     struct rcluster *rc;
-    const char *members[64];
+    const char *members[TOUCH_BATCH];
 };
 
+/* The session's presence here: the visitor's generation and the agents, TOUCH_BATCH at a time. */
 static void touch_one(struct rsession *s, void *arg)
 {
     struct touch *t = arg;
     if (s->cl == NULL || (s->visitor == NULL && s->agents == NULL))
         return;
-    size_t n = 0;
-    for (struct rconn *a = s->agents; a && n < 64; a = a->next)
-        if (a->member != NULL)
-            t->members[n++] = a->member;
     uint64_t gen = s->visitor ? rfollow_visitor_gen(s) : 0;
-    cluster_touch(t->rc->cl, s->tenant, s->id, gen, t->members, n, RCLUSTER_PRESENCE_TTL_MS, NULL,
-                  NULL);
+    struct rconn *a = s->agents;
+    do {
+        size_t n = 0;
+        for (; a != NULL && n < TOUCH_BATCH; a = a->next)
+            if (a->member != NULL)
+                t->members[n++] = a->member;
+        cluster_touch(t->rc->cl, s->tenant, s->id, gen, t->members, n, RCLUSTER_PRESENCE_TTL_MS,
+                      NULL, NULL);
+        gen = 0; /* once is enough */
+    } while (a != NULL);
 }
 
 void rcluster_tick(struct rcluster *rc)

@@ -160,6 +160,7 @@ static void hole(struct rsession *s, struct rframe *f)
         a->waiting_snapshot = 1;
         rconn_send_text(a, "{\"type\":\"waiting_snapshot\"}");
     }
+    rhistory_request_snapshot(s, "gap"); /* from the visitor, here or on its node */
 }
 
 void rfollow_frame(struct rsession *s, struct rframe *f)
@@ -293,6 +294,7 @@ static void on_sync(void *arg, int status, const struct cluster_sync_reply *r)
         } else { /* a catch-up: read again once Redis is back (rfollow_resume_all) */
             drop_held(cl);
             cl->state = F_LIVE;
+            drain_waiting(s); /* they join what this node has */
         }
         return;
     }
@@ -423,6 +425,8 @@ static void on_claim(void *arg, int status, const struct cluster_claim_reply *r)
     } else if (c != NULL && !c->gone) {
         c->admitting = 0;
         rconn_close(c, 4001, "session ended");
+    } else if (s != NULL && status == CLUSTER_OK) { /* it went away before it joined */
+        rcluster_visitor_gone(s, r->gen);
     }
     if (c != NULL)
         rcluster_conn_drop(c);

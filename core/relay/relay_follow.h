@@ -48,6 +48,9 @@ struct rsession *rfollow_find(const struct rfollow_ref *ref); /* NULL: gone */
  * last hold went): the caller must not touch it. */
 void rcluster_conn_hold(struct rconn *c);
 int rcluster_conn_drop(struct rconn *c);
+/* The visitor of generation gen left (or went away before it joined): the other nodes and Redis
+ * learn it (relay_cluster.c). */
+void rcluster_visitor_gone(struct rsession *s, uint64_t gen);
 
 /* s's copy state (s->cl); 0 or -1 (out of memory). Freed by rfollow_session_free. */
 int rfollow_session_new(struct rcluster *rc, struct rsession *s);
