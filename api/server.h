@@ -20,6 +20,7 @@
 
 struct auth_cache;
 struct proxy;
+struct kv;
 
 struct server {
     const struct api_config *cfg;
@@ -34,6 +35,7 @@ struct server {
      * server's own (metrics_render). Both run on the thread that calls them: mount on the
      * main thread, metrics on an HTTP worker. */
     struct proxy *proxy; /* the stylesheet proxy (core/proxy/proxy.h), or NULL: 503 */
+    struct kv *kv;       /* the cluster's Redis (core/cluster/kv.h, --redis-url), or NULL */
     int (*mount)(struct server *srv, void *arg);
     void *mount_arg;
     char *(*metrics)(void *arg);

@@ -12,6 +12,7 @@
 #include "core/base/log.h"
 #include "core/base/timeutil.h"
 #include "core/base/token.h"
+#include "core/cluster/kv.h"
 
 #define JOIN_CODE_ATTEMPTS 8
 
@@ -290,19 +291,47 @@ void sessions_list(struct http_ctx *c)
     PQclear(r);
 }
 
+/* With several relay nodes: the node that holds (or last held) the session's visitor, from the
+ * cluster's Redis (docs/cluster.md); NULL on one node, before a visitor connected, or when Redis
+ * does not answer (the answer then says null rather than failing). Into out. */
+static const char *relay_node(struct http_ctx *c, const char *id, char *out, size_t size)
+{
+    if (c->srv->kv == NULL)
+        return NULL;
+    char key[96];
+    snprintf(key, sizeof(key), "cb:{%s}:meta", id);
+    const char *argv[] = {"HGET", key, "vnode"};
+    const size_t lens[] = {4, strlen(key), 5};
+    redisReply *r = kv_command(c->srv->kv, 3, argv, lens);
+    const char *node = NULL;
+    if (r != NULL && r->type == REDIS_REPLY_STRING && r->len > 0 && r->len < size) {
+        memcpy(out, r->str, r->len);
+        out[r->len] = '\0';
+        node = out;
+    }
+    if (r != NULL)
+        freeReplyObject(r);
+    return node;
+}
+
 void sessions_get(struct http_ctx *c)
 {
-    static struct db_stmt q = {"sessions_get",
-                               "SELECT session_json(s, $3)::text FROM sessions s "
-                               "WHERE s.id = $1 AND s.tenant_id = $2",
-                               0};
+    static struct db_stmt q = {
+        "sessions_get",
+        /* one more member, the others in their usual order */
+        "SELECT left(session_json(s, $3)::text, -1) || ', \"relay_node\" : ' "
+        "  || COALESCE(to_json($4::text)::text, 'null') || '}' "
+        "FROM sessions s WHERE s.id = $1 AND s.tenant_id = $2",
+        0};
     const char *id = http_param(c, "id");
     if (!ids_valid("ses", id)) {
         http_not_found(c, "session");
         return;
     }
-    const char *params[] = {id, c->tenant_id, c->cfg->relay_url};
-    http_reply_one(c, &q, 3, params, "session");
+    char node[80];
+    const char *params[] = {id, c->tenant_id, c->cfg->relay_url,
+                            relay_node(c, id, node, sizeof(node))};
+    http_reply_one(c, &q, 4, params, "session");
 }
 
 void sessions_get_by_code(struct http_ctx *c)

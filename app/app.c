@@ -7,6 +7,7 @@
 #include "api/sweeper.h"
 #include "core/proxy/proxy.h"
 #include "core/base/log.h"
+#include "core/cluster/kv.h"
 #include "core/relay/relay.h"
 #include "core/webhook/dispatch.h"
 
@@ -90,6 +91,14 @@ static char *proxy_service_metrics(void *self)
     return proxy_metrics_text(app->proxy);
 }
 
+static void api_service_stop(void *self)
+{
+    struct app *app = self;
+    server_stop(&app->server);
+    kv_free(app->server.kv); /* after the workers that use it */
+    app->server.kv = NULL;
+}
+
 static int api_service_start(void *self)
 {
     struct app *app = self;
@@ -99,17 +108,16 @@ static int api_service_start(void *self)
     app->server.metrics_arg = app;
     app->server.relay_state = relay_state;
     app->server.relay_state_arg = app;
+    if (app->cfg->relay.redis_url[0] != '\0') { /* GET /v1/sessions/{id} shows relay_node */
+        struct kv_config kc = {app->cfg->relay.redis_url, 2, 500, 500, 1000};
+        if ((app->server.kv = kv_new(&kc)) == NULL)
+            return -1;
+    }
     if (server_start(&app->server, &app->cfg->api) != 0) {
-        server_stop(&app->server);
+        api_service_stop(app);
         return -1;
     }
     return 0;
-}
-
-static void api_service_stop(void *self)
-{
-    struct app *app = self;
-    server_stop(&app->server);
 }
 
 static char *api_service_metrics(void *self)

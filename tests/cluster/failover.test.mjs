@@ -17,12 +17,12 @@ import { startCluster } from './lib/cluster.mjs';
 import { startHaproxy } from './lib/haproxy.mjs';
 
 const N = 500;
-// New sessions sent at once at the kill, half to each surviving node: 160 handshakes at a node
+// New sessions sent at once at the kill, half to each surviving node: 240 handshakes at a node
 // whose budget is 100 a second (burst 100) are refused from the 101st on unless they take longer
-// than (160 - 100) / 100 = 0.6 s to arrive, whatever the resumes take from the same budget (they
+// than (240 - 100) / 100 = 1.4 s to arrive, whatever the resumes take from the same budget (they
 // draw from it too, but are never refused by it). With fewer, whether any was refused depended
 // on when the resumes happened to arrive.
-const NEW = 320;
+const NEW = 480;
 const KILLED = 2;
 const HANDSHAKES_PER_SECOND = 100;
 let C, P, LB, tenant, fresh;

@@ -142,3 +142,18 @@ test('a stylesheet uploaded on node A\'s proxy is served by node B\'s proxy', as
   // A session's uploaded copy is served before any fetch (docs/proxy.md), on every node.
   assert.equal(O.hits('/site.css'), 0, 'node B served the copy without asking the origin');
 });
+
+test('which node serves a session: GET /v1/sessions/{id} names the visitor\'s node on every node', async () => {
+  const tenant = await P.tenant();
+  const s = await P.session(tenant.id);
+  const node = async (i) => (await api('GET', `${C.nodes[i].baseUrl}/v1/sessions/${s.id}`,
+    { token: C.nodes[0].adminToken, tenant: tenant.id })).body.relay_node;
+  assert.equal(await node(0), null, 'no visitor yet: null');
+  const { v, page } = await visitorWithPage(1, s);
+  assert.deepEqual([await node(0), await node(2)], ['node-1', 'node-1']);
+  await v.terminate();
+  page.detach();
+  const back = track(await connectVisitor(relay(2), s.visitor_token, { resume: page.lastSeq, label: 'visitor on node-2' }));
+  assert.equal(back.hello.have, 1);
+  assert.equal(await node(1), 'node-2', 'the visitor moved to node 2');
+});
