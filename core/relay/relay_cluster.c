@@ -273,6 +273,7 @@ static void touch_one(struct rsession *s, void *arg)
     struct touch *t = arg;
     if (s->cl == NULL || (s->visitor == NULL && s->agents == NULL))
         return;
+    rfollow_recheck(s);
     uint64_t gen = s->visitor ? rfollow_visitor_gen(s) : 0;
     struct rconn *a = s->agents;
     do {

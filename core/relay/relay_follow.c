@@ -594,6 +594,15 @@ void rfollow_publish(struct rcluster *rc, struct rsession *s, char type, const c
     free(buf);
 }
 
+void rfollow_recheck(struct rsession *s)
+{
+    struct rcsession *cl = s->cl;
+    if (cl->state != F_LIVE || s->visitor != NULL || !cl->remote_visitor)
+        return;
+    cl->state = F_CATCHUP; /* reads meta (and whatever frames it missed): vexp says */
+    request_sync(s, s->have);
+}
+
 static void resume_one(struct rsession *s, void *arg)
 {
     (void)arg;

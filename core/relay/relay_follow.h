@@ -64,6 +64,9 @@ void rfollow_message(struct rcluster *rc, const char *sid, const unsigned char *
 /* Redis is back: every copy catches up, and a visitor whose frames were not appended meanwhile
  * claims its session again and is asked for a page. */
 void rfollow_resume_all(struct rcluster *rc);
+/* A visitor said to be on another node may be gone with its node (killed: nobody said it left):
+ * the copy reads meta again, whose vexp tells, at most every touch (10 s). */
+void rfollow_recheck(struct rsession *s);
 /* Publishes "<type><node> <json>" on s's channel. */
 void rfollow_publish(struct rcluster *rc, struct rsession *s, char type, const char *json);
 
