@@ -43,9 +43,10 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 PIDS=()
 stop_nodes() {
-  local p
+  local p t0=$SECONDS
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  [ ${#PIDS[@]} -eq 0 ] || echo "stop $((SECONDS - t0)) s" >>"$B/timing.txt"
   PIDS=()
 }
 cleanup() {
@@ -74,7 +75,11 @@ ADMIN="$(COBROWSE_DATA_DIR="$B/data-0" "$BIN" create-admin-token --name bench 2>
 # never weigh on the next; Redis emptied too). Sets PIDS, API (node 0's REST), RURL[i].
 start_nodes() {
   local n="$1" redis="$2" i port rport
+  # --quick keeps running nodes of the same kind (starting nodes is most of its time)
+  [ $QUICK -eq 1 ] && [ ${#PIDS[@]} -eq "$n" ] && [ "${NODES_REDIS:-}" = "$redis" ] && return 0
+  NODES_REDIS="$redis"
   stop_nodes
+  local t0=$SECONDS
   [ "$redis" -eq 1 ] && rcli flushall >/dev/null
   RURL=()
   for ((i = 0; i < n; i++)); do
@@ -93,6 +98,7 @@ start_nodes() {
     wait_http "${NODE_API[$i]}/readyz" 30 || die "node $i did not become ready (see ${B#$ROOT/}/node-$i.log)"
   done
   API="${NODE_API[0]}"
+  echo "start $n $((SECONDS - t0)) s" >>"$B/timing.txt"
 }
 
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
@@ -149,6 +155,11 @@ for setup in one same3 split3; do
     start_nodes $n $redis
     tf=$(tokens "tp$agents" "$TP_SESSIONS" "$agents")
     say "$setup: throughput, $agents agent(s) per session"
+    # BENCH_PERF=1: a profile of node 0 (the visitors' node) while it is saturated
+    if [ "${BENCH_PERF:-0}" = 1 ] && command -v perf >/dev/null; then
+      perf record -F 999 -g -p "${PIDS[0]}" -o "$B/perf-$setup-tp$agents.data" -- sleep "$SECS" \
+        >/dev/null 2>&1 &
+    fi
     # shellcheck disable=SC2046
     lg $setup "tp_$agents" $(urls $setup) $(spids $setup) --tokens "$tf" --mode throughput \
       --agents-per-session "$agents" "${COMMON[@]}"
@@ -163,17 +174,6 @@ for setup in one same3 split3; do
       --rate "$LAT_RATE" --agents-per-session "$agents" "${COMMON[@]}"
   done
 done
-
-# Failover: the nodes' default handshake budget (2,000/s) stays on: the priority lane for resumes
-# is part of the figure.
-start_nodes 3 1
-tf=$(tokens failover "$FAIL_N" 1)
-say "failover: $FAIL_N streaming sessions over 3 nodes, kill -9 of node 2"
-KILLED="${PIDS[2]}"
-lg split3 failover --url "${RURL[0]}" --url "${RURL[1]}" --url "${RURL[2]}" --layout spread \
-  --kill-pid "$KILLED" --kill-url 2 --tokens "$tf" --mode resume --agents-per-session 1 \
-  --rate "$FAIL_RATE" --seconds "$SECS" --warmup "$WARMUP" --timeout 30
-wait "$KILLED" 2>/dev/null || true
 
 # Memory: N sessions stream MEM_FRAMES frames each (one snapshot, then diffs: all of it stays in
 # the history), then are held open (visitor + agent, spread over the nodes) while INFO is read.
@@ -197,11 +197,22 @@ done
 sleep 1 # presence writes of the last joins
 mem_after=$(rcli info memory | awk -F: '/^used_memory:/ {print $2+0}')
 keys_after=$(rcli dbsize)
-hist=$(rcli --scan --pattern 'cb:{*}:h' | head -n 20 | while read -r k; do rcli xlen "$k"; done |
+hist=$(awk '{print $1}' "$tf" | head -n 20 | while read -r id; do rcli xlen "cb:{$id}:h"; done |
   awk '{s += $1; n++} END {print n ? s / n : 0}')
 ready=$(grep -c '^READY' "$B/memory-hold.out" || true)
 kill $HOLD 2>/dev/null; wait $HOLD 2>/dev/null || true
 echo "redis memory sessions=$MEM_N before=$mem_before after=$mem_after keys_before=$keys_before keys_after=$keys_after history_frames=$hist ready=$ready" >>"$B/results.txt"
+# Failover: the nodes' default handshake budget (2,000/s) stays on: the priority lane for resumes
+# is part of the figure.
+start_nodes 3 1
+tf=$(tokens failover "$FAIL_N" 1)
+say "failover: $FAIL_N streaming sessions over 3 nodes, kill -9 of node 2"
+KILLED="${PIDS[2]}"
+lg split3 failover --url "${RURL[0]}" --url "${RURL[1]}" --url "${RURL[2]}" --layout spread \
+  --kill-pid "$KILLED" --kill-url 2 --tokens "$tf" --mode resume --agents-per-session 1 \
+  --rate "$FAIL_RATE" --seconds "$SECS" --warmup "$WARMUP" --timeout 30
+wait "$KILLED" 2>/dev/null || true
+
 stop_nodes
 
 python3 - "$B/results.txt" "$SECS" "$FAIL_N" "$MEM_N" "$(uptime)" <<'PY'
