@@ -13,9 +13,10 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#define LG_MAX_AGENTS 16
-#define LG_MAX_MSG    (16u << 20)            /* larger server messages are a protocol error here */
-#define LG_MIN_FRAME  (FRAME_HEADER_LEN + 8) /* header (core/base/frame.h) + send time */
+#define LG_MAX_AGENTS  16
+#define LG_MAX_TARGETS 8           /* --url given several times: the nodes of a cluster */
+#define LG_MAX_MSG     (16u << 20) /* larger server messages are a protocol error here */
+#define LG_MIN_FRAME   (FRAME_HEADER_LEN + 8) /* header (core/base/frame.h) + send time */
 
 enum lg_mode { LG_THROUGHPUT, LG_LATENCY, LG_IDLE, LG_RESUME };
 /* docs/protocol.md: browsers send the token as ?access_token=, other clients may use a Bearer
@@ -24,6 +25,10 @@ enum lg_mode { LG_THROUGHPUT, LG_LATENCY, LG_IDLE, LG_RESUME };
  * to check servers against it. */
 enum lg_token_via { LG_TOKEN_QUERY, LG_TOKEN_HEADER, LG_TOKEN_SUBPROTOCOL };
 enum lg_role { LG_VISITOR, LG_AGENT };
+/* Which --url each connection starts on when there are several (scripts/bench-cluster.sh):
+ * split puts every visitor on the first and the agents on the others, round robin; spread puts
+ * session i's visitor on url i mod n and its agents on the following ones. */
+enum lg_layout { LG_LAYOUT_SPLIT, LG_LAYOUT_SPREAD };
 enum lg_state {
     LG_ST_NONE,       /* not connected, not queued */
     LG_ST_QUEUED,     /* waiting for a free handshake slot */
@@ -45,6 +50,13 @@ enum lg_phase {
 
 struct lg_session;
 
+/* One --url: where to connect and what to send as Host. */
+struct lg_target {
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    char host[256], port[16];
+};
+
 struct lg_conn {
     int fd;
     enum lg_role role;
@@ -57,6 +69,7 @@ struct lg_conn {
     int mop;      /* opcode of the fragmented message being reassembled, 0 if none */
     int epout;    /* EPOLLOUT registered */
     int upgraded; /* times it was open: reconnects carry resume= */
+    int target;   /* index in lg.target: the node it connects to next */
     int64_t retry_at;
     int backoff_ms;
     struct lg_conn *qnext;
@@ -87,21 +100,26 @@ struct lg_session {
 struct lg_options {
     enum lg_mode mode;
     enum lg_token_via token_via;
-    char host[256], port[16], path[512];
+    enum lg_layout layout;
+    char path[512]; /* the same on every --url */
     const char *tokens_file;
     int sessions, agents_per_session, connections, max_pending;
     size_t size;
     double seconds, warmup, rate, timeout;
     size_t window_bytes;
     int verbose;
-    int server_pid; /* to report its CPU use over the measured seconds */
+    int server_pid[LG_MAX_TARGETS + 1]; /* to report their CPU use over the measured seconds */
+    int nserver_pids;
+    /* resume mode: instead of closing every socket, kill -9 kill_pid (the node of --url number
+     * kill_target) and measure until its clients are back on the other urls */
+    int kill_pid, kill_target;
 };
 extern struct lg_options lg_opt;
 
 struct lg_run {
     int ep;
-    struct sockaddr_storage addr;
-    socklen_t addrlen;
+    struct lg_target target[LG_MAX_TARGETS];
+    int ntargets;
     struct lg_session *sess;
     int nsess;
     struct lg_conn **conns;

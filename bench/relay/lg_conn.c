@@ -81,6 +81,10 @@ void lg_conn_lost(struct lg_conn *c, int code, const char *why)
         fprintf(stderr, "loadgen: %s of %s lost (%d %s): reconnecting\n",
                 c->role == LG_AGENT ? "agent" : "visitor", c->s->id, code, why);
     lg.reconnects++;
+    /* several urls: come back on the next one, as a load balancer's redispatch does after a
+     * node died (a connection refused or dropped) */
+    if (lg.ntargets > 1)
+        c->target = (c->target + 1) % lg.ntargets;
     c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : 100;
     if (c->backoff_ms > LG_MAX_BACKOFF)
         c->backoff_ms = LG_MAX_BACKOFF;

@@ -96,12 +96,25 @@ static double lg_cpu_seconds(int pid)
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* The CPU seconds of every --server-pid together (the nodes of a cluster and their Redis); -1
+ * if none was given or one is unknown. */
+static double lg_cpu_servers(void)
+{
+    double sum = lg_opt.nserver_pids ? 0 : -1;
+    for (int i = 0; i < lg_opt.nserver_pids; i++) {
+        double v = lg_cpu_seconds(lg_opt.server_pid[i]);
+        if (v < 0)
+            return -1;
+        sum += v;
+    }
+    return sum;
+}
+
 /* The share of one core each side used while measuring: shows which side was saturated, and so
  * how large a ratio this machine could show at all. */
 void lg_stats_cpu_mark(int end, double secs)
 {
-    double self = lg_cpu_seconds(0),
-           server = lg_opt.server_pid ? lg_cpu_seconds(lg_opt.server_pid) : -1;
+    double self = lg_cpu_seconds(0), server = lg_cpu_servers();
     if (!end) {
         cpu_self = self;
         cpu_server = server;

@@ -150,7 +150,8 @@ static void lg_base64(const uint8_t *in, int n, char *out)
 
 void lg_ws_connect(struct lg_conn *c)
 {
-    int fd = socket(lg.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    const struct lg_target *t = &lg.target[c->target];
+    int fd = socket(t->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         lg_die("socket: %s (raise ulimit -n)", strerror(errno));
     int one = 1;
@@ -160,7 +161,7 @@ void lg_ws_connect(struct lg_conn *c)
     if (epoll_ctl(lg.ep, EPOLL_CTL_ADD, fd, &ev) < 0)
         lg_die("epoll_ctl: %s", strerror(errno));
     c->epout = 1;
-    if (connect(fd, (struct sockaddr *)&lg.addr, lg.addrlen) < 0 && errno != EINPROGRESS)
+    if (connect(fd, (const struct sockaddr *)&t->addr, t->addrlen) < 0 && errno != EINPROGRESS)
         lg_conn_lost(c, 1006, strerror(errno));
 }
 
@@ -179,7 +180,8 @@ static void lg_send_upgrade(struct lg_conn *c)
     const char *tok = c->token, *q = lg_opt.token_via == LG_TOKEN_QUERY ? tok : "";
     const char *h = lg_opt.token_via == LG_TOKEN_HEADER ? tok : "";
     const char *sp = lg_opt.token_via == LG_TOKEN_SUBPROTOCOL ? tok : "";
-    size_t cap = strlen(tok) + strlen(lg_opt.path) + strlen(lg_opt.host) + 512;
+    const struct lg_target *t = &lg.target[c->target];
+    size_t cap = strlen(tok) + strlen(lg_opt.path) + strlen(t->host) + 512;
     char *req = malloc(cap);
     if (req == NULL)
         lg_die("out of memory");
@@ -189,7 +191,7 @@ static void lg_send_upgrade(struct lg_conn *c)
                      "Sec-WebSocket-Version: 13\r\n%s%s%s"
                      "Sec-WebSocket-Protocol: %scobrowse.v1%s%s\r\n\r\n",
                      lg_opt.path, *q || *resume ? "?" : "", *q ? "access_token=" : "", q,
-                     *q && *resume ? "&" : "", resume, lg_opt.host, lg_opt.port, c->key,
+                     *q && *resume ? "&" : "", resume, t->host, t->port, c->key,
                      *h ? "Authorization: Bearer " : "", h, *h ? "\r\n" : "",
                      /* visitors ask for the relay's large receive buffer (docs/protocol.md) */
                      c->role == LG_AGENT ? "" : "cobrowse.visitor.v1, ",

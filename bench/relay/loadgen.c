@@ -19,6 +19,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <netdb.h>
 #include <stdarg.h>
@@ -125,6 +126,17 @@ static void lg_load_tokens(void)
     lg.nsess = n;
 }
 
+/* The url session i's visitor (a < 0) or agent a starts on (--layout). */
+static int lg_place(int i, int a)
+{
+    int n = lg.ntargets;
+    if (n == 1)
+        return 0;
+    if (lg_opt.layout == LG_LAYOUT_SPREAD)
+        return (i + (a < 0 ? 0 : 1 + a)) % n;
+    return a < 0 ? 0 : 1 + (i + a) % (n - 1);
+}
+
 static void lg_setup(void)
 {
     lg_load_tokens();
@@ -161,8 +173,11 @@ static void lg_setup(void)
             lg_die("session %s has %d agent tokens, %d wanted", s->id, s->natokens,
                    lg_opt.agents_per_session);
         s->visitor = lg_conn_new(s, LG_VISITOR, s->vtoken);
-        for (int a = 0; a < lg_opt.agents_per_session; a++)
-            s->agent[s->nagents++] = lg_conn_new(s, LG_AGENT, s->atoken[a]);
+        s->visitor->target = lg_place(i, -1);
+        for (int a = 0; a < lg_opt.agents_per_session; a++) {
+            s->agent[s->nagents] = lg_conn_new(s, LG_AGENT, s->atoken[a]);
+            s->agent[s->nagents++]->target = lg_place(i, a);
+        }
         s->ts = calloc(lg.ring, sizeof(*s->ts));
         s->kind = calloc(lg.ring, 1);
         if (s->ts == NULL || s->kind == NULL)
@@ -189,6 +204,35 @@ static void lg_enter(enum lg_phase ph, int64_t now)
     lg.phase_at = now;
     if (lg_opt.verbose)
         fprintf(stderr, "loadgen: phase %d at %.3f s\n", ph, (double)(now - lg.t0) / 1e9);
+}
+
+/* Resume mode with --kill-pid: a node dies (kill -9) while every session streams. Its clients
+ * see their connections drop and come back with resume= on the next url; the others stay. The
+ * figure is the time until every visitor that was on the killed node has its hello again and
+ * every agent (wherever it is) has every frame made before the kill. */
+static void lg_kill_node(int64_t now)
+{
+    lg.need_visitors = 0;
+    for (int i = 0; i < lg.nsess; i++) {
+        struct lg_session *s = &lg.sess[i];
+        s->target = s->produced;
+        s->resumed = s->visitor->target != lg_opt.kill_target;
+        lg.need_visitors += !s->resumed;
+    }
+    lg.resumed_visitors = lg.reached_agents = 0;
+    lg.need_agents = lg.nsess * lg_opt.agents_per_session;
+    lg_stats_reset();
+    lg.lost = lg.dups = lg.resets = 0;
+    lg.setup_rejects = lg.rejects;
+    lg.rejects = 0;
+    lg.traced[0] = lg.traced[1] = 0;
+    lg.resume_at = now;
+    lg_enter(LG_PH_RESUMING, now);
+    if (kill(lg_opt.kill_pid, SIGKILL) != 0)
+        lg_die("kill -9 %d: %s", lg_opt.kill_pid, strerror(errno));
+    for (int i = 0; i < lg.nconns; i++)
+        if (lg.conns[i]->role == LG_AGENT)
+            lg_session_agent_reached(lg.conns[i]);
 }
 
 /* Resume mode: every socket closed at once, as when a node or a network path goes away; every
@@ -255,7 +299,9 @@ static void lg_tick(int64_t now)
     case LG_PH_MEASURE:
         if (since >= lg_opt.seconds) {
             lg_stats_cpu_mark(1, since);
-            if (lg_opt.mode == LG_RESUME)
+            if (lg_opt.mode == LG_RESUME && lg_opt.kill_pid)
+                lg_kill_node(now);
+            else if (lg_opt.mode == LG_RESUME)
                 lg_mass_disconnect(now);
             else
                 lg_enter(LG_PH_DONE, now);
@@ -287,7 +333,8 @@ static void lg_tick(int64_t now)
 
 static void lg_usage(FILE *f)
 {
-    fprintf(f, "usage: loadgen --url ws://HOST:PORT/v1/relay --tokens FILE --mode MODE [options]\n"
+    fprintf(f, "usage: loadgen --url ws://HOST:PORT/v1/relay [--url ...] --tokens FILE --mode MODE "
+               "[options]\n"
                "  FILE: one session a line: \"session_id visitor_token agent_token...\"\n"
                "  --mode throughput   visitors send as fast as the window allows\n"
                "  --mode latency      --rate frames/s in total, spread over the sessions\n"
@@ -299,9 +346,34 @@ static void lg_usage(FILE *f)
                "  --window-bytes B    unacked bytes per visitor (default 1048576)\n"
                "  --max-pending N     handshakes in flight (default 512)\n"
                "  --timeout S         connect / resume deadline (default 60)  --verbose\n"
-               "  --server-pid PID    report the server's CPU use while measuring\n"
+               "  --server-pid PID    report the server's CPU use while measuring (repeatable:\n"
+               "                      the sum of the processes)\n"
+               "  --url given up to 8 times: the nodes of a cluster; a connection that is lost\n"
+               "                      comes back on the next url\n"
+               "  --layout split|spread  split (default): visitors on the first url, agents on\n"
+               "                      the others; spread: session i's visitor on url i mod n,\n"
+               "                      its agents on the following ones\n"
+               "  --kill-pid PID --kill-url K  resume mode: kill -9 PID (the node of the K-th\n"
+               "                      --url, from 0) instead of closing every socket\n"
                "  --token-via query|header|subprotocol  how the JWT travels (default query:\n"
                "                      ?access_token=, as browsers send it)\n");
+}
+
+static void lg_parse_url(const char *url, struct lg_target *t)
+{
+    char path[512];
+    if (sscanf(url, "ws://%255[^:/]:%15[0-9]%511s", t->host, t->port, path) != 3)
+        lg_die("--url must look like ws://127.0.0.1:8081/v1/relay");
+    if (lg_opt.path[0] && strcmp(path, lg_opt.path) != 0)
+        lg_die("every --url must have the same path");
+    snprintf(lg_opt.path, sizeof(lg_opt.path), "%s", path);
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai;
+    int rc = getaddrinfo(t->host, t->port, &hints, &ai);
+    if (rc)
+        lg_die("%s: %s", t->host, gai_strerror(rc));
+    memcpy(&t->addr, ai->ai_addr, ai->ai_addrlen);
+    t->addrlen = ai->ai_addrlen;
+    freeaddrinfo(ai);
 }
 
 static void lg_parse_args(int argc, char **argv)
@@ -323,15 +395,34 @@ static void lg_parse_args(int argc, char **argv)
         {"verbose", 0, 0, 'v'},
         {"token-via", 1, 0, 'k'},
         {"server-pid", 1, 0, 'P'},
+        {"layout", 1, 0, 'L'},
+        {"kill-pid", 1, 0, 'K'},
+        {"kill-url", 1, 0, 'X'},
         {"help", 0, 0, 'h'},
         {0, 0, 0, 0},
     };
-    const char *url = NULL;
-    int ch;
+    const char *url[LG_MAX_TARGETS];
+    int nurl = 0, ch;
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (ch) {
         case 'u':
-            url = optarg;
+            if (nurl == LG_MAX_TARGETS)
+                lg_die("at most %d --url", LG_MAX_TARGETS);
+            url[nurl++] = optarg;
+            break;
+        case 'L':
+            if (strcmp(optarg, "split") == 0)
+                lg_opt.layout = LG_LAYOUT_SPLIT;
+            else if (strcmp(optarg, "spread") == 0)
+                lg_opt.layout = LG_LAYOUT_SPREAD;
+            else
+                lg_die("--layout is split or spread");
+            break;
+        case 'K':
+            lg_opt.kill_pid = atoi(optarg);
+            break;
+        case 'X':
+            lg_opt.kill_target = atoi(optarg);
             break;
         case 't':
             lg_opt.tokens_file = optarg;
@@ -382,7 +473,9 @@ static void lg_parse_args(int argc, char **argv)
             lg_opt.verbose = 1;
             break;
         case 'P':
-            lg_opt.server_pid = atoi(optarg);
+            if (lg_opt.nserver_pids == LG_MAX_TARGETS + 1)
+                lg_die("at most %d --server-pid", LG_MAX_TARGETS + 1);
+            lg_opt.server_pid[lg_opt.nserver_pids++] = atoi(optarg);
             break;
         case 'k':
             if (strcmp(optarg, "query") == 0)
@@ -403,7 +496,7 @@ static void lg_parse_args(int argc, char **argv)
         }
     }
     lg.phase = LG_PH_AGENTS;
-    if (url == NULL || lg_opt.tokens_file == NULL) {
+    if (nurl == 0 || lg_opt.tokens_file == NULL) {
         lg_usage(stderr);
         exit(2);
     }
@@ -413,15 +506,12 @@ static void lg_parse_args(int argc, char **argv)
         lg_die("--agents-per-session must be 1..%d", LG_MAX_AGENTS);
     if (lg_opt.rate <= 0 || lg_opt.seconds <= 0 || lg_opt.max_pending < 1)
         lg_die("--rate, --seconds and --max-pending must be positive");
-    if (sscanf(url, "ws://%255[^:/]:%15[0-9]%511s", lg_opt.host, lg_opt.port, lg_opt.path) != 3)
-        lg_die("--url must look like ws://127.0.0.1:8081/v1/relay");
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai;
-    int rc = getaddrinfo(lg_opt.host, lg_opt.port, &hints, &ai);
-    if (rc)
-        lg_die("%s: %s", lg_opt.host, gai_strerror(rc));
-    memcpy(&lg.addr, ai->ai_addr, ai->ai_addrlen);
-    lg.addrlen = ai->ai_addrlen;
-    freeaddrinfo(ai);
+    if (lg_opt.kill_pid && (lg_opt.mode != LG_RESUME || nurl < 2 || lg_opt.kill_target < 0 ||
+                            lg_opt.kill_target >= nurl))
+        lg_die("--kill-pid needs --mode resume, several --url and --kill-url 0..%d", nurl - 1);
+    for (int i = 0; i < nurl; i++)
+        lg_parse_url(url[i], &lg.target[i]);
+    lg.ntargets = nurl;
 }
 
 int main(int argc, char **argv)
