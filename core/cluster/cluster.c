@@ -14,6 +14,7 @@
 #include "core/cluster/cluster_lua.h"
 
 #include <hiredis/adapters/libev.h>
+#include <hiredis/sds.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -539,6 +540,13 @@ double cluster_rtt_ms(const struct cluster *cl)
 {
     long long us = atomic_load_explicit(&((struct cluster *)cl)->rtt_us, memory_order_relaxed);
     return us < 0 ? -1.0 : (double)us / 1000.0;
+}
+
+size_t cluster_backlog(const struct cluster *cl)
+{
+    if (cl == NULL || cl->cmd.ac == NULL || cl->cmd.ac->c.obuf == NULL)
+        return 0;
+    return sdslen(cl->cmd.ac->c.obuf);
 }
 
 void cluster_stats(const struct cluster *cl, struct cluster_stats *out)

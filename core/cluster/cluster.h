@@ -189,6 +189,10 @@ void cluster_publish(struct cluster *cl, const char *session, const unsigned cha
 void cluster_subscribe(struct cluster *cl, const char *session, cluster_done_fn fn, void *arg);
 void cluster_unsubscribe(struct cluster *cl, const char *session);
 
+/* Bytes of commands not yet written to Redis (hiredis keeps them in one buffer, which it shifts
+ * after every partial write: the relay keeps this small by pausing visitors, relay_cluster.c). */
+size_t cluster_backlog(const struct cluster *cl);
+
 /* ---- counters for /metrics (relay thread writes, any thread reads: relaxed atomics) ---- */
 struct cluster_stats {
     uint64_t requests, errors, down_answers, reconnects, messages_in, subscriptions;

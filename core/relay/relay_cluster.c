@@ -15,6 +15,13 @@
 #include "core/cluster/cluster.h"
 #include "core/relay/relay_follow.h"
 
+/* The commands hiredis has not written yet (cluster_backlog): past HIGH the visitor whose frame
+ * went over is paused, and every paused one resumes once the backlog is under LOW. hiredis shifts
+ * that buffer after each partial write, so its cost grows with the square of the backlog: at 32
+ * visitors' worth of megabytes the node spent a third of its time in memmove and Redis closed its
+ * subscription (docs/benchmarks.md, "Cluster"). */
+#define BACKLOG_HIGH       (1024 * 1024)
+#define BACKLOG_LOW        (256 * 1024)
 #define TOUCH_SECONDS      10.0
 #define KEY_TTL_SECONDS    86400 /* a session's keys outlive any token */
 #define IDLE_RETRY_SECONDS 5     /* Redis did not answer whether the session is idle */
@@ -51,9 +58,47 @@ void rcluster_conn_release(struct rconn *c)
 
 /* ---- the instance ---- */
 
+/* ---- the backlog of appends ---- */
+
+static void hold_back(struct rcluster *rc, struct rconn *c)
+{
+    size_t backlog = cluster_backlog(rc->cl);
+    atomic_store_explicit(&rc->backlog_seen, backlog, memory_order_relaxed);
+    if ((c->paused & RPAUSE_CLUSTER) || backlog <= BACKLOG_HIGH)
+        return;
+    if (rc->n_held_back == rc->cap_held_back) {
+        size_t cap = rc->cap_held_back ? rc->cap_held_back * 2 : 16;
+        struct rconn **n = realloc(rc->held_back, cap * sizeof(*n));
+        if (n == NULL)
+            return; /* not paused: the backlog only grows a little more */
+        rc->held_back = n;
+        rc->cap_held_back = cap;
+    }
+    rcluster_conn_hold(c);
+    rc->held_back[rc->n_held_back++] = c;
+    rcore_pause(c, RPAUSE_CLUSTER, 1);
+    atomic_fetch_add_explicit(&rc->st.backlog_pauses, 1, memory_order_relaxed);
+}
+
+/* After each answer: once the backlog is small again, the visitors held back read again. */
+static void release_held_back(struct rcluster *rc, int all)
+{
+    if (rc->n_held_back == 0 || (!all && cluster_backlog(rc->cl) >= BACKLOG_LOW))
+        return;
+    size_t n = rc->n_held_back;
+    rc->n_held_back = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct rconn *c = rc->held_back[i];
+        if (!c->gone)
+            rcore_pause(c, RPAUSE_CLUSTER, 0);
+        rcluster_conn_drop(c);
+    }
+}
+
 static void on_state(void *ctx, int up)
 {
     struct rcluster *rc = ctx;
+    release_held_back(rc, 1);
     atomic_store(&rc->up, up);
     log_json(up ? LOG_INFO : LOG_WARN, up ? "cluster up" : "cluster down",
              json_pack("{s:s, s:s}", "node", rc->node, "hint",
@@ -91,7 +136,9 @@ void rcluster_free(struct rcluster *rc)
     if (rc == NULL)
         return;
     rc->closing = 1; /* the answers below only release what they hold */
+    release_held_back(rc, 1);
     cluster_free(rc->cl);
+    free(rc->held_back);
     free(rc);
 }
 
@@ -178,7 +225,7 @@ void rcluster_admit(struct rcluster *rc, struct rconn *c)
 {
     c->id = ++rc->next_conn;
     c->admitting = 1;
-    rcore_pause(c, 1); /* nothing is read before the connection has joined */
+    rcore_pause(c, RPAUSE_ADMIT, 1); /* nothing is read before the connection has joined */
     if (c->role == RROLE_AGENT && (c->member = agent_member(rc, c)) == NULL) {
         refuse(c, 1011, "out_of_memory", 1000);
         return;
@@ -359,6 +406,8 @@ static void on_append(void *arg, int status, enum cluster_append_result res, uin
     struct rsession *s = rc->closing ? NULL : rfollow_find(&q->ref);
     if (s != NULL)
         append_result(s, q->c, q->f, status, res, last);
+    if (!rc->closing)
+        release_held_back(rc, 0);
     rcluster_conn_drop(q->c);
     rframe_unref(q->f);
     free(q);
@@ -380,6 +429,8 @@ void rcluster_append(struct rconn *c, struct rframe *f)
     rframe_ref(f);
     cluster_append(rc->cl, s->id, rfollow_visitor_gen(s), f->seq, f->kind == FRAME_KIND_SNAPSHOT,
                    f->buf + RELAY_PRE, f->len, on_append, q);
+    if (!c->gone && c->close_code == 0)
+        hold_back(rc, c);
 }
 
 /* ---- idle and the end ---- */
@@ -455,6 +506,10 @@ char *rcluster_metrics(const struct rcluster *rc)
                  "cobrowse_relay_cluster_catchups_total %llu\n"
                  "# TYPE cobrowse_relay_cluster_resets_total counter\n"
                  "cobrowse_relay_cluster_resets_total %llu\n"
+                 "# TYPE cobrowse_relay_cluster_backlog_pauses_total counter\n"
+                 "cobrowse_relay_cluster_backlog_pauses_total %llu\n"
+                 "# TYPE cobrowse_relay_cluster_backlog_bytes gauge\n"
+                 "cobrowse_relay_cluster_backlog_bytes %zu\n"
                  "# TYPE cobrowse_relay_cluster_requests_total counter\n"
                  "cobrowse_relay_cluster_requests_total %llu\n"
                  "# TYPE cobrowse_relay_cluster_errors_total counter\n"
@@ -469,9 +524,11 @@ char *rcluster_metrics(const struct rcluster *rc)
                  (unsigned long long)L(append_gap), (unsigned long long)L(append_fenced),
                  (unsigned long long)L(append_lost), (unsigned long long)L(append_down),
                  (unsigned long long)L(follows), (unsigned long long)L(catchups),
-                 (unsigned long long)L(resets), (unsigned long long)cs.requests,
-                 (unsigned long long)cs.errors, (unsigned long long)cs.reconnects,
-                 (unsigned long long)cs.messages_in, (unsigned long long)cs.subscriptions) < 0)
+                 (unsigned long long)L(resets), (unsigned long long)L(backlog_pauses),
+                 atomic_load_explicit(&rc->backlog_seen, memory_order_relaxed),
+                 (unsigned long long)cs.requests, (unsigned long long)cs.errors,
+                 (unsigned long long)cs.reconnects, (unsigned long long)cs.messages_in,
+                 (unsigned long long)cs.subscriptions) < 0)
         return NULL;
 #undef L
     return out;

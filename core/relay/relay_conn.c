@@ -123,7 +123,8 @@ void rconn_close(struct rconn *c, int code, const char *reason)
     rconn_clear_queue(c);
     c->close_code = code;
     snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
-    rcore_pause(c, 0); /* a connection whose reads are off never gets to send its close */
+    rcore_pause(c, RPAUSE_ALL,
+                0); /* a connection whose reads are off never gets to send its close */
     rcore_wake(c);
 }
 
@@ -140,6 +141,6 @@ void rconn_finish(struct rconn *c, int code, const char *reason, const char *fin
     c->close_code = code;
     c->close_after_flush = 1;
     snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
-    rcore_pause(c, 0); /* as in rconn_close */
+    rcore_pause(c, RPAUSE_ALL, 0); /* as in rconn_close */
     rcore_wake(c);
 }

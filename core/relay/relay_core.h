@@ -101,6 +101,7 @@ struct rconn {
     int async_refs;
     int gone;            /* the I/O layer let go of it: only the requests in flight still hold it */
     int admitting;       /* upgraded, reads paused, waiting for the cluster's answers */
+    unsigned paused;     /* enum rpause bits: why its reads are off (rcore_pause) */
     struct rconn *wnext; /* the session's connections waiting for it to follow the cluster */
     void *peers;         /* visitor: the agents the cluster listed (json_t *), for its hello */
     char *member;        /* agent: its entry in the cluster's agents of the session */
@@ -224,9 +225,20 @@ static inline void rcore_wake_in(struct rconn *c, unsigned ms)
 {
     c->core->io.wake_in(c->core->io.ctx, c, ms);
 }
-static inline void rcore_pause(struct rconn *c, int pause)
+/* Why a connection's reads are off: each reason is set and cleared on its own, and the reads are
+ * off while any is set. */
+enum rpause {
+    RPAUSE_AGENTS = 1,  /* every agent of the session is behind (core/relay/relay_stream.c) */
+    RPAUSE_ADMIT = 2,   /* waiting for the cluster's admission (core/relay/relay_cluster.c) */
+    RPAUSE_CLUSTER = 4, /* the appends waiting to go to Redis are too many (relay_cluster.c) */
+    RPAUSE_ALL = 7,
+};
+static inline void rcore_pause(struct rconn *c, unsigned reason, int pause)
 {
-    c->core->io.pause(c->core->io.ctx, c, pause);
+    unsigned was = c->paused;
+    c->paused = pause ? was | reason : was & ~reason;
+    if ((was != 0) != (c->paused != 0))
+        c->core->io.pause(c->core->io.ctx, c, c->paused != 0);
 }
 static inline double rcore_now(const struct rcore *core)
 {

@@ -195,7 +195,7 @@ static void attach_now(struct rsession *s, struct rconn *c)
 {
     c->admitting = 0;
     rsession_attach(s, c);
-    rcore_pause(c, 0);
+    rcore_pause(c, RPAUSE_ADMIT, 0);
 }
 
 static void claim(struct rsession *s, struct rconn *c);

@@ -28,9 +28,12 @@ struct rcluster {
     int closing; /* rcluster_free: answers only release what they hold */
     uint64_t next_conn, next_inc;
     double last_touch;
+    struct rconn **held_back; /* visitors paused for the Redis backlog (RPAUSE_CLUSTER), held */
+    size_t n_held_back, cap_held_back;
+    _Atomic size_t backlog_seen; /* cluster_backlog at the last append (for /metrics) */
     struct {
         _Atomic uint64_t appends, append_gap, append_fenced, append_lost, append_down, follows,
-            catchups, resets;
+            catchups, resets, backlog_pauses;
     } st;
 };
 

@@ -61,10 +61,10 @@ static void update_pause(struct rsession *s)
     size_t min = min_agent_queue(s);
     if (s->paused_at == 0 && min != SIZE_MAX && min > s->core->cfg->queue_bytes / 2) {
         s->paused_at = rcore_now(s->core);
-        rcore_pause(s->visitor, 1);
+        rcore_pause(s->visitor, RPAUSE_AGENTS, 1);
     } else if (s->paused_at > 0 && (min == SIZE_MAX || min <= s->core->cfg->queue_bytes / 4)) {
         s->paused_at = 0;
-        rcore_pause(s->visitor, 0);
+        rcore_pause(s->visitor, RPAUSE_AGENTS, 0);
     }
 }
 
@@ -78,7 +78,7 @@ void rstream_tick(struct rsession *s, double now)
 {
     if (s->paused_at > 0 && now - s->paused_at >= PAUSE_MAX_SECONDS && s->visitor) {
         s->paused_at = 0; /* a stuck agent must not stall the page: it gets reset or closed */
-        rcore_pause(s->visitor, 0);
+        rcore_pause(s->visitor, RPAUSE_AGENTS, 0);
     }
 }
 
