@@ -7,15 +7,14 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  connectVisitor, connectAgent, VisitorPage, agentView, assertFramesEqual, payloadFor,
+  VisitorPage, agentView, assertFramesEqual, payloadFor,
 } from '../relay/lib/relay.mjs';
 import { eventually } from '../relay/lib/platform.mjs';
-import { startCluster } from './lib/cluster.mjs';
+import { startCluster, clientsOn } from './lib/cluster.mjs';
 
 const IDLE_SECONDS = 2;
-let C, P, tenant;
+let C, P, tenant, agentOn, visitorOn;
 const open = new Set();
-const track = (c) => { open.add(c); return c; };
 
 before(async () => {
   C = await startCluster({
@@ -24,22 +23,13 @@ before(async () => {
   });
   P = C.P;
   tenant = await P.tenant();
+  ({ agentOn, visitorOn } = clientsOn(C, tenant.id, open));
 });
 
 after(async () => {
   for (const c of open) c.terminate();
   if (C) await C.stop();
 });
-
-const relay = (i) => C.nodes[i].relayUrl;
-const agentOn = async (i, s, opts = {}) => {
-  const tok = opts.token || (await P.agentToken(tenant.id, s.id)).token;
-  const a = track(await connectAgent(relay(i), tok, { record: 'full', ...opts, label: `agent on node-${i}` }));
-  a.token = tok;
-  return a;
-};
-const visitorOn = async (i, s, opts = {}) =>
-  track(await connectVisitor(relay(i), s.visitor_token, { ...opts, label: `visitor on node-${i}` }));
 
 test('draining a node hands its visitor and agents to the others: they resume there and lose nothing', async () => {
   const s = await P.session(tenant.id);

@@ -8,18 +8,18 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  connectVisitor, connectAgent, VisitorPage, agentView, assertFramesEqual, payloadFor,
+  VisitorPage, agentView, assertFramesEqual, payloadFor,
 } from '../relay/lib/relay.mjs';
-import { startCluster } from './lib/cluster.mjs';
+import { startCluster, clientsOn } from './lib/cluster.mjs';
 
-let C, P, tenant;
+let C, P, tenant, agentOn, visitorOn;
 const open = new Set();
-const track = (c) => { open.add(c); return c; };
 
 before(async () => {
   C = await startCluster({ n: 3, name: 'sessions' });
   P = C.P;
   tenant = await P.tenant();
+  ({ agentOn, visitorOn } = clientsOn(C, tenant.id, open));
 });
 
 after(async () => {
@@ -27,18 +27,6 @@ after(async () => {
   if (C) await C.stop();
 });
 
-const relay = (i) => C.nodes[i].relayUrl;
-
-async function agentOn(i, s, opts = {}) {
-  const tok = opts.token || (await P.agentToken(tenant.id, s.id)).token;
-  const a = track(await connectAgent(relay(i), tok, { record: 'full', ...opts, label: `agent on node-${i}` }));
-  a.token = tok;
-  return a;
-}
-
-async function visitorOn(i, s, opts = {}) {
-  return track(await connectVisitor(relay(i), s.visitor_token, { ...opts, label: `visitor on node-${i}` }));
-}
 
 /** Sends n event frames, keeping at most ~1 MiB in the socket's buffer. */
 async function stream(page, client, n, size = 200) {

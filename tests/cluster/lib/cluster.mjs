@@ -13,6 +13,7 @@ import assert from 'node:assert/strict';
 import { startServer, sanitizerErrors } from '../../relay/lib/server.mjs';
 import { platform } from '../../relay/lib/platform.mjs';
 import { startRedis } from './redis.mjs';
+import { connectVisitor, connectAgent } from '../../relay/lib/relay.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -119,4 +120,26 @@ export async function waitReady(s, timeoutMs = 30_000) {
 export async function vnode(redis, sessionId) {
   const v = await redis.command('HGET', `cb:{${sessionId}}:meta`, 'vnode');
   return v;
+}
+
+/**
+ * clientsOn(C, tenantId, open) -> {track, visitorOn(i, s, opts), agentOn(i, s, opts)}: clients of
+ * session s on node i of cluster C (an agent gets a new agent token unless opts.token, and keeps
+ * it in .token; agents record everything). Each is added to the set `open`: terminate them in
+ * after().
+ */
+export function clientsOn(C, tenantId, open) {
+  const track = (c) => { open.add(c); return c; };
+  return {
+    track,
+    async visitorOn(i, s, opts = {}) {
+      return track(await connectVisitor(C.nodes[i].relayUrl, s.visitor_token, { ...opts, label: `visitor on node-${i}` }));
+    },
+    async agentOn(i, s, opts = {}) {
+      const tok = opts.token || (await C.P.agentToken(tenantId, s.id)).token;
+      const a = track(await connectAgent(C.nodes[i].relayUrl, tok, { record: 'full', ...opts, label: `agent on node-${i}` }));
+      a.token = tok;
+      return a;
+    },
+  };
 }
