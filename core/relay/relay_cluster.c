@@ -13,7 +13,7 @@
 #include "core/base/ids.h"
 #include "core/base/log.h"
 #include "core/cluster/cluster.h"
-#include "core/relay/relay_follow.h"
+#include "core/relay/relay_peers.h"
 
 /* The commands hiredis has not written yet (cluster_backlog): past HIGH the visitor whose frame
  * went over is paused, and every paused one resumes once the backlog is under LOW. hiredis shifts
@@ -111,7 +111,7 @@ static void on_state(void *ctx, int up)
 
 static void on_message(void *ctx, const char *sid, const unsigned char *data, size_t len)
 {
-    rfollow_message(ctx, sid, data, len);
+    rpeers_message(ctx, sid, data, len);
 }
 
 struct rcluster *rcluster_new(struct rcore *core, struct ev_loop *loop, const char *url,
@@ -255,7 +255,7 @@ static void publish_json(struct rsession *s, char type, json_t *msg)
     json_decref(msg);
     if (json == NULL)
         return;
-    rfollow_publish(rc, s, type, json);
+    rpeers_publish(rc, s, type, json);
     free(json);
 }
 
@@ -294,12 +294,12 @@ void rcluster_visitor_gone(struct rsession *s, uint64_t gen)
 
 void rcluster_to_visitor(struct rsession *s, const char *text)
 {
-    rfollow_publish(s->core->cluster, s, 'U', text);
+    rpeers_publish(s->core->cluster, s, 'U', text);
 }
 
 void rcluster_to_agents(struct rsession *s, const char *text)
 {
-    rfollow_publish(s->core->cluster, s, 'D', text);
+    rpeers_publish(s->core->cluster, s, 'D', text);
 }
 
 void rcluster_consent_all(struct rsession *s, const char *state)

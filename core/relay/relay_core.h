@@ -8,8 +8,9 @@
  *   clock   monotonic seconds (rates, idle times) and wall seconds (token expiry), separate
  *   events  lifecycle events for the database side (core/relay/relay_worker.c)
  *   ended   the set of sessions known to have ended (core/relay/relay_ended.c)
- *   shared  cross-session and tenant state admission reads (core/relay/relay_local.c on one
- *           node; a Redis implementation plugs in here without touching the session logic)
+ *   shared  cross-session and tenant state admission reads before the upgrade
+ *           (core/relay/relay_local.c; in a cluster the tenant's budgets are counted in Redis
+ *           after the upgrade instead, core/relay/relay_cluster.c)
  *
  * Threading: everything here belongs to the relay's service thread, except the counters, which
  * any thread may read (relaxed atomic loads; see struct relay_stats).
@@ -21,6 +22,10 @@
  *   relay_local -> relay_session -> relay_stream -> relay_history -> relay_conn -> relay_frame
  *   relay_session -> relay_control -> relay_conn
  *   relay_admit, relay_ended, relay_worker, relay_metrics -> relay_core.h only
+ *   with --redis-url (docs/cluster.md): relay.c and relay_ws -> relay_cluster -> relay_peers ->
+ *              relay_follow -> relay_session, core/cluster; relay_session, relay_stream,
+ *              relay_history and relay_control call back into relay_cluster.h (declarations
+ *              only) where a session spans nodes
  * The session layer reaches relay.c, relay_ws.c, the worker and the ended set only through the
  * seams; relay_ws.c reaches relay.c only through struct rws's cancelled hook.
  */

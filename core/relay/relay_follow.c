@@ -109,7 +109,7 @@ void rfollow_session_free(struct rsession *s)
 
 /* ---- frames ---- */
 
-static struct rframe *frame_from(struct rsession *s, const unsigned char *data, size_t len)
+struct rframe *rfollow_frame_from(struct rsession *s, const unsigned char *data, size_t len)
 {
     struct frame_header h;
     if (frame_parse(data, len, &h) != 0)
@@ -267,7 +267,7 @@ static int apply_sync(struct rsession *s, const struct cluster_sync_reply *r)
             s->consent_all = rcontrol_consent_state(r->consent);
     }
     for (size_t i = 0; i < r->n_frames; i++) {
-        struct rframe *f = frame_from(s, r->frames[i], r->frame_lens[i]);
+        struct rframe *f = rfollow_frame_from(s, r->frames[i], r->frame_lens[i]);
         if (f == NULL || f->seq <= s->have) {
             rframe_unref(f);
             continue;
@@ -504,9 +504,9 @@ int rfollow_busy(const struct rsession *s)
     return s->cl->waiting != NULL || s->cl->state == F_SUBSCRIBING || s->cl->state == F_SYNCING;
 }
 
-/* ---- the other nodes' messages ---- */
+/* ---- what other nodes say ---- */
 
-static void visitor_news(struct rsession *s, const char *state, uint64_t gen)
+void rfollow_visitor_news(struct rsession *s, const char *state, uint64_t gen)
 {
     struct rcsession *cl = s->cl;
     if (strcmp(state, "connected") == 0) {
@@ -519,10 +519,7 @@ static void visitor_news(struct rsession *s, const char *state, uint64_t gen)
             cl->remote_visitor = 1;
             rsession_visitor_state(s, 1);
         }
-        if (cl->state == F_LIVE) { /* a claim may have started a new epoch: check */
-            cl->state = F_CATCHUP;
-            request_sync(s, s->have);
-        }
+        rfollow_catch_up(s); /* a claim may have started a new epoch: check */
     } else if (gen == cl->remote_gen && cl->remote_visitor) {
         cl->remote_visitor = 0;
         if (s->visitor == NULL)
@@ -530,77 +527,18 @@ static void visitor_news(struct rsession *s, const char *state, uint64_t gen)
     }
 }
 
-static void on_ctl(struct rsession *s, const char *json, size_t len)
+void rfollow_catch_up(struct rsession *s)
 {
-    json_t *msg = json_loadb(json, len, 0, NULL);
-    const char *t = json_string_value(json_object_get(msg, "t"));
-    const char *state = json_string_value(json_object_get(msg, "state"));
-    if (t != NULL && state != NULL && strcmp(t, "visitor") == 0) {
-        json_t *gen = json_object_get(msg, "gen");
-        if (json_is_integer(gen) && json_integer_value(gen) > 0)
-            visitor_news(s, state, (uint64_t)json_integer_value(gen));
-    } else if (t != NULL && state != NULL && strcmp(t, "agent") == 0 && s->visitor != NULL) {
-        json_t *agent = json_object_get(msg, "agent");
-        if (json_is_object(agent))
-            rconn_send_json(s->visitor,
-                            json_pack("{s:s, s:O}", "type",
-                                      strcmp(state, "joined") == 0 ? "agent_joined" : "agent_left",
-                                      "agent", agent));
-    }
-    json_decref(msg);
-}
-
-void rfollow_message(struct rcluster *rc, const char *sid, const unsigned char *data, size_t len)
-{
-    struct rsession *s = rc->closing ? NULL : rsession_find(rc->core, sid);
-    if (s == NULL || s->cl == NULL || len < 1)
-        return;
-    if (data[0] == 'F') {
-        struct rframe *f = frame_from(s, data + 1, len - 1);
-        if (f != NULL)
-            rfollow_frame(s, f);
-        rframe_unref(f);
-        return;
-    }
-    const char *node = (const char *)data + 1;
-    const char *sp = memchr(node, ' ', len - 1);
-    if (sp == NULL)
-        return;
-    size_t node_len = (size_t)(sp - node);
-    if (node_len == strlen(rc->node) && memcmp(node, rc->node, node_len) == 0)
-        return; /* this node's own message: it acted on it locally */
-    const char *json = sp + 1;
-    size_t json_len = len - 2 - node_len;
-    if (data[0] == 'C') {
-        on_ctl(s, json, json_len);
-    } else if (data[0] == 'U' && s->visitor != NULL && !s->visitor->fenced) {
-        char *text = strndup(json, json_len);
-        if (text != NULL)
-            rconn_send_text(s->visitor, text);
-        free(text);
-    } else if (data[0] == 'D') {
-        rcontrol_from_visitor_elsewhere(s, json, json_len);
-    }
-}
-
-void rfollow_publish(struct rcluster *rc, struct rsession *s, char type, const char *json)
-{
-    size_t n = 1 + strlen(rc->node) + 1 + strlen(json);
-    char *buf = malloc(n + 1);
-    if (buf == NULL)
-        return;
-    snprintf(buf, n + 1, "%c%s %s", type, rc->node, json);
-    cluster_publish(rc->cl, s->id, (const unsigned char *)buf, n, NULL, NULL);
-    free(buf);
+    if (s->cl->state != F_LIVE)
+        return; /* a sync is on its way anyway */
+    s->cl->state = F_CATCHUP;
+    request_sync(s, s->have);
 }
 
 void rfollow_recheck(struct rsession *s)
 {
-    struct rcsession *cl = s->cl;
-    if (cl->state != F_LIVE || s->visitor != NULL || !cl->remote_visitor)
-        return;
-    cl->state = F_CATCHUP; /* reads meta (and whatever frames it missed): vexp says */
-    request_sync(s, s->have);
+    if (s->visitor == NULL && s->cl->remote_visitor)
+        rfollow_catch_up(s); /* reads meta (and whatever frames it missed): vexp says */
 }
 
 static void resume_one(struct rsession *s, void *arg)
@@ -610,10 +548,7 @@ static void resume_one(struct rsession *s, void *arg)
         return;
     if (s->cl->dirty && s->visitor != NULL)
         rfollow_reclaim(s);
-    if (s->cl->state == F_LIVE) { /* last: a failure may forget the copy */
-        s->cl->state = F_CATCHUP;
-        request_sync(s, s->have);
-    }
+    rfollow_catch_up(s); /* last: a failure may forget the copy */
 }
 
 void rfollow_resume_all(struct rcluster *rc)

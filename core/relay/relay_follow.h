@@ -62,16 +62,20 @@ void rfollow_session_free(struct rsession *s);
  * does), a visitor claims the session (its generation, the agents everywhere) and then each one
  * attaches (hello) and its reads resume. */
 void rfollow_join(struct rsession *s, struct rconn *c);
-/* A message on a session's channel (cluster hook). */
-void rfollow_message(struct rcluster *rc, const char *sid, const unsigned char *data, size_t len);
 /* Redis is back: every copy catches up, and a visitor whose frames were not appended meanwhile
  * claims its session again and is asked for a page. */
 void rfollow_resume_all(struct rcluster *rc);
 /* A visitor said to be on another node may be gone with its node (killed: nobody said it left):
  * the copy reads meta again, whose vexp tells, at most every touch (10 s). */
 void rfollow_recheck(struct rsession *s);
-/* Publishes "<type><node> <json>" on s's channel. */
-void rfollow_publish(struct rcluster *rc, struct rsession *s, char type, const char *json);
+/* A frame read from Redis or the channel (a copy with seq and kind set), or NULL. */
+struct rframe *rfollow_frame_from(struct rsession *s, const unsigned char *data, size_t len);
+/* Reads what the copy may have missed (meta and the frames after have), unless a read is on its
+ * way already. */
+void rfollow_catch_up(struct rsession *s);
+/* Another node says its visitor connected (with its generation: a visitor here with an older one
+ * is closed, 4002) or left ("disconnected"). */
+void rfollow_visitor_news(struct rsession *s, const char *state, uint64_t gen);
 
 /* A frame Redis has appended (from this node's append or the channel): applied in seq order. */
 void rfollow_frame(struct rsession *s, struct rframe *f);
