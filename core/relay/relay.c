@@ -319,6 +319,7 @@ static int start_cluster(struct relay *r)
         snprintf(node, sizeof(node), "%s:%d", host, r->cfg.listen_port);
     }
     r->core.cluster = rcluster_new(&r->core, r->evloop, r->cfg.redis_url, node);
+    r->core.span = rcluster_span();
     return r->core.cluster != NULL ? 0 : -1;
 }
 

@@ -26,34 +26,13 @@
 #define KEY_TTL_SECONDS    86400 /* a session's keys outlive any token */
 #define IDLE_RETRY_SECONDS 5     /* Redis did not answer whether the session is idle */
 
-/* ---- connections held by requests in flight ---- */
-
-void rcluster_conn_hold(struct rconn *c)
-{
-    c->async_refs++;
-}
-
-/* Drops a hold; 1 when c is gone (freed now, or still held by others): the caller stops. */
-int rcluster_conn_drop(struct rconn *c)
-{
-    c->async_refs--;
-    if (!c->gone)
-        return 0;
-    if (c->async_refs == 0) {
-        json_decref(c->peers);
-        free(c->member);
-        free(c);
-    }
-    return 1;
-}
-
 void rcluster_conn_release(struct rconn *c)
 {
     c->gone = 1;
     c->wsi = NULL;
     c->established = 0;
     c->async_refs++;
-    rcluster_conn_drop(c);
+    rfollow_conn_drop(c);
 }
 
 /* ---- the instance ---- */
@@ -74,7 +53,7 @@ static void hold_back(struct rcluster *rc, struct rconn *c)
         rc->held_back = n;
         rc->cap_held_back = cap;
     }
-    rcluster_conn_hold(c);
+    rfollow_conn_hold(c);
     rc->held_back[rc->n_held_back++] = c;
     rcore_pause(c, RPAUSE_CLUSTER, 1);
     atomic_fetch_add_explicit(&rc->st.backlog_pauses, 1, memory_order_relaxed);
@@ -91,7 +70,7 @@ static void release_held_back(struct rcluster *rc, int all)
         struct rconn *c = rc->held_back[i];
         if (!c->gone)
             rcore_pause(c, RPAUSE_CLUSTER, 0);
-        rcluster_conn_drop(c);
+        rfollow_conn_drop(c);
     }
 }
 
@@ -180,7 +159,7 @@ static void on_admit(void *arg, int status, const struct cluster_admit_reply *r)
 {
     struct rconn *c = arg;
     struct rcluster *rc = c->core->cluster;
-    if (rcluster_conn_drop(c) || rc == NULL || rc->closing)
+    if (rfollow_conn_drop(c) || rc == NULL || rc->closing)
         return;
     if (status != CLUSTER_OK) {
         if (rsession_find(rc->core, c->claims.sid) != NULL) {
@@ -242,67 +221,48 @@ void rcluster_admit(struct rcluster *rc, struct rconn *c)
         .agents_per_session = lim->agents_per_session,
         .presence_ttl_ms = RCLUSTER_PRESENCE_TTL_MS,
     };
-    rcluster_conn_hold(c);
+    rfollow_conn_hold(c);
     cluster_admit(rc->cl, &req, on_admit, c);
 }
 
 /* ---- presence ---- */
 
-static void publish_json(struct rsession *s, char type, json_t *msg)
-{
-    struct rcluster *rc = s->core->cluster;
-    char *json = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
-    json_decref(msg);
-    if (json == NULL)
-        return;
-    rpeers_publish(rc, s, type, json);
-    free(json);
-}
-
-void rcluster_attached(struct rconn *c)
+static void span_attached(struct rconn *c)
 {
     if (c->role == RROLE_AGENT)
-        publish_json(c->s, 'C',
-                     json_pack("{s:s, s:s, s:o}", "t", "agent", "state", "joined", "agent",
-                               rsession_agent_json(c)));
+        rfollow_publish_json(c->s, 'C',
+                             json_pack("{s:s, s:s, s:o}", "t", "agent", "state", "joined", "agent",
+                                       rsession_agent_json(c)));
 }
 
-void rcluster_detached(struct rsession *s, struct rconn *c)
+static void span_detached(struct rsession *s, struct rconn *c)
 {
     struct rcluster *rc = s->core->cluster;
     if (c->role == RROLE_AGENT) {
         cluster_left(rc->cl, s->id, c->member, 0, NULL, NULL);
-        publish_json(s, 'C',
-                     json_pack("{s:s, s:s, s:o}", "t", "agent", "state", "left", "agent",
-                               rsession_agent_json(c)));
+        rfollow_publish_json(s, 'C',
+                             json_pack("{s:s, s:s, s:o}", "t", "agent", "state", "left", "agent",
+                                       rsession_agent_json(c)));
         return;
     }
     uint64_t gen = rfollow_visitor_gen(s);
     if (gen == 0)
         return; /* it never got its generation (Redis was down): nobody elsewhere knows it */
-    rcluster_visitor_gone(s, gen);
+    rfollow_visitor_gone(s, gen);
     rfollow_visitor_left(s);
 }
 
-void rcluster_visitor_gone(struct rsession *s, uint64_t gen)
+static void span_to_visitor(struct rsession *s, const char *text)
 {
-    cluster_left(s->core->cluster->cl, s->id, NULL, gen, NULL, NULL);
-    publish_json(s, 'C',
-                 json_pack("{s:s, s:s, s:I}", "t", "visitor", "state", "disconnected", "gen",
-                           (json_int_t)gen));
+    rfollow_publish(s, 'U', text);
 }
 
-void rcluster_to_visitor(struct rsession *s, const char *text)
+static void span_to_agents(struct rsession *s, const char *text)
 {
-    rpeers_publish(s->core->cluster, s, 'U', text);
+    rfollow_publish(s, 'D', text);
 }
 
-void rcluster_to_agents(struct rsession *s, const char *text)
-{
-    rpeers_publish(s->core->cluster, s, 'D', text);
-}
-
-void rcluster_consent_all(struct rsession *s, const char *state)
+static void span_consent_all(struct rsession *s, const char *state)
 {
     cluster_consent(s->core->cluster->cl, s->id, state, NULL, NULL);
 }
@@ -408,12 +368,12 @@ static void on_append(void *arg, int status, enum cluster_append_result res, uin
         append_result(s, q->c, q->f, status, res, last);
     if (!rc->closing)
         release_held_back(rc, 0);
-    rcluster_conn_drop(q->c);
+    rfollow_conn_drop(q->c);
     rframe_unref(q->f);
     free(q);
 }
 
-void rcluster_append(struct rconn *c, struct rframe *f)
+static void span_append(struct rconn *c, struct rframe *f)
 {
     struct rsession *s = c->s;
     struct rcluster *rc = s->core->cluster;
@@ -425,7 +385,7 @@ void rcluster_append(struct rconn *c, struct rframe *f)
     q->c = c;
     q->f = f;
     rfollow_ref(s, &q->ref);
-    rcluster_conn_hold(c);
+    rfollow_conn_hold(c);
     rframe_ref(f);
     cluster_append(rc->cl, s->id, rfollow_visitor_gen(s), f->seq, f->kind == FRAME_KIND_SNAPSHOT,
                    f->buf + RELAY_PRE, f->len, on_append, q);
@@ -458,7 +418,7 @@ static void on_idle(void *arg, int status, int idle, int wait_ms)
     }
 }
 
-void rcluster_idle(struct rsession *s)
+static void span_idle(struct rsession *s)
 {
     if (rfollow_idle_asking(s))
         return;
@@ -469,17 +429,17 @@ void rcluster_idle(struct rsession *s)
     cluster_idle(s->core->cluster->cl, s->id, s->core->cfg->idle_seconds * 1000, on_idle, q);
 }
 
-int rcluster_visitor_elsewhere(const struct rsession *s)
+static int span_visitor_elsewhere(const struct rsession *s)
 {
     return rfollow_visitor_elsewhere(s);
 }
 
-void rcluster_session_free(struct rsession *s)
+static void span_session_free(struct rsession *s)
 {
     rfollow_session_free(s);
 }
 
-void rcluster_session_end(struct rsession *s)
+static void span_session_end(struct rsession *s)
 {
     cluster_end(s->core->cluster->cl, s->tenant, s->id, NULL, NULL);
 }
@@ -532,4 +492,18 @@ char *rcluster_metrics(const struct rcluster *rc)
         return NULL;
 #undef L
     return out;
+}
+
+struct relay_span rcluster_span(void)
+{
+    return (struct relay_span){.append = span_append,
+                               .attached = span_attached,
+                               .detached = span_detached,
+                               .visitor_elsewhere = span_visitor_elsewhere,
+                               .to_visitor = span_to_visitor,
+                               .to_agents = span_to_agents,
+                               .consent_all = span_consent_all,
+                               .idle = span_idle,
+                               .session_end = span_session_end,
+                               .session_free = span_session_free};
 }

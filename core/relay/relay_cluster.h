@@ -28,8 +28,6 @@
 
 #include "core/relay/relay_core.h"
 
-#define RCLUSTER_SEQ_LIMIT (1ULL << 53) /* seqs travel through Lua numbers */
-
 struct ev_loop;
 
 /* Connects to url (it does not wait) as node_id. NULL on a bad URL or out of memory (logged). */
@@ -52,23 +50,7 @@ void rcluster_admit(struct rcluster *rc, struct rconn *c);
 void rcluster_conn_release(struct rconn *c);
 
 /* ---- the session layer ---- */
-/* An accepted frame of the visitor c (takes a reference): appended, then applied and acked. */
-void rcluster_append(struct rconn *c, struct rframe *f);
-/* c joined (after its hello) or left its session. */
-void rcluster_attached(struct rconn *c);
-void rcluster_detached(struct rsession *s, struct rconn *c);
-/* 1 when a visitor is connected to the session on another node. */
-int rcluster_visitor_elsewhere(const struct rsession *s);
-/* A message for the visitor on another node, or for the agents on other nodes (JSON text). */
-void rcluster_to_visitor(struct rsession *s, const char *text);
-void rcluster_to_agents(struct rsession *s, const char *text);
-/* The visitor's decision for every agent changed (kept in Redis for agents joining later). */
-void rcluster_consent_all(struct rsession *s, const char *state);
-/* Nobody has been connected on this node for idle_seconds: asks the cluster whether anybody is
- * anywhere; ends the session (idle) or forgets this node's copy. */
-void rcluster_idle(struct rsession *s);
-/* The session ended (its keys go) / this node's copy is freed (unsubscribes). */
-void rcluster_session_end(struct rsession *s);
-void rcluster_session_free(struct rsession *s);
+/* The span seam (relay_core.h) over this module, for rcore.span. */
+struct relay_span rcluster_span(void);
 
 #endif

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/relay/relay_cluster.h"
 #include "core/relay/relay_control.h"
 
 #define CONTROL_RATE  200.0 /* control messages per second per agent (pointer moves included) */
@@ -217,7 +216,7 @@ static void agent_action(struct rconn *a, json_t *msg)
     else if (act->need == NEED_CONSENT && consent_of(s, a) != RCONSENT_GRANTED)
         why = "no_consent";
     else if (act->need != NEED_NOTHING && s->visitor == NULL &&
-             !(s->cl != NULL && rcluster_visitor_elsewhere(s)))
+             !(s->cl != NULL && s->core->span.visitor_elsewhere(s)))
         why = "visitor_absent";
     if (why != NULL) {
         json_decref(clean);
@@ -231,7 +230,7 @@ static void agent_action(struct rconn *a, json_t *msg)
     if (strcmp(act->type, "request_control") == 0)
         rcore_post(s->core, REV_CONTROL_REQUESTED, s->id, s->tenant, a->claims.sub, a->claims.name);
     if (act->need == NEED_NOTHING && s->visitor == NULL &&
-        !(s->cl != NULL && rcluster_visitor_elsewhere(s))) {
+        !(s->cl != NULL && s->core->span.visitor_elsewhere(s))) {
         json_decref(clean);
         return;
     }
@@ -245,7 +244,7 @@ static void agent_action(struct rconn *a, json_t *msg)
     if (s->visitor != NULL)
         rconn_send_text(s->visitor, text);
     else /* on the node that holds it */
-        rcluster_to_visitor(s, text);
+        s->core->span.to_visitor(s, text);
     free(text);
     RSTAT_ADD(&a->core->stats, control_forwarded, 1);
 }
@@ -276,7 +275,7 @@ static void visitor_asset(struct rconn *v, json_t *msg, const char *type)
     for (struct rconn *a = s->agents; a; a = a->next)
         rconn_send_text(a, text);
     if (s->cl != NULL)
-        rcluster_to_agents(s, text);
+        s->core->span.to_agents(s, text);
     free(text);
     RSTAT_ADD(&v->core->stats, control_forwarded, 1);
 }
@@ -341,10 +340,10 @@ static void visitor_message(struct rconn *v, json_t *msg)
         char *text = out ? json_dumps(out, JSON_COMPACT) : NULL;
         json_decref(out);
         if (text != NULL)
-            rcluster_to_agents(s, text);
+            s->core->span.to_agents(s, text);
         free(text);
         if (agent[0] == '\0')
-            rcluster_consent_all(s, consent_name(c));
+            s->core->span.consent_all(s, consent_name(c));
     } else if (here == 0 && agent[0] != '\0') {
         return; /* no such agent connected: nothing to tell or record */
     }

@@ -8,6 +8,7 @@
  *   clock   monotonic seconds (rates, idle times) and wall seconds (token expiry), separate
  *   events  lifecycle events for the database side (core/relay/relay_worker.c)
  *   ended   the set of sessions known to have ended (core/relay/relay_ended.c)
+ *   span    sessions that span nodes (core/relay/relay_cluster.c; only with --redis-url)
  *   shared  cross-session and tenant state admission reads before the upgrade
  *           (core/relay/relay_local.c; in a cluster the tenant's budgets are counted in Redis
  *           after the upgrade instead, core/relay/relay_cluster.c)
@@ -23,9 +24,8 @@
  *   relay_session -> relay_control -> relay_conn
  *   relay_admit, relay_ended, relay_worker, relay_metrics -> relay_core.h only
  *   with --redis-url (docs/cluster.md): relay.c and relay_ws -> relay_cluster -> relay_peers ->
- *              relay_follow -> relay_session, core/cluster; relay_session, relay_stream,
- *              relay_history and relay_control call back into relay_cluster.h (declarations
- *              only) where a session spans nodes
+ *              relay_follow -> relay_session, core/cluster; the session layer reaches them
+ *              only through the span seam
  * The session layer reaches relay.c, relay_ws.c, the worker and the ended set only through the
  * seams; relay_ws.c reaches relay.c only through struct rws's cancelled hook.
  */
@@ -207,6 +207,23 @@ struct relay_shared {
                 double *retry_after);
 };
 
+/* Sessions that span nodes (core/relay/relay_cluster.c, with --redis-url; docs/cluster.md). The
+ * session layer calls it only for a session whose `cl` is set, which happens only in a cluster;
+ * each function finds what it needs through the session or connection it is given. */
+#define RSPAN_SEQ_LIMIT (1ULL << 53) /* seqs travel through Redis's Lua numbers */
+struct relay_span {
+    void (*append)(struct rconn *c, struct rframe *f); /* an accepted frame (takes a reference) */
+    void (*attached)(struct rconn *c);                 /* after its hello */
+    void (*detached)(struct rsession *s, struct rconn *c);
+    int (*visitor_elsewhere)(const struct rsession *s);       /* connected on another node */
+    void (*to_visitor)(struct rsession *s, const char *text); /* on its node */
+    void (*to_agents)(struct rsession *s, const char *text);  /* on the other nodes */
+    void (*consent_all)(struct rsession *s, const char *state);
+    void (*idle)(struct rsession *s); /* nobody here for idle_seconds: anybody anywhere? */
+    void (*session_end)(struct rsession *s);
+    void (*session_free)(struct rsession *s);
+};
+
 struct rcore {
     const struct relay_config *cfg;
     struct relay_stats stats;
@@ -215,6 +232,7 @@ struct rcore {
     struct relay_events events;
     struct relay_ended_set ended;
     struct relay_shared shared;
+    struct relay_span span;     /* set with cluster (relay.c) */
     struct rcluster *cluster;   /* NULL: one node (core/relay/relay_cluster.h) */
     struct rsession **sessions; /* RSESSION_BUCKETS chains */
     struct rtenant **tenants;   /* RTENANT_BUCKETS chains: live sessions per tenant */

@@ -9,26 +9,29 @@
 #include "core/base/frame.h"
 #include "core/base/ids.h"
 #include "core/cluster/cluster.h"
-#include "core/relay/relay_cluster.h"
 
 #define HELD_MAX 65536 /* live frames held during one catch-up; past it they are read again */
 
-enum fstate { F_NEW = 0, F_SUBSCRIBING, F_SYNCING, F_LIVE, F_CATCHUP };
+/* ---- connections held by requests in flight ---- */
 
-struct rcsession {
-    struct rcluster *rc;
-    uint64_t inc;
-    enum fstate state;
-    char epoch[33];      /* the history's epoch in Redis ("" before it has one) */
-    uint64_t gen;        /* the visitor here: its generation (0: none, or not claimed) */
-    uint64_t remote_gen; /* the newest visitor generation announced by another node */
-    int remote_visitor;  /* a visitor is connected on another node */
-    int dirty;           /* frames of the visitor here were applied without Redis */
-    int reclaiming, asking_idle;
-    struct rframe **held; /* live frames that arrived during a sync, in arrival order */
-    size_t n_held, cap_held;
-    struct rconn *waiting, *waiting_tail; /* admitted, waiting for the copy (wnext) */
-};
+void rfollow_conn_hold(struct rconn *c)
+{
+    c->async_refs++;
+}
+
+/* Drops a hold; 1 when c is gone (freed now, or still held by others): the caller stops. */
+int rfollow_conn_drop(struct rconn *c)
+{
+    c->async_refs--;
+    if (!c->gone)
+        return 0;
+    if (c->async_refs == 0) {
+        json_decref(c->peers);
+        free(c->member);
+        free(c);
+    }
+    return 1;
+}
 
 /* ---- references and the copy ---- */
 
@@ -90,7 +93,7 @@ static void refuse_waiting(struct rcsession *cl, int code, const char *reason)
             c->admitting = 0;
             rconn_close(c, code, reason);
         }
-        rcluster_conn_drop(c);
+        rfollow_conn_drop(c);
         c = next;
     }
 }
@@ -208,12 +211,12 @@ static void drain_waiting(struct rsession *s)
         struct rconn *next = c->wnext;
         c->wnext = NULL;
         if (c->gone || c->close_code != 0) {
-            rcluster_conn_drop(c);
+            rfollow_conn_drop(c);
         } else if (c->role == RROLE_VISITOR) {
             claim(s, c); /* keeps the hold until its answer */
         } else {
             attach_now(s, c);
-            rcluster_conn_drop(c);
+            rfollow_conn_drop(c);
         }
         c = next;
     }
@@ -343,7 +346,7 @@ static void on_subscribed(void *arg, int status)
 void rfollow_join(struct rsession *s, struct rconn *c)
 {
     struct rcsession *cl = s->cl;
-    rcluster_conn_hold(c);
+    rfollow_conn_hold(c);
     c->wnext = NULL;
     if (cl->waiting_tail)
         cl->waiting_tail->wnext = c;
@@ -426,10 +429,10 @@ static void on_claim(void *arg, int status, const struct cluster_claim_reply *r)
         c->admitting = 0;
         rconn_close(c, 4001, "session ended");
     } else if (s != NULL && status == CLUSTER_OK) { /* it went away before it joined */
-        rcluster_visitor_gone(s, r->gen);
+        rfollow_visitor_gone(s, r->gen);
     }
     if (c != NULL)
-        rcluster_conn_drop(c);
+        rfollow_conn_drop(c);
     free(q);
 }
 
@@ -440,7 +443,7 @@ static void claim(struct rsession *s, struct rconn *c)
         if (c != NULL) {
             c->admitting = 0;
             rconn_close(c, 1011, "out of memory");
-            rcluster_conn_drop(c);
+            rfollow_conn_drop(c);
         }
         return;
     }
@@ -464,44 +467,6 @@ void rfollow_reclaim(struct rsession *s)
         return;
     s->cl->reclaiming = 1;
     claim(s, NULL);
-}
-
-int rfollow_dirty(const struct rsession *s)
-{
-    return s->cl->dirty;
-}
-
-uint64_t rfollow_visitor_gen(const struct rsession *s)
-{
-    return s->cl ? s->cl->gen : 0;
-}
-
-void rfollow_visitor_left(struct rsession *s)
-{
-    s->cl->gen = 0;
-}
-
-int rfollow_visitor_elsewhere(const struct rsession *s)
-{
-    return s->cl != NULL && s->visitor == NULL && s->cl->remote_visitor;
-}
-
-int rfollow_idle_asking(struct rsession *s)
-{
-    if (s->cl->asking_idle)
-        return 1;
-    s->cl->asking_idle = 1;
-    return 0;
-}
-
-void rfollow_idle_answered(struct rsession *s)
-{
-    s->cl->asking_idle = 0;
-}
-
-int rfollow_busy(const struct rsession *s)
-{
-    return s->cl->waiting != NULL || s->cl->state == F_SUBSCRIBING || s->cl->state == F_SYNCING;
 }
 
 /* ---- what other nodes say ---- */
@@ -554,4 +519,37 @@ static void resume_one(struct rsession *s, void *arg)
 void rfollow_resume_all(struct rcluster *rc)
 {
     rsession_foreach(rc->core, resume_one, NULL);
+}
+
+/* ---- what this node says ---- */
+
+void rfollow_publish(struct rsession *s, char type, const char *json)
+
+{
+    struct rcluster *rc = s->core->cluster;
+    size_t n = 1 + strlen(rc->node) + 1 + strlen(json);
+    char *buf = malloc(n + 1);
+    if (buf == NULL)
+        return;
+    snprintf(buf, n + 1, "%c%s %s", type, rc->node, json);
+    cluster_publish(rc->cl, s->id, (const unsigned char *)buf, n, NULL, NULL);
+    free(buf);
+}
+
+void rfollow_publish_json(struct rsession *s, char type, json_t *msg)
+{
+    char *json = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
+    json_decref(msg);
+    if (json == NULL)
+        return;
+    rfollow_publish(s, type, json);
+    free(json);
+}
+
+void rfollow_visitor_gone(struct rsession *s, uint64_t gen)
+{
+    cluster_left(s->core->cluster->cl, s->id, NULL, gen, NULL, NULL);
+    rfollow_publish_json(s, 'C',
+                         json_pack("{s:s, s:s, s:I}", "t", "visitor", "state", "disconnected",
+                                   "gen", (json_int_t)gen));
 }

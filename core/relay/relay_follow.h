@@ -47,13 +47,17 @@ struct rfollow_ref {
 void rfollow_ref(struct rsession *s, struct rfollow_ref *ref);
 struct rsession *rfollow_find(const struct rfollow_ref *ref); /* NULL: gone */
 
-/* A request in flight holds c (relay_cluster.c); drop returns 1 when c is gone (freed when the
- * last hold went): the caller must not touch it. */
-void rcluster_conn_hold(struct rconn *c);
-int rcluster_conn_drop(struct rconn *c);
-/* The visitor of generation gen left (or went away before it joined): the other nodes and Redis
- * learn it (relay_cluster.c). */
-void rcluster_visitor_gone(struct rsession *s, uint64_t gen);
+/* A request in flight (or a waiting list) holds c; drop returns 1 when c is gone (freed when the
+ * last hold went, see rcluster_conn_release): the caller must not touch it. */
+void rfollow_conn_hold(struct rconn *c);
+int rfollow_conn_drop(struct rconn *c);
+/* Publishes "<type><node> <json>" on s's channel (relay_peers.h lists the types); the second
+ * takes the reference to msg. */
+void rfollow_publish(struct rsession *s, char type, const char *json);
+void rfollow_publish_json(struct rsession *s, char type, json_t *msg);
+/* The visitor of generation gen left (or went away before it joined): Redis and the other nodes
+ * learn it. */
+void rfollow_visitor_gone(struct rsession *s, uint64_t gen);
 
 /* s's copy state (s->cl); 0 or -1 (out of memory). Freed by rfollow_session_free. */
 int rfollow_session_new(struct rcluster *rc, struct rsession *s);
@@ -85,15 +89,57 @@ void rfollow_degraded(struct rsession *s, struct rframe *f);
  * here claims the session again (Redis's last becomes at least this node's have), resends what
  * was not acked and is asked for a page. */
 void rfollow_reclaim(struct rsession *s);
-int rfollow_dirty(const struct rsession *s);
 
-uint64_t rfollow_visitor_gen(const struct rsession *s); /* 0: no visitor here with a gen */
-void rfollow_visitor_left(struct rsession *s);
-int rfollow_visitor_elsewhere(const struct rsession *s);
+/* A node's copy of a session (rsession.cl). */
+enum fstate { F_NEW = 0, F_SUBSCRIBING, F_SYNCING, F_LIVE, F_CATCHUP };
+
+struct rcsession {
+    struct rcluster *rc;
+    uint64_t inc;
+    enum fstate state;
+    char epoch[33];      /* the history's epoch in Redis ("" before it has one) */
+    uint64_t gen;        /* the visitor here: its generation (0: none, or not claimed) */
+    uint64_t remote_gen; /* the newest visitor generation announced by another node */
+    int remote_visitor;  /* a visitor is connected on another node */
+    int dirty;           /* frames of the visitor here were applied without Redis */
+    int reclaiming, asking_idle;
+    struct rframe **held; /* live frames that arrived during a sync, in arrival order */
+    size_t n_held, cap_held;
+    struct rconn *waiting, *waiting_tail; /* admitted, waiting for the copy (wnext) */
+};
+
+static inline int rfollow_dirty(const struct rsession *s)
+{
+    return s->cl->dirty;
+}
+/* 0: no visitor here with a generation. */
+static inline uint64_t rfollow_visitor_gen(const struct rsession *s)
+{
+    return s->cl ? s->cl->gen : 0;
+}
+static inline void rfollow_visitor_left(struct rsession *s)
+{
+    s->cl->gen = 0;
+}
+static inline int rfollow_visitor_elsewhere(const struct rsession *s)
+{
+    return s->cl != NULL && s->visitor == NULL && s->cl->remote_visitor;
+}
 /* Idle questions in flight: asking returns 1 if one already is (else marks one). */
-int rfollow_idle_asking(struct rsession *s);
-void rfollow_idle_answered(struct rsession *s);
+static inline int rfollow_idle_asking(struct rsession *s)
+{
+    int was = s->cl->asking_idle;
+    s->cl->asking_idle = 1;
+    return was;
+}
+static inline void rfollow_idle_answered(struct rsession *s)
+{
+    s->cl->asking_idle = 0;
+}
 /* 1 while connections wait for the copy (it must not be forgotten). */
-int rfollow_busy(const struct rsession *s);
+static inline int rfollow_busy(const struct rsession *s)
+{
+    return s->cl->waiting != NULL || s->cl->state == F_SUBSCRIBING || s->cl->state == F_SYNCING;
+}
 
 #endif

@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "core/base/frame.h"
-#include "core/relay/relay_cluster.h"
 
 static char *reset_text(uint64_t seq, const char *reason)
 {
@@ -57,7 +56,7 @@ void rhistory_request_snapshot(struct rsession *s, const char *reason)
 {
     /* With the visitor on another node, only a joiner here needs what that node does not know
      * about ("gap"): its own history is the same as this one (history_full, memory). */
-    int elsewhere = s->visitor == NULL && s->cl != NULL && rcluster_visitor_elsewhere(s) &&
+    int elsewhere = s->visitor == NULL && s->cl != NULL && s->core->span.visitor_elsewhere(s) &&
                     strcmp(reason, "gap") == 0;
     if (s->snapshot_requested || (s->visitor == NULL && !elsewhere))
         return;
@@ -68,7 +67,7 @@ void rhistory_request_snapshot(struct rsession *s, const char *reason)
     if (text != NULL && s->visitor != NULL)
         rconn_send_text(s->visitor, text);
     else if (text != NULL)
-        rcluster_to_visitor(s, text);
+        s->core->span.to_visitor(s, text);
     free(text);
 }
 

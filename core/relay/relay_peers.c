@@ -60,14 +60,3 @@ void rpeers_message(struct rcluster *rc, const char *sid, const unsigned char *d
         rcontrol_from_visitor_elsewhere(s, json, json_len);
     }
 }
-
-void rpeers_publish(struct rcluster *rc, struct rsession *s, char type, const char *json)
-{
-    size_t n = 1 + strlen(rc->node) + 1 + strlen(json);
-    char *buf = malloc(n + 1);
-    if (buf == NULL)
-        return;
-    snprintf(buf, n + 1, "%c%s %s", type, rc->node, json);
-    cluster_publish(rc->cl, s->id, (const unsigned char *)buf, n, NULL, NULL);
-    free(buf);
-}

@@ -1,4 +1,4 @@
-/* What the nodes say to each other about a session, on its channel (docs/cluster.md, "Keys"):
+/* What the other nodes say about a session, on its channel (docs/cluster.md, "Keys"):
  * "F<frame>" (published by the append script), "C<node> <json>" (the visitor connected with its
  * generation or left, agents joined or left), "U<node> <json>" (for the visitor, from an agent's
  * node), "D<node> <json>" (for the agents, from the visitor's node). A node ignores its own. The
@@ -11,7 +11,5 @@
 
 /* A message on the channel of session sid (the cluster's hook). */
 void rpeers_message(struct rcluster *rc, const char *sid, const unsigned char *data, size_t len);
-/* Publishes "<type><node> <json>" on s's channel. */
-void rpeers_publish(struct rcluster *rc, struct rsession *s, char type, const char *json);
 
 #endif

@@ -12,7 +12,6 @@
 
 #include "core/base/hash.h"
 #include "core/base/log.h"
-#include "core/relay/relay_cluster.h"
 
 #define SESSION_BUCKETS 4096
 #define TENANT_BUCKETS  1024
@@ -121,7 +120,7 @@ static void session_free(struct rsession *s)
     if (t)
         t->n--;
     if (s->cl != NULL)
-        rcluster_session_free(s);
+        s->core->span.session_free(s);
     rhistory_clear(s);
     free(s->hist);
     RSTAT_SUB(&core->stats, sessions_live, 1);
@@ -255,8 +254,8 @@ static void attach_agent(struct rsession *s, struct rconn *c)
     rconn_send_json(
         c, json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:{s:s}, s:s}", "type", "hello", "role",
                      "agent", "session_id", s->id, "visitor",
-                     s->visitor || (s->cl && rcluster_visitor_elsewhere(s)) ? "connected"
-                                                                            : "disconnected",
+                     s->visitor || (s->cl && s->core->span.visitor_elsewhere(s)) ? "connected"
+                                                                                 : "disconnected",
                      "resume", cont ? "continue" : "reset", "from",
                      (json_int_t)(cont ? c->resume + 1
                                        : (rhistory_usable(s) ? s->snapshot_seq : s->have + 1)),
@@ -287,7 +286,7 @@ void rsession_attach(struct rsession *s, struct rconn *c)
     else
         attach_agent(s, c);
     if (s->cl != NULL)
-        rcluster_attached(c);
+        s->core->span.attached(c);
 }
 
 void rsession_detach(struct rconn *c)
@@ -318,7 +317,7 @@ void rsession_detach(struct rconn *c)
         rcore_post(s->core, REV_AGENT_LEFT, s->id, s->tenant, c->claims.sub, c->claims.name);
     }
     if (s->cl != NULL)
-        rcluster_detached(s, c);
+        s->core->span.detached(s, c);
     if (s->visitor == NULL && s->agents == NULL)
         s->idle_since = rcore_now(s->core);
 }
@@ -347,7 +346,7 @@ void rsession_end(struct rsession *s, const char *reason)
     if (s->visitor)
         rsession_detach(s->visitor);
     if (s->cl != NULL)
-        rcluster_session_end(s);
+        core->span.session_end(s);
     session_free(s);
 }
 
@@ -368,7 +367,7 @@ static void tick_one(struct rsession *s, void *arg)
     rstream_tick(s, now);
     if (s->idle_since > 0 && now - s->idle_since >= s->core->cfg->idle_seconds) {
         if (s->cl != NULL) { /* somebody may be connected on another node */
-            rcluster_idle(s);
+            s->core->span.idle(s);
             return;
         }
         rcore_post(s->core, REV_SESSION_IDLE, s->id, s->tenant, NULL, NULL);

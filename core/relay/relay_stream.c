@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "core/base/frame.h"
-#include "core/relay/relay_cluster.h"
 
 #define SLOW_AGAIN_SECONDS 10.0
 #define PAUSE_MAX_SECONDS  2.0
@@ -193,7 +192,7 @@ void rstream_visitor_frame(struct rconn *c, struct rframe *f)
     }
     /* UINT64_MAX: no next seq would exist, the session could never move again. In a cluster,
      * seqs travel through Lua numbers (exact below 2^53). */
-    if (h.seq == UINT64_MAX || (s->cl != NULL && h.seq >= RCLUSTER_SEQ_LIMIT)) {
+    if (h.seq == UINT64_MAX || (s->cl != NULL && h.seq >= RSPAN_SEQ_LIMIT)) {
         rframe_unref(f);
         RSTAT_ADD(&s->core->stats, seq_exhausted, 1);
         rconn_close(c, 1008, "seq out of range");
@@ -232,7 +231,7 @@ void rstream_visitor_frame(struct rconn *c, struct rframe *f)
     s->want_from = 0;
     s->sent = h.seq;
     if (s->cl != NULL)
-        rcluster_append(c, f); /* applied when Redis has appended it */
+        s->core->span.append(c, f); /* applied when Redis has appended it */
     else
         rstream_apply(s, f);
     rframe_unref(f);
