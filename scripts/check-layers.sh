@@ -25,5 +25,5 @@ check core/cluster 'core/store/' 'core/relay/' 'core/proxy/' 'core/net/' 'core/w
 check core/proxy 'core/store/' 'core/relay/' 'core/webhook/' 'api/' 'app/'
 check core/webhook 'core/cluster/' 'core/relay/' 'core/proxy/' 'api/' 'app/'
 check api 'app/'
-[ $bad -eq 0 ] && echo "layers: every include points app -> api -> core/{relay,store,proxy,webhook} -> core/net -> core/base" ||
+[ $bad -eq 0 ] && echo "layers: every include points app -> api -> core/{relay,store,proxy,webhook} -> core/{cluster,net} -> core/base" ||
   { echo "the includes above point the wrong way (docs/adr/0007)" >&2; exit 1; }
