@@ -107,13 +107,15 @@ step "relay tests (node --test, real WebSockets)" node --test "$ROOT"/tests/rela
 # HAProxy in front of them (tests/cluster/lib/). One file at a time: three ASan nodes and up to
 # 1,000 WebSockets fill both cores.
 step "cluster tests (redis-server, 3 nodes, HAProxy)" node --test --test-concurrency=1 "$ROOT"/tests/cluster/*.test.mjs
-# The relay's threads (libev loop, worker, listener) and the REST threads under ThreadSanitizer:
+# The relay's threads (libev loop, worker, listener, the cluster's Redis client) and the REST
+# threads under ThreadSanitizer:
 # these files start servers of their own from the TSan build (COBROWSED), each checked for a
 # clean exit (a TSan report exits 66). Known races: .ci/tsan.supp.
 step "relay under ThreadSanitizer (build/tsan)" env -u COBROWSE_BASE_URL -u COBROWSE_ADMIN_TOKEN \
   -u COBROWSE_RELAY_URL COBROWSED="$ROOT/build/tsan/cobrowsed" \
   TSAN_OPTIONS="suppressions=$ROOT/.ci/tsan.supp second_deadlock_stack=1" \
-  node --test --test-concurrency=1 "$ROOT"/tests/relay/stream.test.mjs "$ROOT"/tests/relay/control.test.mjs
+  node --test --test-concurrency=1 "$ROOT"/tests/relay/stream.test.mjs "$ROOT"/tests/relay/control.test.mjs \
+  "$ROOT"/tests/cluster/sessions.test.mjs "$ROOT"/tests/cluster/lifecycle.test.mjs
 # scripts/run.sh, started on free ports with this run's database and build, then stopped by
 # SIGTERM and by SIGINT: nothing of it may be left running.
 step "quick-start script (scripts/run.sh stops cleanly)" env COBROWSE_RUN_SH_BUILD="$BUILD" \
