@@ -157,3 +157,34 @@ test('which node serves a session: GET /v1/sessions/{id} names the visitor\'s no
   assert.equal(back.hello.have, 1);
   assert.equal(await node(1), 'node-2', 'the visitor moved to node 2');
 });
+
+test('the tenant\'s new sessions per minute and a session\'s agents are counted across nodes: 4029 and 4031 after the upgrade', async () => {
+  // The REST API would refuse the second session itself: the tokens are signed again (the nodes'
+  // shared secret) with lim sessions_per_minute 1 (GCRA, burst 1) and agents_per_session 1.
+  const tenant = await P.tenant();
+  const limited = (token) => {
+    const j = parseJwt(token);
+    return signJwt(j.header, { ...j.payload, lim: { ...j.payload.lim, sessions_per_minute: 1, agents_per_session: 1 } }, C.nodes[0].jwtSecret);
+  };
+  const [s1, s2] = await Promise.all([P.session(tenant.id), P.session(tenant.id)]);
+  s1.visitor_token = limited(s1.visitor_token);
+  await visitorWithPage(0, s1);
+  const r = await handshake(relay(1), limited(s2.visitor_token), { label: 'second new session, on node 1' });
+  assert.ok(r.client, `refused after the upgrade, not as HTTP: ${r.rejected && r.rejected.text}`);
+  const c = track(r.client);
+  const closed = await c.nextClose(5000);
+  assert.equal(closed.code, 4029, `close code: ${c.describe()}`);
+  const reason = JSON.parse(closed.reason);
+  assert.equal(reason.code, 'rate_limited', closed.reason);
+  assert.ok(reason.retry_ms > 1000 && reason.retry_ms <= 60_000, `retry_ms: ${closed.reason}`);
+
+  // One agent on node 2: admitted; a second agent of the same session on node 1: 4031, final.
+  const a1 = track(await connectAgent(relay(2), limited((await P.agentToken(tenant.id, s1.id)).token), { label: 'agent on node-2' }));
+  assert.equal(a1.hello.role, 'agent');
+  const r2 = await handshake(relay(1), limited((await P.agentToken(tenant.id, s1.id)).token), { label: 'second agent' });
+  assert.ok(r2.client, `refused after the upgrade: ${r2.rejected && r2.rejected.text}`);
+  const c2 = track(r2.client);
+  const closed2 = await c2.nextClose(5000);
+  assert.equal(closed2.code, 4031, `close code: ${c2.describe()}`);
+  assert.deepEqual(JSON.parse(closed2.reason), { code: 'agent_limit' });
+});
