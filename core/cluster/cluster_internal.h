@@ -66,6 +66,7 @@ struct cluster {
     struct cluster_hooks hooks;
     struct redis_url url;
     char redacted[512];
+    char address[64]; /* the host's address, looked up once by cluster_new (TCP only) */
     char node[CLUSTER_ID_MAX + 1];
     char ping_channel[CLUSTER_ID_MAX + 48];
     long long key_ttl_ms;
