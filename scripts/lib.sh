@@ -5,7 +5,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STATE="$ROOT/.cobrowse" # git-ignored: clusters, secrets, logs
 
 APT_PACKAGES="build-essential cmake pkg-config libulfius-dev libjansson-dev libpq-dev libjwt-dev
-  libwebsockets-dev libwebsockets-evlib-ev libev-dev libhiredis-dev libcmocka-dev libssl-dev libmicrohttpd-dev postgresql curl clang-format python3"
+  libwebsockets-dev libwebsockets-evlib-ev libev-dev libhiredis-dev libargon2-dev libcmocka-dev libssl-dev libmicrohttpd-dev postgresql curl clang-format python3"
 
 # Bold only on a terminal: a redirected log gets plain text.
 say() {
