@@ -1,5 +1,5 @@
 /* The cluster's Lua scripts (core/cluster/lua/NAME.lua), compiled into the binary by
- * cmake/embed_lua.cmake: name (the file name without .lua) and text. Read-only, any thread. */
+ * cmake/embed_files.cmake: name (the file name without .lua) and text. Read-only, any thread. */
 #ifndef COBROWSE_CORE_CLUSTER_CLUSTER_LUA_H
 #define COBROWSE_CORE_CLUSTER_CLUSTER_LUA_H
 

@@ -1,5 +1,5 @@
 /* Schema migrations: numbered SQL files from migrations/, compiled into the binary
- * (cmake/embed_migrations.cmake), applied in order, each in its own transaction, recorded in
+ * (cmake/embed_files.cmake), applied in order, each in its own transaction, recorded in
  * schema_migrations. A session-level advisory lock serializes nodes that start at once.
  * Call from the main thread at start-up or from `cobrowsed migrate`.
  */
