@@ -351,7 +351,8 @@ void webhooks_replay(struct http_ctx *c)
     static struct db_stmt q = {
         "webhooks_replay",
         "SELECT e.enabled, CASE WHEN e.enabled THEN audit_webhook_replay(webhook_replay(e.id, "
-        "  $3::timestamptz, $4::timestamptz, $5::int), e.tenant_id, e.id, $3, $4) END "
+        "  $3::timestamptz, $4::timestamptz, $5::int), e.tenant_id, e.id, $3::timestamptz, "
+        "$4::timestamptz) END "
         "FROM webhook_endpoints e "
         "WHERE e.id = $1 AND e.tenant_id = $2 AND e.deleted_at IS NULL",
         0};

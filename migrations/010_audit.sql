@@ -240,7 +240,8 @@ BEGIN
 END $$;
 
 -- webhooks_replay: n deliveries made (-1: refused, nothing made, nothing recorded).
-CREATE FUNCTION audit_webhook_replay(n integer, t text, ep text, since text, until text)
+CREATE FUNCTION audit_webhook_replay(n integer, t text, ep text, since timestamptz,
+                                     until timestamptz)
 RETURNS integer LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
     IF n >= 0 THEN
