@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/audit.h"
 #include "api/deadline.h"
 #include "api/metrics.h"
 #include "api/server.h"
@@ -123,6 +124,14 @@ PGresult *http_db_raw(struct http_ctx *c, struct db_stmt *stmt, int n, const cha
             return NULL;
         }
     }
+    if (c->audit_pending) {
+        c->audit_pending = 0;
+        if (audit_set_actor(c) != 0) {
+            http_problem(c, 503, "database_unavailable", NULL,
+                         "The change could not be recorded in the audit trail. Retry later.");
+            return NULL;
+        }
+    }
     PGresult *r = db_exec(c->db, stmt, n, params);
     if (r == NULL || PQstatus(db_pg(c->db)) != CONNECTION_OK) {
         PQclear(r);
@@ -137,6 +146,7 @@ PGresult *http_db_raw(struct http_ctx *c, struct db_stmt *stmt, int n, const cha
 
 void http_db_done(struct http_ctx *c)
 {
+    audit_clear_actor(c);
     if (c->db != NULL)
         db_release(c->srv->db, c->db);
     c->db = NULL;
@@ -342,6 +352,7 @@ void http_ctx_finish(struct http_ctx *c)
         http_set_header(c, "Cache-Control", "no-store");
     double elapsed = time_monotonic() - c->started;
     metrics_observe(c->route_index, c->status, elapsed);
+    audit_clear_actor(c);
     if (c->db != NULL)
         db_release(c->srv->db, c->db);
     enum log_level lvl = c->status >= 500 ? LOG_ERROR : LOG_INFO;

@@ -111,6 +111,8 @@ struct http_ctx {
     int answered;                /* a response (success or problem) has been set */
     int status;
     const char *problem_code;
+    int audit_pending;   /* a mutating route: set the actor before the first statement */
+    int audit_actor_set; /* the actor is set on db (api/audit.h): clear it before release */
 };
 
 /* Answers with status and a JSON text body (copied). */

@@ -54,6 +54,11 @@ void webhook_deliveries_list(struct http_ctx *c);
 void webhook_deliveries_get(struct http_ctx *c);
 void webhook_deliveries_retry(struct http_ctx *c);
 
+/* api/audit.c: the acting tenant's audit trail (docs/audit.md). */
+void audit_events_list(struct http_ctx *c);
+void audit_events_get(struct http_ctx *c);
+void audit_events_verify(struct http_ctx *c);
+
 /* api/proxy.c: the stylesheet, font and image proxy (the cap in the path is the credential). */
 void proxy_get(struct http_ctx *c);
 

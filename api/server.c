@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "api/audit.h"
 #include "api/auth.h"
 #include "api/deadline.h"
 #include "api/listen.h"
@@ -76,6 +77,13 @@ const struct route server_routes[] = {
      SCOPE_WEBHOOKS_READ, ROUTE_NEEDS_TENANT},
     {"POST", "/v1/webhook_deliveries/{id}/retry", "retryWebhookDelivery", webhook_deliveries_retry,
      SCOPE_WEBHOOKS_WRITE, ROUTE_NEEDS_TENANT | ROUTE_BODY_OPTIONAL},
+
+    {"GET", "/v1/audit_events", "listAuditEvents", audit_events_list, SCOPE_AUDIT_READ,
+     ROUTE_NEEDS_TENANT},
+    {"GET", "/v1/audit_events/verify", "verifyAuditEvents", audit_events_verify, SCOPE_AUDIT_READ,
+     ROUTE_NEEDS_TENANT},
+    {"GET", "/v1/audit_events/{id}", "getAuditEvent", audit_events_get, SCOPE_AUDIT_READ,
+     ROUTE_NEEDS_TENANT},
 
     {"OPTIONS", "/v1/token/session", "tokenSessionPreflight", sessions_token_preflight, 0,
      ROUTE_PUBLIC},
@@ -206,6 +214,7 @@ static void run_token_route(struct http_ctx *c)
 {
     if (auth_session_token(c) != 0 || check_token_rate(c) != 0 || parse_body(c) != 0)
         return;
+    c->audit_pending = audit_route_mutates(c->route);
     c->route->handler(c);
     if (!c->answered)
         http_problem(c, 500, "internal_error", NULL, "The handler gave no answer.");
@@ -271,6 +280,7 @@ static int check_path_params(struct http_ctx *c)
                              : strncmp(path, "/v1/api_keys", 12) == 0           ? "key"
                              : strncmp(path, "/v1/webhook_endpoints", 21) == 0  ? "whe"
                              : strncmp(path, "/v1/webhook_deliveries", 22) == 0 ? "whd"
+                             : strncmp(path, "/v1/audit_events", 16) == 0       ? "aud"
                                                                                 : "ses";
         if (!ids_valid(prefix, id)) {
             http_problem(c, 400, "invalid_parameter", "id",
@@ -377,6 +387,7 @@ static void run_chain(struct http_ctx *c)
         return;
     }
     int claimed = 0;
+    c->audit_pending = audit_route_mutates(rt);
     if (idem_begin(c, &claimed) != 0)
         return;
     rt->handler(c);
@@ -472,7 +483,10 @@ int server_start(struct server *srv, const struct api_config *cfg)
         const struct route *rt = &server_routes[i];
         struct listener *l = rt->flags & ROUTE_PROXY_LISTENER ? &srv->proxy_listener : &srv->api;
         ulfius_format(rt->path, fmt, sizeof(fmt));
-        if (ulfius_add_endpoint_by_val(&l->instance, rt->method, NULL, fmt, 0, dispatch,
+        /* ulfius calls the matching endpoint of lowest priority first: a literal segment
+         * (/v1/audit_events/verify) wins over a parameter (/v1/audit_events/{id}). */
+        unsigned priority = strchr(rt->path, '{') != NULL ? 1 : 0;
+        if (ulfius_add_endpoint_by_val(&l->instance, rt->method, NULL, fmt, priority, dispatch,
                                        (void *)rt) != U_OK)
             return -1;
     }

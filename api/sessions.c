@@ -400,6 +400,32 @@ static void copy_utf8(char *dst, size_t size, const char *src)
     dst[n] = '\0';
 }
 
+/* An agent token changes no row, so its audit entry (docs/audit.md) is written here, before the
+ * token exists: a token the trail does not know of is never handed out. Returns 0 or -1
+ * (answered). */
+static int audit_agent_token(struct http_ctx *c, const struct token_claims *tc)
+{
+    static struct db_stmt q = {
+        "sessions_audit_agent_token",
+        "SELECT audit_append($1, 'agent_token.created', 'session', $2, jsonb_build_object("
+        "'token_id', $3::text, 'agent_id', $4::text, 'agent_name', $5::text, "
+        "'remote_control', $6::text, 'expires_at', to_timestamp($7::bigint)))",
+        0};
+    char exp[24];
+    snprintf(exp, sizeof(exp), "%lld", (long long)tc->exp);
+    const char *params[] = {tc->tid,
+                            tc->sid,
+                            tc->jti,
+                            tc->sub,
+                            tc->name[0] ? tc->name : NULL,
+                            tc->remote_control ? "ask" : "off",
+                            exp};
+    PGresult *r = http_db(c, &q, 7, params);
+    int rc = r != NULL ? 0 : -1;
+    PQclear(r);
+    return rc;
+}
+
 /* Answers 201 with an agent token for session id, expiring at exp, and the viewer URL that
  * carries it; or a problem. */
 static void reply_agent_token(struct http_ctx *c, const char *id, int ask,
@@ -420,6 +446,8 @@ static void reply_agent_token(struct http_ctx *c, const char *id, int ask,
     tc.iat = tc.nbf = now;
     tc.exp = exp;
     char *token = NULL, *url = NULL;
+    if (audit_agent_token(c, &tc) != 0)
+        goto done;
     if (token_mint(c->cfg->jwt_secret, sizeof(c->cfg->jwt_secret), &tc, &token) != TOKEN_OK) {
         http_problem(c, 500, "internal_error", NULL, "The agent token could not be signed.");
         goto done;

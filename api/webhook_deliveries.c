@@ -89,9 +89,12 @@ void webhook_deliveries_retry(struct http_ctx *c)
         "upd AS (UPDATE webhook_deliveries d SET status = 'pending', next_attempt_at = now(), "
         "  locked_until = NULL, updated_at = clock_timestamp() FROM cur "
         "  WHERE d.id = cur.id AND cur.status <> 'succeeded' AND cur.live "
-        "  RETURNING webhook_delivery_json(d)::text AS j), "
-        "woke AS (SELECT pg_notify('cobrowse_webhook', '') FROM upd) "
-        "SELECT cur.status, cur.live, (SELECT j FROM upd), (SELECT count(*) FROM woke) FROM cur",
+        "  RETURNING webhook_delivery_json(d)::text AS j, d.tenant_id, d.id, d.event_id), "
+        "woke AS (SELECT pg_notify('cobrowse_webhook', '') FROM upd), "
+        "aud AS (SELECT audit_append(upd.tenant_id, 'webhook_delivery.retried', "
+        "  'webhook_delivery', upd.id, jsonb_build_object('event_id', upd.event_id)) FROM upd) "
+        "SELECT cur.status, cur.live, (SELECT j FROM upd), (SELECT count(*) FROM woke), "
+        "  (SELECT count(*) FROM aud) FROM cur",
         0};
     if (http_validate_body(c, empty_fields) != 0)
         return;

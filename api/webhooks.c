@@ -316,9 +316,9 @@ void webhooks_test(struct http_ctx *c)
      * function, which that statement's own snapshot cannot see. */
     static struct db_stmt q_emit = {
         "webhooks_test_emit",
-        "SELECT e.enabled, CASE WHEN e.enabled THEN webhook_emit(e.tenant_id, NULL, "
-        "  'webhook.test', jsonb_build_object('message', 'A test event from cobrowsed.'), e.id) "
-        "  END FROM webhook_endpoints e "
+        "SELECT e.enabled, CASE WHEN e.enabled THEN audit_webhook_test(webhook_emit(e.tenant_id, "
+        "  NULL, 'webhook.test', jsonb_build_object('message', 'A test event from cobrowsed.'), "
+        "  e.id), e.tenant_id, e.id) END FROM webhook_endpoints e "
         "WHERE e.id = $1 AND e.tenant_id = $2 AND e.deleted_at IS NULL",
         0};
     static struct db_stmt q_delivery = {"webhooks_test_delivery",
@@ -350,8 +350,10 @@ void webhooks_replay(struct http_ctx *c)
 {
     static struct db_stmt q = {
         "webhooks_replay",
-        "SELECT e.enabled, CASE WHEN e.enabled THEN webhook_replay(e.id, $3::timestamptz, "
-        "  $4::timestamptz, $5::int) END FROM webhook_endpoints e "
+        "SELECT e.enabled, CASE WHEN e.enabled THEN audit_webhook_replay(webhook_replay(e.id, "
+        "  $3::timestamptz, $4::timestamptz, $5::int), e.tenant_id, e.id, $3::timestamptz, "
+        "$4::timestamptz) END "
+        "FROM webhook_endpoints e "
         "WHERE e.id = $1 AND e.tenant_id = $2 AND e.deleted_at IS NULL",
         0};
     double since, until;
