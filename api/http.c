@@ -114,6 +114,18 @@ void http_not_found(struct http_ctx *c, const char *what)
                  "No such %s for this tenant. Check the id and the Cobrowse-Tenant header.", what);
 }
 
+/* A statement on its own (autocommit) that PostgreSQL chose as a deadlock's victim or could not
+ * serialize was rolled back whole: running it again is safe, and the other side has finished or
+ * moved on (the dispatcher's recording of a failed attempt and an endpoint's deletion lock the
+ * same two rows in opposite orders, for example). Inside a transaction the caller's earlier
+ * statements are gone too: not retried. */
+static int retryable(struct http_ctx *c, PGresult *r)
+{
+    const char *state = PQresultStatus(r) == PGRES_FATAL_ERROR ? db_sqlstate(r) : "";
+    return (strcmp(state, "40P01") == 0 || strcmp(state, "40001") == 0) &&
+           PQtransactionStatus(db_pg(c->db)) == PQTRANS_IDLE;
+}
+
 PGresult *http_db_raw(struct http_ctx *c, struct db_stmt *stmt, int n, const char *const *params)
 {
     if (c->db == NULL) {
@@ -133,6 +145,13 @@ PGresult *http_db_raw(struct http_ctx *c, struct db_stmt *stmt, int n, const cha
         }
     }
     PGresult *r = db_exec(c->db, stmt, n, params);
+    for (int retry = 0; retry < 2 && r != NULL && retryable(c, r); retry++) {
+        log_json(LOG_WARN, "statement retried",
+                 json_pack("{s:s, s:s, s:s}", "request_id", c->request_id, "statement", stmt->name,
+                           "sqlstate", db_sqlstate(r)));
+        PQclear(r);
+        r = db_exec(c->db, stmt, n, params);
+    }
     if (r == NULL || PQstatus(db_pg(c->db)) != CONNECTION_OK) {
         PQclear(r);
         log_json(LOG_ERROR, "database connection lost",
