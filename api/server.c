@@ -77,6 +77,8 @@ const struct route server_routes[] = {
     {"POST", "/v1/webhook_deliveries/{id}/retry", "retryWebhookDelivery", webhook_deliveries_retry,
      SCOPE_WEBHOOKS_WRITE, ROUTE_NEEDS_TENANT | ROUTE_BODY_OPTIONAL},
 
+    {"GET", "/v1/usage", "getUsage", usage_get, SCOPE_USAGE_READ, ROUTE_NEEDS_TENANT},
+
     {"OPTIONS", "/v1/token/session", "tokenSessionPreflight", sessions_token_preflight, 0,
      ROUTE_PUBLIC},
     {"GET", "/v1/token/session", "getTokenSession", sessions_token_get, 0, ROUTE_SESSION_TOKEN},
