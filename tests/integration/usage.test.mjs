@@ -106,6 +106,11 @@ test('day rows add up to the month rows; a range clips its months', { skip }, as
   assert.equal(feb.period_end, '2025-02-02T00:00:00Z');
   const jan = clip.find((r) => r.tenant_id === reseller.tenant.id && r.period === '2025-01');
   assert.equal(jan.period_start, '2025-01-15T00:00:00Z');
+  // A range starting after the session did counts only its part inside the range.
+  const one = expectStatus(await usage(resellerKey, 'from=2025-02-01&to=2025-02-01'), 200).data;
+  assert.deepEqual(one.filter((r) => r.tenant_id === reseller.tenant.id).map((r) => [r.period, r.sessions, r.active_sessions, r.session_minutes, r.agent_minutes]), [
+    ['2025-02-01', 0, 1, 45, 55],
+  ]);
 });
 
 test('CSV (Accept or format=csv) holds the same rows as JSON, with a header row', { skip }, async () => {
