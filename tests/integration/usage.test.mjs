@@ -17,6 +17,7 @@ const sid = () => `ses_usage${randomBytes(8).toString('hex')}`;
 const code = () => String(100000 + Math.floor(Math.random() * 900000));
 
 // A session with known times; agents: [[joined, left|null], ...]. Times are ISO strings.
+// A visitor participant is written too when the session started: its time is not agent time.
 async function insertSession(tenant, { created, started, ended = null, agents = [] }) {
   const id = sid();
   await sql(`INSERT INTO sessions (id, tenant_id, status, join_code, visitor, permissions,
@@ -24,6 +25,11 @@ async function insertSession(tenant, { created, started, ended = null, agents = 
     VALUES (:'p1', :'p2', CASE WHEN :'p5' = '' THEN 'active' ELSE 'ended' END, :'p6', '{}', '{}',
       :'p3', NULLIF(:'p4', '')::timestamptz, NULLIF(:'p5', '')::timestamptz, now() + interval '1 day')`,
   id, tenant, created, started ?? '', ended ?? '', code());
+  if (started) {
+    await sql(`INSERT INTO participants (id, session_id, tenant_id, role, joined_at, left_at)
+      VALUES (:'p1', :'p2', :'p3', 'visitor', :'p4', NULLIF(:'p5', '')::timestamptz)`,
+    `par_usage${randomBytes(8).toString('hex')}`, id, tenant, started, ended ?? '');
+  }
   for (const [joined, left] of agents) {
     await sql(`INSERT INTO participants (id, session_id, tenant_id, role, external_id, joined_at, left_at)
       VALUES (:'p1', :'p2', :'p3', 'agent', 'agent-1', :'p4', NULLIF(:'p5', '')::timestamptz)`,
