@@ -8,6 +8,8 @@ import {
   api, ALL_SCOPES, expectStatus, expectProblem, newReseller, newSubTenant, newKey, newSession,
 } from './lib/client.mjs';
 import { DATABASE_URL, sql } from './lib/db.mjs';
+import { connectVisitor, connectAgent } from '../relay/lib/relay.mjs';
+import { eventually } from '../relay/lib/platform.mjs';
 
 const SCOPES = [...ALL_SCOPES, 'usage:read'];
 const skip = DATABASE_URL ? false : 'DATABASE_URL is not set (scripts/test.sh exports it)';
@@ -190,4 +192,42 @@ test('live sessions and agents still present count up to now; sessions created t
   assert.equal(sum('sessions'), 2, 'the API-created session and the live one');
   assert.ok(sum('session_minutes') >= 120, `live session counted to now: ${sum('session_minutes')}`);
   assert.ok(sum('agent_minutes') >= 120, `present agent counted to now: ${sum('agent_minutes')}`);
+});
+
+test('a session run through the relay: its minutes and its agent\'s match what the relay recorded', { skip: skip || (!process.env.COBROWSE_RELAY_URL && 'COBROWSE_RELAY_URL is not set') }, async () => {
+  const adminToken = process.env.COBROWSE_ADMIN_TOKEN;
+  const t = await newReseller();
+  const key = (await newKey(adminToken, t.tenant.id, { scopes: SCOPES })).secret;
+  const s = await newSession(key, { visitor: { external_id: 'v1' } });
+  const tok = expectStatus(await api('POST', `/v1/sessions/${s.id}/agent_tokens`, { token: key, body: { agent: { id: 'bob', name: 'Bob' } } }), 201);
+  const relay = process.env.COBROWSE_RELAY_URL;
+  const v = await connectVisitor(relay, s.visitor_token);
+  const a = await connectAgent(relay, tok.token);
+  try {
+    const [today] = (await sql(`SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD')`))[0];
+    const [yesterday] = (await sql(`SELECT to_char((now() AT TIME ZONE 'UTC')::date - 1, 'YYYY-MM-DD')`))[0];
+    const q = `from=${yesterday}&to=${today}&granularity=month`;
+    // Live: the session and the agent (written by the relay's worker) count while they last.
+    await eventually(async () => {
+      const d = expectStatus(await usage(key, q), 200).data;
+      return d.length === 1 && d[0].active_sessions === 1 && d[0].agent_minutes > 0;
+    }, 10_000, 'the live session and its agent in the usage');
+  } finally {
+    a.close();
+    v.close();
+  }
+  expectStatus(await api('POST', `/v1/sessions/${s.id}/end`, { token: key }), 200);
+  const [[sessionMin, agentMin, from, to]] = await sql(`SELECT
+      round(EXTRACT(EPOCH FROM s.ended_at - s.started_at) / 60, 2),
+      round((SELECT sum(EXTRACT(EPOCH FROM p.left_at - p.joined_at)) FROM participants p
+             WHERE p.session_id = s.id AND p.role = 'agent') / 60, 2),
+      to_char(s.started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), to_char(s.ended_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')
+    FROM sessions s WHERE s.id = :'p1'`, s.id);
+  // One month row over the session's days: the whole session, however the days split it.
+  const d = expectStatus(await usage(key, `from=${from}&to=${to}&granularity=month`), 200).data;
+  const sum = (k) => d.reduce((acc, r) => acc + r[k], 0);
+  assert.equal(sum('sessions'), 1);
+  assert.ok(Math.abs(sum('session_minutes') - Number(sessionMin)) <= 0.01 * d.length, `${sum('session_minutes')} vs ${sessionMin}`);
+  assert.ok(Math.abs(sum('agent_minutes') - Number(agentMin)) <= 0.01 * d.length, `${sum('agent_minutes')} vs ${agentMin}`);
+  assert.ok(Number(agentMin) > 0);
 });
