@@ -58,6 +58,8 @@ void webhook_deliveries_retry(struct http_ctx *c);
 void audit_events_list(struct http_ctx *c);
 void audit_events_get(struct http_ctx *c);
 void audit_events_verify(struct http_ctx *c);
+/* api/usage.c: usage for billing per tenant and UTC day or month, JSON or CSV (docs/billing.md). */
+void usage_get(struct http_ctx *c);
 
 /* api/proxy.c: the stylesheet, font and image proxy (the cap in the path is the credential). */
 void proxy_get(struct http_ctx *c);

@@ -17,7 +17,8 @@
     X(SCOPE_AGENT_TOKENS_WRITE, "agent_tokens:write")                                              \
     X(SCOPE_WEBHOOKS_READ, "webhooks:read")                                                        \
     X(SCOPE_WEBHOOKS_WRITE, "webhooks:write")                                                      \
-    X(SCOPE_AUDIT_READ, "audit:read")
+    X(SCOPE_AUDIT_READ, "audit:read")                                                              \
+    X(SCOPE_USAGE_READ, "usage:read")
 
 #define SCOPE_INDEX_(id, name) id##_INDEX,
 enum scope_index { SCOPES(SCOPE_INDEX_) SCOPE_COUNT };

@@ -84,6 +84,7 @@ const struct route server_routes[] = {
      ROUTE_NEEDS_TENANT},
     {"GET", "/v1/audit_events/{id}", "getAuditEvent", audit_events_get, SCOPE_AUDIT_READ,
      ROUTE_NEEDS_TENANT},
+    {"GET", "/v1/usage", "getUsage", usage_get, SCOPE_USAGE_READ, ROUTE_NEEDS_TENANT},
 
     {"OPTIONS", "/v1/token/session", "tokenSessionPreflight", sessions_token_preflight, 0,
      ROUTE_PUBLIC},

@@ -22,6 +22,7 @@ export const ALL_SCOPES = Object.freeze([
   'tenants:read', 'tenants:write', 'api_keys:read', 'api_keys:write',
   'sessions:read', 'sessions:write', 'agent_tokens:write', 'webhooks:read', 'webhooks:write',
   'audit:read',
+  'usage:read',
 ]);
 
 // Limits given to fixture tenants so the suite (many requests per key, several files in

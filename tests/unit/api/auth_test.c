@@ -12,10 +12,11 @@
 #include "api/auth.h"
 #include "core/base/crypto.h"
 
-static const char *const all_scopes[] = {
-    "tenants:read",   "tenants:write",      "api_keys:read", "api_keys:write", "sessions:read",
-    "sessions:write", "agent_tokens:write", "webhooks:read", "webhooks:write", "audit:read"};
-#define N_SCOPES 10
+static const char *const all_scopes[] = {"tenants:read",       "tenants:write", "api_keys:read",
+                                         "api_keys:write",     "sessions:read", "sessions:write",
+                                         "agent_tokens:write", "webhooks:read", "webhooks:write",
+                                         "audit:read",         "usage:read"};
+#define N_SCOPES 11
 
 static void config_with_key(struct api_config *cfg, unsigned char fill)
 {
@@ -160,10 +161,10 @@ static void test_scopes_parse_csv_ignores_unknown_and_empty_items(void **state)
 static void test_scopes_parse_csv_of_all_scopes_sets_every_bit(void **state)
 {
     (void)state;
-    unsigned bits =
-        auth_scopes_parse_csv("tenants:read,tenants:write,api_keys:read,"
-                              "api_keys:write,sessions:read,sessions:write,"
-                              "agent_tokens:write,webhooks:read,webhooks:write,audit:read");
+    unsigned bits = auth_scopes_parse_csv("tenants:read,tenants:write,api_keys:read,"
+                                          "api_keys:write,sessions:read,sessions:write,"
+                                          "agent_tokens:write,webhooks:read,webhooks:write,"
+                                          "audit:read,usage:read");
     assert_int_equal(__builtin_popcount(bits), N_SCOPES);
     for (int i = 0; i < N_SCOPES; i++)
         assert_true(bits & auth_scope_bit(all_scopes[i]));
