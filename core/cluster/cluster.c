@@ -242,10 +242,10 @@ static void on_sub_reply(redisAsyncContext *ac, void *reply, void *privdata)
         return;
     const char *kind = r->element[0]->str;
     const redisReply *ch = r->element[1];
+    if (strcmp(kind, "message") == 0) /* any message shows the connection alive */
+        cl->sub.last_seen = ev_now(cl->loop);
     if (strcmp(ch->str, cl->ping_channel) == 0) {
-        if (strcmp(kind, "message") == 0)
-            cl->sub.last_seen = ev_now(cl->loop);
-        else if (strcmp(kind, "subscribe") == 0 && !cl->sub.ready)
+        if (strcmp(kind, "subscribe") == 0 && !cl->sub.ready)
             conn_handshake_step(&cl->sub);
         return;
     }
@@ -292,7 +292,17 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
         if (both[i]->ac && !both[i]->ready && now - both[i]->started > CLUSTER_DEAD_S)
             conn_drop(both[i], "handshake timed out");
     struct cconn *cmd = &cl->cmd;
-    if (cmd->ready && cmd->ping_sent > 0 && ev_time() - cmd->ping_sent > CLUSTER_DEAD_S) {
+    /* Silence counts only while the loop runs: after a stall (the relay busy, a debugger) the
+     * answers may be waiting unread in the sockets. And a ping queued behind many requests is
+     * late while every other answer shows the connection alive. */
+    double t = ev_time(), last_tick = cl->last_tick;
+    cl->last_tick = t;
+    if (last_tick > 0 && t - last_tick > CLUSTER_DEAD_S / 2) {
+        cl->sub.last_seen = now;
+        return;
+    }
+    double heard = cmd->last_reply > cmd->ping_sent ? cmd->last_reply : cmd->ping_sent;
+    if (cmd->ready && cmd->ping_sent > 0 && t - heard > CLUSTER_DEAD_S) {
         conn_drop(cmd, "no answer to the ping");
     } else if (cmd->ready && cmd->ping_sent <= 0) {
         if (redisAsyncCommand(cmd->ac, on_ping, cmd, "PUBLISH %s p", cl->ping_channel) == REDIS_OK)
@@ -360,6 +370,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
         req_finish(q, CLUSTER_DOWN, NULL);
         return;
     }
+    q->cl->cmd.last_reply = ev_time();
     if (r->type == REDIS_REPLY_ERROR) {
         if (q->script >= 0 && !q->retried && strncmp(r->str, "NOSCRIPT", 8) == 0) {
             q->retried = 1;

@@ -36,7 +36,8 @@ struct cconn {
     int next_script;    /* command connection: the SCRIPT LOAD reply expected next */
     double started;     /* ev_now when the connection was opened */
     double ping_sent;   /* command: ev_time of the PUBLISH in flight, 0 if none */
-    double last_seen;   /* subscribe: ev_now of the last ping message received */
+    double last_seen;   /* subscribe: ev_now of the last message received (any channel) */
+    double last_reply;  /* command: ev_time of the last reply of any request */
     int backoff_ms;
     ev_timer retry;
 };
@@ -72,6 +73,7 @@ struct cluster {
     long long key_ttl_ms;
     struct cconn cmd, sub;
     ev_timer tick;
+    double last_tick; /* ev_time of the previous tick: a late one means the loop stalled */
     char *script_text[CS_COUNT]; /* common.lua + the script */
     char sha[CS_COUNT][41];
     int reported_up; /* the last value given to hooks.state */
