@@ -19,9 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <arpa/inet.h>
-#include <netdb.h>
-#include <netinet/in.h>
 
 #define CLUSTER_DEAD_S         3.0
 #define CLUSTER_BACKOFF_MIN_MS 100
@@ -480,35 +477,6 @@ static void cconn_init(struct cluster *cl, struct cconn *cc, const char *name, i
     cc->retry.data = cc;
 }
 
-/* The host's address, looked up once, here (the thread that starts the relay): hiredis resolves
- * a name at each connect with a blocking getaddrinfo(), which on the loop's thread would stall
- * every session while DNS answers. An address stays one. 0, or -1 (logged). */
-static int resolve(const char *host, char *out, size_t size)
-{
-    unsigned char buf[sizeof(struct in6_addr)];
-    if (inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1) {
-        snprintf(out, size, "%s", host);
-        return 0;
-    }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
-    int rc = getaddrinfo(host, NULL, &hints, &res);
-    int ok = rc == 0 && res != NULL;
-    if (ok) {
-        const void *addr = res->ai_family == AF_INET6
-                               ? (const void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr
-                               : (const void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr;
-        ok = inet_ntop(res->ai_family, addr, out, (socklen_t)size) != NULL;
-    }
-    if (res != NULL)
-        freeaddrinfo(res);
-    if (!ok)
-        log_json(LOG_ERROR, "cannot resolve the redis host",
-                 json_pack("{s:s, s:s, s:s}", "host", host, "why",
-                           rc ? gai_strerror(rc) : "no usable address", "hint",
-                           "check --redis-url, or give an IP address or a unix:// socket"));
-    return ok ? 0 : -1;
-}
-
 struct cluster *cluster_new(struct ev_loop *loop, const struct cluster_config *cfg,
                             struct cluster_hooks hooks)
 {
@@ -529,7 +497,7 @@ struct cluster *cluster_new(struct ev_loop *loop, const struct cluster_config *c
         goto fail;
     }
     redis_url_redacted(&cl->url, cl->redacted, sizeof cl->redacted);
-    if (!cl->url.path[0] && resolve(cl->url.host, cl->address, sizeof cl->address) != 0)
+    if (!cl->url.path[0] && redis_url_resolve(cl->url.host, cl->address, sizeof cl->address) != 0)
         goto fail;
     snprintf(cl->node, sizeof cl->node, "%s", cfg->node_id);
     /* Its own ping channel: two clients of one node (tests, a restart) never feed each other. */

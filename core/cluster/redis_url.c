@@ -1,10 +1,15 @@
 /* The Redis URL (core/cluster/redis_url.h). */
 #include "core/cluster/redis_url.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "core/base/log.h"
 
 static int fail(char *err, unsigned size, const char *why)
 {
@@ -159,4 +164,30 @@ const char *redis_url_redacted(const struct redis_url *u, char *out, unsigned si
     else
         snprintf(out, size, "redis://%s%s:%d/%d", cred, u->host, u->port, u->db);
     return out;
+}
+
+int redis_url_resolve(const char *host, char *out, size_t size)
+{
+    unsigned char buf[sizeof(struct in6_addr)];
+    if (inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1) {
+        snprintf(out, size, "%s", host);
+        return 0;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
+    int rc = getaddrinfo(host, NULL, &hints, &res);
+    int ok = rc == 0 && res != NULL;
+    if (ok) {
+        const void *addr = res->ai_family == AF_INET6
+                               ? (const void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr
+                               : (const void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr;
+        ok = inet_ntop(res->ai_family, addr, out, (socklen_t)size) != NULL;
+    }
+    if (res != NULL)
+        freeaddrinfo(res);
+    if (!ok)
+        log_json(LOG_ERROR, "cannot resolve the redis host",
+                 json_pack("{s:s, s:s, s:s}", "host", host, "why",
+                           rc ? gai_strerror(rc) : "no usable address", "hint",
+                           "check --redis-url, or give an IP address or a unix:// socket"));
+    return ok ? 0 : -1;
 }

@@ -139,6 +139,21 @@ static void test_redacted_never_shows_the_password(void **state)
     assert_string_equal(redis_url_redacted(&u, out, sizeof out), "unix://***@/tmp/r.sock?db=2");
 }
 
+/* An address is copied; localhost (from /etc/hosts, no DNS) becomes a loopback address; a name
+ * that cannot resolve is -1. */
+static void test_resolve(void **state)
+{
+    (void)state;
+    char out[64];
+    assert_int_equal(redis_url_resolve("127.0.0.1", out, sizeof(out)), 0);
+    assert_string_equal(out, "127.0.0.1");
+    assert_int_equal(redis_url_resolve("::1", out, sizeof(out)), 0);
+    assert_string_equal(out, "::1");
+    assert_int_equal(redis_url_resolve("localhost", out, sizeof(out)), 0);
+    assert_true(strcmp(out, "127.0.0.1") == 0 || strcmp(out, "::1") == 0);
+    assert_int_equal(redis_url_resolve("no-such-host.invalid", out, sizeof(out)), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -148,6 +163,7 @@ int main(void)
         cmocka_unit_test(test_unix_socket_with_db_and_credentials),
         cmocka_unit_test(test_bad_urls_are_refused),
         cmocka_unit_test(test_redacted_never_shows_the_password),
+        cmocka_unit_test(test_resolve),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
